@@ -1,0 +1,11 @@
+"""jupyter_omniforge: a Jupyter Server extension that serves real-time collaboration rooms."""
+
+from ._version import __version__
+
+__all__ = ["__version__"]
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    from .app import OmniForgeApp
+
+    return [{"module": "jupyter_omniforge", "app": OmniForgeApp}]

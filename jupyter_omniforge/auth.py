@@ -1,0 +1,91 @@
+"""Who a connection is, as the rooms see it, and what it may do.
+
+The awareness ``user`` field of every connection is built here from the authenticated Jupyter
+identity, never from what a client says about itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+# Fixed, readable colours for users whose Jupyter identity carries none. Hex (not CSS variables)
+# because non-JupyterLab clients (y-codemirror, y-websocket demos) paint carets with them.
+_PALETTE = (
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#008080",
+    "#9a6324",
+    "#800000",
+    "#808000",
+    "#000075",
+    "#f032e6",
+    "#469990",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The authenticated user of one connection."""
+
+    username: str
+    name: str
+    display_name: str
+    initials: str
+    color: str
+    avatar_url: str | None = None
+
+    def awareness_user(self) -> dict[str, Any]:
+        """The ``user`` field the server writes into this connection's awareness states.
+
+        Carries Jupyter's identity fields plus ``color``/``colorLight`` as y-codemirror expects.
+        """
+        return {
+            "username": self.username,
+            "name": self.display_name or self.name or self.username,
+            "display_name": self.display_name,
+            "initials": self.initials,
+            "color": self.color,
+            "colorLight": _light(self.color),
+            "avatar_url": self.avatar_url,
+        }
+
+    def as_source(self) -> dict[str, str]:
+        return {"username": self.username}
+
+
+def color_for(username: str) -> str:
+    """A stable colour for ``username``: the same user gets the same colour on every server."""
+    digest = hashlib.sha1(username.encode()).digest()
+    return _PALETTE[digest[0] % len(_PALETTE)]
+
+
+def _light(color: str) -> str:
+    # y-codemirror paints selections with colorLight; a translucent variant of a hex colour.
+    if color.startswith("#") and len(color) == 7:
+        return color + "33"
+    return color
+
+
+def _initials(text: str) -> str:
+    parts = [p for p in text.replace("_", " ").replace("-", " ").split() if p]
+    letters = "".join(p[0] for p in parts[:2]).upper()
+    return letters or text[:1].upper() or "?"
+
+
+def identity_from_user(user: Any) -> Identity:
+    """Build an :class:`Identity` from a ``jupyter_server.auth.User`` (or any object like it)."""
+    username = str(getattr(user, "username", None) or "anonymous")
+    name = str(getattr(user, "name", None) or username)
+    display_name = str(getattr(user, "display_name", None) or name)
+    initials = str(getattr(user, "initials", None) or _initials(display_name))
+    color = getattr(user, "color", None)
+    # JupyterLab's own colours are CSS variables that only resolve inside JupyterLab.
+    if not color or not str(color).startswith("#"):
+        color = color_for(username)
+    avatar_url = getattr(user, "avatar_url", None) or None
+    return Identity(username, name, display_name, initials, str(color), avatar_url)

@@ -1,0 +1,81 @@
+"""Typed errors of the domain, and the one place that maps them to HTTP statuses and close codes.
+
+Domain code raises these; handlers translate them with :func:`http_status` / :func:`close_code`.
+"""
+
+from __future__ import annotations
+
+
+class OmniForgeError(Exception):
+    """Base class: ``str(error)`` is a message fit to show the client."""
+
+    http_status = 400
+    close_code = 1008  # policy violation
+    code = "error"
+
+
+class InvalidRoomName(OmniForgeError):
+    http_status = 400
+    code = "invalid_room"
+
+
+class RoomNotFound(OmniForgeError):
+    http_status = 404
+    code = "room_not_found"
+
+
+class Forbidden(OmniForgeError):
+    http_status = 403
+    close_code = 1008
+    code = "forbidden"
+
+
+class MalformedMessage(OmniForgeError):
+    """A frame that is not valid y-websocket (or gateway) protocol."""
+
+    http_status = 400
+    close_code = 1002  # protocol error
+    code = "malformed"
+
+
+class UnsupportedMessage(OmniForgeError):
+    """A well-formed frame of a message type we do not speak."""
+
+    http_status = 400
+    close_code = 1003  # unsupported data
+    code = "unsupported"
+
+
+class RateLimited(OmniForgeError):
+    http_status = 429
+    close_code = 1008
+    code = "rate_limited"
+
+
+class SlowConsumer(OmniForgeError):
+    """A peer's outbound queue overflowed: it cannot keep up with its room."""
+
+    http_status = 503
+    close_code = 1013  # try again later
+    code = "slow_consumer"
+
+
+class RoomClosed(OmniForgeError):
+    """The room was deleted or the server is shutting down."""
+
+    http_status = 410
+    close_code = 1001  # going away
+    code = "room_closed"
+
+
+class TooManyRooms(OmniForgeError):
+    http_status = 429
+    close_code = 1008
+    code = "too_many_rooms"
+
+
+class ValidationError(OmniForgeError):
+    """Event type, channel or data refused by validation."""
+
+    http_status = 400
+    code = "invalid"

@@ -1,0 +1,187 @@
+"""The y-websocket endpoint: ``GET {base_url}omniforge/rooms/{room}`` upgrades to a WebSocket.
+
+This handler only translates: authentication and limits, bytes in to :meth:`Room.receive`, room
+messages out to the socket, domain errors to close codes. Everything else lives in :mod:`..rooms`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketHandler
+
+from ..auth import identity_from_user
+from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError, RateLimited
+from ..limits import TokenBucket
+from ..rooms.names import parse_room_name
+from ..rooms.peer import Outgoing, Peer
+
+# Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
+_MAX_REASON_BYTES = 123
+
+
+def ws_binary_frame(message: Outgoing) -> tuple[bytes, bytes]:
+    """The unmasked server-to-client WebSocket frame of ``message``: (header, payload).
+
+    Server frames are never masked, so one encoding serves every peer.
+    """
+    payload = message.payload
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x82, n))
+    elif n <= 0xFFFF:
+        header = struct.pack("!BBH", 0x82, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, n)
+    if n <= 65536:
+        return header + payload, b""
+    return header, payload
+
+
+def close_reason(error: OmniForgeError | None) -> tuple[int, str]:
+    if error is None:
+        return 1000, ""
+    reason = str(error).encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+    return error.close_code, reason
+
+
+class SocketTransport:
+    """Writes pre-encoded frames straight to a handler's stream (see :mod:`..rooms.peer`)."""
+
+    __slots__ = ("_handler", "_last_write", "_stream")
+
+    def __init__(self, handler: WebSocketHandler) -> None:
+        self._handler = handler
+        self._stream = handler.ws_connection.stream  # type: ignore[union-attr]
+        self._last_write: Any = None
+
+    def write(self, message: Outgoing) -> bool:
+        head, tail = message.encoded(ws_binary_frame, ws_binary_frame)
+        stream = self._stream
+        try:
+            self._last_write = stream.write(head)
+            if tail:
+                self._last_write = stream.write(tail)
+        except StreamClosedError:
+            return False  # on_close follows and removes the peer
+        return stream.writing()
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        if self._last_write is None or self._last_write.done():
+            callback()
+        else:
+            self._last_write.add_done_callback(lambda _f: callback())
+
+    def close(self, error: OmniForgeError | None = None) -> None:
+        self._handler.close_with(error)
+
+
+class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """One y-websocket connection to one room."""
+
+    auth_resource = "omniforge"
+
+    def initialize(self, omniforge: Any) -> None:
+        # `omniforge` is the extension app: settings are read from it, never from globals.
+        self.omniforge = omniforge
+        self.room = None
+        self.peer: Peer | None = None
+        self._closing = False
+
+    # Tornado reads these (in seconds); WebSocketMixin's versions are in milliseconds.
+    @property
+    def ping_interval(self) -> float | None:
+        return self.omniforge.ws_ping_interval or None
+
+    @property
+    def ping_timeout(self) -> float | None:
+        return self.omniforge.ws_ping_interval * 3 or None
+
+    @property
+    def max_message_size(self) -> int:
+        return self.omniforge.max_message_size
+
+    @ws_authenticated
+    @authorized
+    async def get(self, room: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            self.room_name = parse_room_name(unquote(room))
+        except InvalidRoomName as e:
+            raise web.HTTPError(400, str(e), reason="Invalid room name") from None
+        user = self.current_user
+        self.identity = identity_from_user(user)
+        self.can_write = bool(
+            self.authorizer.is_authorized(self, user, "write", self.auth_resource)
+        )
+        await super().get(room, *args, **kwargs)
+
+    async def open(self, room: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.set_nodelay(True)
+        app = self.omniforge
+        self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
+        self.peer = Peer(
+            SocketTransport(self),
+            self.identity,
+            can_write=self.can_write,
+            max_queue_messages=app.send_queue_max_messages,
+            max_queue_bytes=app.send_queue_max_bytes,
+        )
+        try:
+            await app.started()
+            self.room = await app.room_manager.join(self.room_name, self.peer)
+        except OmniForgeError as e:
+            self.close_with(e)
+        except Exception:
+            self.log.exception("could not open room %s", self.room_name)
+            self.close(1011, "internal error opening the room")
+        if self._closing and self.room is not None:
+            self.on_close()
+
+    def on_message(self, message: str | bytes) -> None:
+        if self._closing or self.room is None:
+            return
+        if not isinstance(message, bytes):
+            self.close_with(MalformedMessage("text frame: y-websocket messages are binary"))
+            return
+        if not self.bucket.take():
+            self.close_with(
+                RateLimited(f"more than {self.omniforge.max_messages_per_second:g} messages/s")
+            )
+            return
+        try:
+            self.room.receive(self.peer, message)
+        except OmniForgeError as e:
+            self.close_with(e)
+        except Exception:
+            self.log.exception("error handling a frame in room %s", self.room_name)
+            self.close(1011, "internal error")
+
+    def close_with(self, error: OmniForgeError | None) -> None:
+        """Close with ``error``'s code and reason (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        code, reason = close_reason(error)
+        if error is not None:
+            self.log.info(
+                "closing %s connection of %s: %s", self.room_name, self.identity.username, error
+            )
+        if self.peer is not None:
+            self.peer.closed = True
+        self.close(code, reason)
+
+    def on_close(self) -> None:
+        self._closing = True
+        room, peer = self.room, self.peer
+        if room is not None and peer is not None:
+            self.room = None
+            peer.closed = True
+            self.omniforge.room_manager.leave(room, peer)

@@ -1,0 +1,169 @@
+"""The room manager: opens rooms on first join, evicts them when idle, deletes them on request.
+
+A room is loaded from the store once, however many peers join while it loads. After its last peer
+leaves it stays open for ``idle_timeout`` seconds, then its pending writes are flushed and it is
+dropped from memory, unless someone joined in the meantime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..auth import Identity
+from ..errors import RoomClosed, RoomNotFound
+from .names import RoomName
+from .peer import Peer
+from .room import Room, RoomListener
+
+if TYPE_CHECKING:
+    from ..store.base import RoomStore
+
+
+class RoomManager(RoomListener):
+    """All open rooms of this server. Forwards room happenings to its ``listeners``."""
+
+    def __init__(
+        self,
+        store: RoomStore,
+        *,
+        idle_timeout: float = 60.0,
+        awareness_interval: float = 0.1,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.idle_timeout = idle_timeout
+        self.awareness_interval = awareness_interval
+        self.log = log or logging.getLogger(__name__)
+        self.rooms: dict[str, Room] = {}
+        self.listeners: list[RoomListener] = []
+        self._opening: dict[str, asyncio.Future[Room]] = {}
+        self._evictions: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    # -- rooms -----------------------------------------------------------------------------------
+
+    def get(self, name: str) -> Room | None:
+        return self.rooms.get(name)
+
+    async def open(self, name: RoomName) -> Room:
+        """The open room called ``name``, loading it from the store if needed."""
+        if self._closed:
+            raise RoomClosed("the server is shutting down")
+        key = str(name)
+        room = self.rooms.get(key)
+        if room is not None:
+            return room
+        opening = self._opening.get(key)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
+        self._opening[key] = future
+        try:
+            updates = await self.store.load(key)
+            room = Room(
+                name,
+                self.store,
+                self,
+                awareness_interval=self.awareness_interval,
+                log=self.log,
+            )
+            room.load(updates)
+            self.rooms[key] = room
+            future.set_result(room)
+            self.log.debug("room %s opened from %d stored updates", key, len(updates))
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # mark retrieved: the joiners that wait get it raised
+            raise
+        finally:
+            del self._opening[key]
+        return room
+
+    async def join(self, name: RoomName, peer: Peer) -> Room:
+        """Open ``name`` if needed and add ``peer`` to it."""
+        room = await self.open(name)
+        self._cancel_eviction(room.key)
+        room.join(peer)
+        return room
+
+    def leave(self, room: Room, peer: Peer) -> None:
+        """Remove ``peer``; an empty room is evicted after ``idle_timeout``."""
+        room.leave(peer)
+        if not room.peers and not room.closed and self.rooms.get(room.key) is room:
+            self._schedule_eviction(room)
+
+    def _schedule_eviction(self, room: Room) -> None:
+        self._cancel_eviction(room.key)
+        loop = asyncio.get_running_loop()
+        self._evictions[room.key] = loop.call_later(
+            self.idle_timeout, lambda: self._spawn(self._evict(room))
+        )
+
+    def _cancel_eviction(self, key: str) -> None:
+        handle = self._evictions.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _evict(self, room: Room) -> None:
+        self._evictions.pop(room.key, None)
+        # Flush before dropping: a room is never forgotten with writes still in memory only.
+        await self.store.flush()
+        if room.peers or self.rooms.get(room.key) is not room:
+            return  # someone joined while we flushed
+        room.close()
+        del self.rooms[room.key]
+        self.log.debug("room %s evicted", room.key)
+
+    async def delete(self, name: RoomName) -> None:
+        """Disconnect everyone from ``name`` and forget its document, in memory and on disk."""
+        key = str(name)
+        room = self.rooms.pop(key, None)
+        self._cancel_eviction(key)
+        if room is None and key not in await self.store.stored_rooms():
+            raise RoomNotFound(f"room {key!r} does not exist")
+        if room is not None:
+            room.close(RoomClosed(f"room {key} was deleted"))
+        await self.store.delete(key)
+
+    async def close(self) -> None:
+        """Disconnect every peer, flush the store. Further joins are refused."""
+        self._closed = True
+        for key in list(self._evictions):
+            self._cancel_eviction(key)
+        for room in list(self.rooms.values()):
+            room.close(RoomClosed("the server is shutting down"))
+        self.rooms.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.store.flush()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("room task failed", exc_info=task.exception())
+
+    # -- RoomListener: forward to whoever listens --------------------------------------------------
+
+    def user_joined(self, room: Room, identity: Identity) -> None:
+        for listener in self.listeners:
+            listener.user_joined(room, identity)
+
+    def user_left(self, room: Room, identity: Identity) -> None:
+        for listener in self.listeners:
+            listener.user_left(room, identity)
+
+    def room_updated(self, room: Room, update: bytes, origin: Any) -> None:
+        for listener in self.listeners:
+            listener.room_updated(room, update, origin)
+
+    def awareness_changed(self, room: Room, awareness_update: bytes, origin: Any) -> None:
+        for listener in self.listeners:
+            listener.awareness_changed(room, awareness_update, origin)

@@ -1,0 +1,379 @@
+"""The embedded room store: an update log and snapshots in one SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from functools import partial
+
+from .base import RoomStore, StoreClosedError, StoreWriteError
+from .compaction import fold_updates
+from .database import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS room_updates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    room TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS room_updates_by_room ON room_updates (room, seq);
+CREATE TABLE IF NOT EXISTS room_snapshots (
+    room TEXT PRIMARY KEY,
+    data BLOB NOT NULL,
+    updated REAL NOT NULL
+);
+"""
+
+# Longest wait before retrying a failed group commit.
+MAX_RETRY_DELAY = 5.0
+
+# (append id, room, update); ids grow by one per append and order the queue.
+_Entry = tuple[int, str, bytes]
+
+
+class SQLiteRoomStore(RoomStore):
+    """`RoomStore` on a shared `Database`: an append-only log plus one snapshot per room.
+
+    Appends are group-committed: they queue in memory and, `commit_interval` seconds after the
+    first one, the whole queue is written in one transaction. At most one commit is in flight;
+    appends made meanwhile form the next batch, written as soon as it finishes.
+
+    A room is compacted (log folded into its snapshot) after `compact_idle` seconds without
+    appends, or as soon as `compact_max_updates` updates were appended since its last
+    compaction.
+
+    Counters for tests and monitoring: `commits` (group commits done), `compactions`,
+    `compaction_failures`.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        commit_interval: float = 0.005,
+        compact_idle: float = 5.0,
+        compact_max_updates: int = 1000,
+        close_database: bool = True,
+        log: logging.Logger | None = None,
+    ) -> None:
+        """`close_database=False` leaves the `Database` open on `close()`, for when other
+        modules share it and whoever created it closes it."""
+        if commit_interval < 0 or compact_idle < 0 or compact_max_updates < 1:
+            raise ValueError("intervals must be >= 0 and compact_max_updates >= 1")
+        self._db = database
+        self._commit_interval = commit_interval
+        self._compact_idle = compact_idle
+        self._compact_max_updates = compact_max_updates
+        self._close_database = close_database
+        self._log = log or logging.getLogger(__name__)
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing: asyncio.Future[None] | None = None
+
+        # Group commit. Every entry in _in_flight has a smaller id than every entry in _pending.
+        self._last_id = 0
+        self._pending: list[_Entry] = []
+        self._in_flight: list[_Entry] = []
+        self._in_flight_done: asyncio.Future[BaseException | None] | None = None
+        self._deleted_in_flight: set[str] = set()
+        self._commit_timer: asyncio.TimerHandle | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._failed_commits_in_a_row = 0
+
+        # Compaction, per room.
+        self._since_compaction: dict[str, int] = {}
+        self._last_append: dict[str, float] = {}
+        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._compactions: dict[str, asyncio.Task[None]] = {}
+
+        self.commits = 0
+        self.compactions = 0
+        self.compaction_failures = 0
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        if self._closing is not None:
+            raise StoreClosedError("the store was closed")
+        await self._db.start()
+        await self._db.migrate(SCHEMA)
+        self._loop = asyncio.get_running_loop()
+
+    async def close(self) -> None:
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+            return
+        self._closing = asyncio.get_running_loop().create_future()
+        try:
+            await self._shut_down()
+        finally:
+            self._closing.set_result(None)
+
+    async def _shut_down(self) -> None:
+        for timer in self._idle_timers.values():
+            timer.cancel()
+        self._idle_timers.clear()
+        if self._loop is not None:
+            try:
+                await self.flush()
+            except StoreWriteError:
+                lost = len(self._pending) + len(self._in_flight)
+                self._log.error("Closing the room store: %d updates could not be written", lost)
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        compactions = list(self._compactions.values())
+        for task in compactions:
+            task.cancel()
+        # A cancelled compaction's DB job still runs to its commit or rollback, before the
+        # database's close job.
+        await asyncio.gather(*compactions, return_exceptions=True)
+        if self._close_database:
+            await self._db.close()
+
+    def _require_running(self) -> None:
+        if self._loop is None or self._closing is not None:
+            raise StoreClosedError("the store is not running")
+
+    # --- group commit ---
+
+    def append(self, room: str, update: bytes) -> None:
+        self._require_running()
+        assert self._loop is not None
+        if not isinstance(update, bytes):
+            update = bytes(update)  # the caller may reuse a bytearray or memoryview
+        self._last_id += 1
+        self._pending.append((self._last_id, room, update))
+        if self._commit_timer is None and self._writer is None:
+            self._commit_timer = self._loop.call_later(self._commit_interval, self._ship)
+
+        count = self._since_compaction.get(room, 0) + 1
+        self._since_compaction[room] = count
+        self._last_append[room] = self._loop.time()
+        if count >= self._compact_max_updates:
+            self._start_compaction(room)
+        if room not in self._idle_timers:
+            self._idle_timers[room] = self._loop.call_later(
+                self._compact_idle, self._check_idle, room
+            )
+
+    async def flush(self) -> None:
+        target = self._last_id
+        while not self._committed_through(target):
+            if self._writer is None:
+                self._ship()
+            assert self._in_flight_done is not None
+            error = await asyncio.shield(self._in_flight_done)
+            if error is not None:
+                raise StoreWriteError("could not commit appended updates") from error
+
+    def _committed_through(self, append_id: int) -> bool:
+        oldest = self._in_flight or self._pending
+        return not oldest or oldest[0][0] > append_id
+
+    def _ship(self) -> None:
+        """Send the queued batch to the DB thread, unless a batch is already in flight."""
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        if self._writer is not None or not self._pending:
+            return
+        assert self._loop is not None
+        batch, self._pending = self._pending, []
+        self._in_flight = batch
+        self._in_flight_done = self._loop.create_future()
+        self._writer = self._loop.create_task(self._write(batch))
+
+    async def _write(self, batch: list[_Entry]) -> None:
+        now = time.time()
+        rows = [(room, data, now) for _, room, data in batch]
+        try:
+            await self._db.run(partial(_insert_updates, rows))
+        except asyncio.CancelledError as cancelled:
+            # Only at loop teardown. The DB job runs anyway, so the batch is not re-queued.
+            self._batch_finished(batch, cancelled, retry=False)
+            raise
+        except Exception as error:
+            self._batch_finished(batch, error, retry=True)
+        else:
+            self._batch_finished(batch, None, retry=False)
+
+    def _batch_finished(
+        self, batch: list[_Entry], error: BaseException | None, *, retry: bool
+    ) -> None:
+        done = self._in_flight_done
+        assert done is not None and self._loop is not None
+        deleted, self._deleted_in_flight = self._deleted_in_flight, set()
+        self._in_flight = []
+        self._writer = None
+        if error is None:
+            self.commits += 1
+            self._failed_commits_in_a_row = 0
+            if self._pending:
+                # Appends that arrived during the commit: their batching window was the commit.
+                self._ship()
+        elif retry:
+            # Keep the batch, minus rooms deleted meanwhile, ahead of newer appends.
+            self._pending[:0] = [entry for entry in batch if entry[1] not in deleted]
+            self._failed_commits_in_a_row += 1
+            delay = min(
+                max(self._commit_interval, 0.05) * 2**self._failed_commits_in_a_row,
+                MAX_RETRY_DELAY,
+            )
+            self._log.error(
+                "Could not commit %d room updates, retrying in %.2f s",
+                len(batch),
+                delay,
+                exc_info=error,
+            )
+            if self._commit_timer is None and self._closing is None:
+                self._commit_timer = self._loop.call_later(delay, self._ship)
+        done.set_result(error)
+
+    # --- compaction ---
+
+    def _check_idle(self, room: str) -> None:
+        del self._idle_timers[room]
+        assert self._loop is not None
+        if room not in self._last_append:
+            return  # deleted
+        remaining = self._last_append[room] + self._compact_idle - self._loop.time()
+        if remaining > 0 or room in self._compactions:
+            delay = remaining if remaining > 0 else self._compact_idle
+            self._idle_timers[room] = self._loop.call_later(delay, self._check_idle, room)
+            return
+        if self._since_compaction.get(room, 0) > 0:
+            self._start_compaction(room)
+
+    def _start_compaction(self, room: str) -> None:
+        if room in self._compactions or self._closing is not None:
+            return
+        assert self._loop is not None
+        self._compactions[room] = self._loop.create_task(self._compact_in_background(room))
+
+    async def _compact_in_background(self, room: str) -> None:
+        try:
+            await self._compact(room)
+        except Exception:
+            self._log.exception("Compaction of room %r failed", room)
+        finally:
+            del self._compactions[room]
+        if self._since_compaction.get(room, 0) >= self._compact_max_updates:
+            self._start_compaction(room)
+
+    async def compact(self, room: str) -> None:
+        self._require_running()
+        await self._compact(room)
+
+    async def _compact(self, room: str) -> None:
+        await self.flush()
+        # Everything appended until now is committed and gets folded; count from here.
+        if room in self._since_compaction:
+            self._since_compaction[room] = 0
+        try:
+            folded = await self._db.run(partial(_fold_room, room))
+        except Exception:
+            self.compaction_failures += 1
+            self._log.exception(
+                "Could not compact room %r; its stored updates are left as they were", room
+            )
+            return
+        if folded:
+            self.compactions += 1
+            self._log.debug("Compacted room %r: folded %d logged updates", room, folded)
+
+    # --- reading and forgetting ---
+
+    async def load(self, room: str) -> list[bytes]:
+        self._require_running()
+        await self.flush()
+        return await self._db.run(partial(_load_room, room))
+
+    async def delete(self, room: str) -> None:
+        self._require_running()
+        self._pending = [entry for entry in self._pending if entry[1] != room]
+        if any(entry[1] == room for entry in self._in_flight):
+            self._deleted_in_flight.add(room)
+        timer = self._idle_timers.pop(room, None)
+        if timer is not None:
+            timer.cancel()
+        self._since_compaction.pop(room, None)
+        self._last_append.pop(room, None)
+        # A batch in flight or a running compaction was submitted before this job, so the
+        # DB thread runs it first and this delete removes what it wrote.
+        await self._db.run(partial(_delete_room, room))
+
+    async def stored_rooms(self) -> list[str]:
+        self._require_running()
+        await self.flush()
+        return await self._db.run(_room_names)
+
+    async def stats(self, room: str) -> dict[str, int]:
+        self._require_running()
+        stats = await self._db.run(partial(_room_stats, room))
+        stats["pending_updates"] = sum(
+            1 for entry in (*self._in_flight, *self._pending) if entry[1] == room
+        )
+        return stats
+
+
+# --- run on the DB thread, inside a transaction (see Database.run) ---
+
+
+def _insert_updates(rows: list[tuple[str, bytes, float]], conn: sqlite3.Connection) -> None:
+    conn.executemany("INSERT INTO room_updates (room, data, created) VALUES (?, ?, ?)", rows)
+
+
+def _fold_room(room: str, conn: sqlite3.Connection) -> int:
+    """Fold the snapshot and the log up to its current end into a new snapshot; return how
+    many log rows were folded."""
+    (upto,) = conn.execute("SELECT max(seq) FROM room_updates WHERE room = ?", (room,)).fetchone()
+    if upto is None:
+        return 0
+    snapshot = conn.execute("SELECT data FROM room_snapshots WHERE room = ?", (room,)).fetchone()
+    updates = [snapshot[0]] if snapshot else []
+    logged = conn.execute(
+        "SELECT data FROM room_updates WHERE room = ? AND seq <= ? ORDER BY seq", (room, upto)
+    ).fetchall()
+    updates.extend(data for (data,) in logged)
+    conn.execute(
+        "INSERT INTO room_snapshots (room, data, updated) VALUES (?, ?, ?) "
+        "ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated = excluded.updated",
+        (room, fold_updates(updates), time.time()),
+    )
+    conn.execute("DELETE FROM room_updates WHERE room = ? AND seq <= ?", (room, upto))
+    return len(logged)
+
+
+def _load_room(room: str, conn: sqlite3.Connection) -> list[bytes]:
+    snapshot = conn.execute("SELECT data FROM room_snapshots WHERE room = ?", (room,)).fetchone()
+    updates = [snapshot[0]] if snapshot else []
+    logged = conn.execute("SELECT data FROM room_updates WHERE room = ? ORDER BY seq", (room,))
+    updates.extend(data for (data,) in logged)
+    return updates
+
+
+def _delete_room(room: str, conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM room_updates WHERE room = ?", (room,))
+    conn.execute("DELETE FROM room_snapshots WHERE room = ?", (room,))
+
+
+def _room_names(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT room FROM room_snapshots UNION SELECT room FROM room_updates ORDER BY room"
+    )
+    return [room for (room,) in rows]
+
+
+def _room_stats(room: str, conn: sqlite3.Connection) -> dict[str, int]:
+    log_updates, log_bytes = conn.execute(
+        "SELECT count(*), coalesce(sum(length(data)), 0) FROM room_updates WHERE room = ?",
+        (room,),
+    ).fetchone()
+    (snapshot_bytes,) = conn.execute(
+        "SELECT coalesce(sum(length(data)), 0) FROM room_snapshots WHERE room = ?", (room,)
+    ).fetchone()
+    return {"log_updates": log_updates, "log_bytes": log_bytes, "snapshot_bytes": snapshot_bytes}

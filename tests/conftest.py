@@ -1,0 +1,228 @@
+"""Shared fixtures: a real Jupyter server (pytest-jupyter) with the extension, and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from jupyter_omniforge.client.rooms import open_connection
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def omniforge_config() -> dict[str, Any]:
+    """Per-test overrides of OmniForgeApp settings."""
+    return {}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db" / "omniforge.sqlite"
+
+
+@pytest.fixture
+def jp_server_config(omniforge_config: dict[str, Any], db_path: Path) -> dict[str, Any]:
+    config = {"db_path": str(db_path), "room_idle_timeout": 0.2, **omniforge_config}
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_omniforge": True}},
+        "OmniForgeApp": config,
+    }
+
+
+@pytest.fixture
+def omniforge(jp_serverapp: Any) -> Any:
+    """The running extension app."""
+    return jp_serverapp.web_app.settings["omniforge"]
+
+
+@pytest.fixture
+def token(jp_serverapp: Any) -> str:
+    return jp_serverapp.identity_provider.token
+
+
+@pytest.fixture
+def server_url(jp_serverapp: Any, http_server: Any, jp_http_port: int, jp_base_url: str) -> str:
+    """``http://127.0.0.1:PORT/a%40b/`` of the live test server (listening once requested)."""
+    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+
+
+@pytest.fixture
+def ws_base(server_url: str) -> str:
+    """What a y-websocket client passes as serverUrl: ``ws://…/omniforge/rooms``."""
+    return "ws" + server_url[len("http") :] + "omniforge/rooms"
+
+
+@pytest.fixture
+def ws_connect(ws_base: str, token: str) -> Callable[..., Awaitable[Any]]:
+    """Open a raw WebSocket to a room: ``await ws_connect("idea:1")``."""
+    opened: list[Any] = []
+
+    async def connect(room: str, *, token_: str | None = token, headers: dict | None = None) -> Any:
+        url = f"{ws_base}/{room}" + (f"?token={token_}" if token_ else "")
+        conn = await open_connection(url, headers=headers)
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        conn.close()
+
+
+async def wait_for(
+    predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.01
+) -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        await asyncio.sleep(interval)
+
+
+async def fetch_json(
+    url: str,
+    *,
+    method: str = "GET",
+    token: str | None = None,
+    body: Any = None,
+    raise_error: bool = True,
+) -> tuple[int, Any]:
+    import json
+
+    headers = {"Authorization": f"token {token}"} if token else {}
+    request = HTTPRequest(
+        url,
+        method=method,
+        headers=headers,
+        body=None if body is None else json.dumps(body),
+        allow_nonstandard_methods=True,
+    )
+    response = await AsyncHTTPClient().fetch(request, raise_error=raise_error)
+    text = response.body.decode() if response.body else ""
+    try:
+        return response.code, json.loads(text) if text else None
+    except ValueError:
+        return response.code, text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A `jupyter server` subprocess with the extension, for restart and kill -9 stories."""
+
+    def __init__(self, root: Path, db: Path, extra: list[str] | None = None) -> None:
+        self.root = root
+        self.db = db
+        self.extra = extra or []
+        self.port = free_port()
+        self.token = os.urandom(12).hex()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = root / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _spawn(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        home = self.root.parent / "jupyter-home"
+        # Isolated from the user's Jupyter config; the extension is enabled by the config file
+        # that installing the package put under sys.prefix.
+        env = dict(
+            os.environ,
+            JUPYTER_CONFIG_DIR=str(home / "config"),
+            JUPYTER_DATA_DIR=str(home / "data"),
+            JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        )
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter_server",
+                    "--no-browser",
+                    f"--port={self.port}",
+                    "--ip=127.0.0.1",
+                    f"--IdentityProvider.token={self.token}",
+                    f"--ServerApp.root_dir={self.root}",
+                    "--allow-root",
+                    f"--OmniForgeApp.db_path={self.db}",
+                    *self.extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.root,
+            )
+
+    async def start(self, timeout: float = 60) -> ServerProcess:
+        """Start the server and wait until ``/omniforge/health/ready`` answers 200."""
+        self._spawn()
+        client = AsyncHTTPClient()
+
+        async def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                r = await client.fetch(
+                    self.url + "omniforge/health/ready", raise_error=False, request_timeout=2
+                )
+                return r.code == 200
+            except OSError:
+                return False
+
+        await wait_for(ready, timeout=timeout, interval=0.2)
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Callable[..., ServerProcess]:
+    """Factory of `jupyter server` subprocesses sharing one database file per test."""
+    started: list[ServerProcess] = []
+
+    def make(extra: list[str] | None = None, db: Path | None = None) -> ServerProcess:
+        server = ServerProcess(
+            tmp_path / "root", db or tmp_path / "proc-db" / "omniforge.sqlite", extra
+        )
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()

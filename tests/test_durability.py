@@ -1,0 +1,84 @@
+"""No data loss: what the server accepted survives a restart, a kill -9 and room eviction."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pycrdt import Doc, Text
+
+from jupyter_omniforge.client import connect_room
+
+from .conftest import fetch_json, wait_for
+
+
+async def room_text(server, room: str, root: str = "code") -> str | None:
+    code, body = await fetch_json(
+        f"{server.url}omniforge/api/rooms/{room}?roots={root}:text",
+        token=server.token,
+        raise_error=False,
+    )
+    return body["content"].get(root) if code == 200 else None
+
+
+async def test_a_restart_keeps_the_document(server_process):
+    server = await server_process().start()
+    doc = Doc()
+    async with connect_room(server.url, "idea:restart", doc, token=server.token):
+        doc.get("code", type=Text).insert(0, "kept across restarts")
+        await wait_for(lambda: room_text(server, "idea:restart"), timeout=10)
+    server.stop()
+    server = await server_process(db=server.db).start()
+    assert await room_text(server, "idea:restart") == "kept across restarts"
+    fresh = Doc()
+    async with connect_room(server.url, "idea:restart", fresh, token=server.token):
+        assert str(fresh.get("code", type=Text)) == "kept across restarts"
+
+
+@pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
+async def test_kill_9_loses_no_update_older_than_the_commit_window(server_process, synchronous):
+    """Every update the server had for longer than the group-commit window before a SIGKILL is
+    there after a restart."""
+    server = await server_process([f"--OmniForgeApp.sqlite_synchronous={synchronous}"]).start()
+    writer, watcher = Doc(), Doc()
+    async with (
+        connect_room(server.url, "idea:crash", writer, token=server.token),
+        connect_room(server.url, "idea:crash", watcher, token=server.token),
+    ):
+        text = writer.get("code", type=Text)
+        for i in range(300):
+            text.insert(len(text), f"{i};")
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+        expected = str(text)
+        # The watcher seeing everything proves the server accepted (applied) every update.
+        await wait_for(lambda: str(watcher.get("code", type=Text)) == expected, timeout=20)
+        await asyncio.sleep(0.05)  # ten group-commit windows (5 ms each)
+        server.kill9()
+    server = await server_process(db=server.db).start()
+    assert await room_text(server, "idea:crash") == expected
+
+
+@pytest.fixture
+def omniforge_config():
+    return {"room_idle_timeout": 0.1}
+
+
+async def test_an_idle_room_is_evicted_after_its_writes_are_flushed(server_url, token, omniforge):
+    doc = Doc()
+    async with connect_room(server_url, "idea:evict", doc, token=token):
+        doc.get("code", type=Text).insert(0, "flushed before eviction")
+        await wait_for(
+            lambda: (
+                omniforge.room_manager.get("idea:evict")
+                and str(omniforge.room_manager.get("idea:evict").doc.get("code", type=Text))
+            )
+        )
+    await wait_for(lambda: omniforge.room_manager.get("idea:evict") is None)
+    stored = Doc()
+    for update in await omniforge.store.load("idea:evict"):
+        stored.apply_update(update)
+    assert str(stored.get("code", type=Text)) == "flushed before eviction"
+    again = Doc()
+    async with connect_room(server_url, "idea:evict", again, token=token):
+        assert str(again.get("code", type=Text)) == "flushed before eviction"

@@ -1,0 +1,69 @@
+"""A peer that cannot keep up is disconnected; its room carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from urllib.parse import urlsplit
+
+import pytest
+from pycrdt import Doc, Text
+
+from jupyter_omniforge.client import connect_room
+
+from .conftest import wait_for
+
+
+async def stalled_websocket(ws_url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket client that completes the handshake and then never reads again."""
+    parts = urlsplit(ws_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    status = await reader.readline()
+    assert b"101" in status, status
+    # Shrink our receive buffer so the server's send buffer fills quickly.
+    sock = writer.get_extra_info("socket")
+    import socket
+
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return reader, writer
+
+
+@pytest.fixture
+def omniforge_config():
+    return {"send_queue_max_messages": 20, "send_queue_max_bytes": 1 << 20}
+
+
+async def test_a_stalled_reader_is_dropped_and_the_room_carries_on(
+    ws_base, server_url, token, omniforge, caplog
+):
+    writer_doc, reader_doc = Doc(), Doc()
+    async with (
+        connect_room(server_url, "idea:slow", writer_doc, token=token),
+        connect_room(server_url, "idea:slow", reader_doc, token=token) as healthy,
+    ):
+        _, stalled = await stalled_websocket(f"{ws_base}/idea:slow?token={token}")
+        room = await wait_for(lambda: omniforge.room_manager.get("idea:slow"))
+        await wait_for(lambda: len(room.peers) == 3)
+        text = writer_doc.get("code", type=Text)
+        chunk = "z" * 20_000
+        for _ in range(400):
+            text.insert(len(text), chunk)
+            if len(room.peers) == 2:
+                break
+            await asyncio.sleep(0.002)
+        await wait_for(lambda: len(room.peers) == 2, timeout=20)
+        # The healthy reader got everything and was never closed.
+        expected = len(text)
+        await wait_for(lambda: len(str(reader_doc.get("code", type=Text))) == expected, timeout=20)
+        assert healthy.close_code is None
+        assert "send queue overflow" in caplog.text
+        stalled.close()

@@ -1,0 +1,316 @@
+"""Stories of the rooms endpoint, against a real Jupyter server with real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+
+import pytest
+from pycrdt import Array, Doc, Map, Text
+from tornado.httpclient import HTTPClientError
+
+from jupyter_omniforge.client import connect_room
+from jupyter_omniforge.rooms import protocol as p
+
+from .conftest import fetch_json, wait_for
+
+
+def text_of(doc: Doc, name: str = "code") -> str:
+    return str(doc.get(name, type=Text))
+
+
+async def test_two_clients_edit_the_same_idea_and_converge(server_url, token):
+    a, b = Doc(), Doc()
+    async with (
+        connect_room(server_url, "idea:42", a, token=token),
+        connect_room(server_url, "idea:42", b, token=token),
+    ):
+        a.get("code", type=Text).insert(0, "hello ")
+        b.get("tokens", type=Map)["theme"] = "dark"
+        await wait_for(lambda: text_of(b) == "hello ")
+        b.get("code", type=Text).insert(6, "world")
+        await wait_for(lambda: text_of(a) == "hello world")
+        await wait_for(lambda: a.get("tokens", type=Map).to_py() == {"theme": "dark"})
+
+
+async def test_a_late_joiner_gets_the_whole_document(server_url, token):
+    writer = Doc()
+    async with connect_room(server_url, "project:p1", writer, token=token):
+        writer.get("components", type=Array).extend(["header", "footer"])
+        writer.get("code", type=Text).insert(0, "x" * 10_000)
+        late = Doc()
+        await asyncio.sleep(0)  # the updates are in flight; the late joiner must still see them
+        async with connect_room(server_url, "project:p1", late, token=token):
+            await wait_for(lambda: len(text_of(late)) == 10_000)
+            await wait_for(
+                lambda: late.get("components", type=Array).to_py() == ["header", "footer"]
+            )
+
+
+def awareness_frame(client_id: int, clock: int, state: dict | None) -> bytes:
+    entry = p.AwarenessEntry(client_id, clock, json.dumps(state))
+    return p.encode_awareness(p.encode_awareness_update([entry]))
+
+
+def awareness_states(frames: list[bytes]) -> dict[int, dict | None]:
+    """Fold every awareness frame received into client_id -> state (None = removed)."""
+    states: dict[int, dict | None] = {}
+    for frame in frames:
+        message = p.parse_message(frame)
+        if message.type == p.MESSAGE_AWARENESS:
+            for entry in p.decode_awareness_update(message.payload):
+                states[entry.client_id] = json.loads(entry.state)
+    return states
+
+
+class FrameReader:
+    """Reads a raw connection in the background, keeping every binary frame."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.frames: list[bytes] = []
+        self.closed = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        while True:
+            message = await self.conn.read_message()
+            if message is None:
+                self.closed.set()
+                return
+            self.frames.append(message)
+
+    def states(self):
+        return awareness_states(self.frames)
+
+
+async def test_awareness_appears_with_the_server_identity_and_disappears_on_leave(ws_connect):
+    alice = FrameReader(await ws_connect("idea:aw"))
+    bob = FrameReader(await ws_connect("idea:aw"))
+    # Alice claims to be someone else: the server overwrites `user` with her Jupyter identity.
+    await alice.conn.write_message(
+        awareness_frame(1111, 1, {"user": {"name": "Mallory"}, "cursor": {"anchor": 3}}),
+        binary=True,
+    )
+    states = await wait_for(lambda: bob.states().get(1111))
+    assert states["cursor"] == {"anchor": 3}
+    assert states["user"]["name"] != "Mallory"
+    assert states["user"]["username"]  # the authenticated Jupyter user
+    assert states["user"]["color"].startswith("#")
+    # A newcomer receives the current states when it joins.
+    carol = FrameReader(await ws_connect("idea:aw"))
+    await wait_for(lambda: 1111 in carol.states())
+    # Bob cannot overwrite Alice's state.
+    await bob.conn.write_message(awareness_frame(1111, 5, {"cursor": {"anchor": 99}}), binary=True)
+    await bob.conn.write_message(awareness_frame(2222, 1, {"cursor": None}), binary=True)
+    await wait_for(lambda: 2222 in carol.states())
+    assert carol.states()[1111]["cursor"] == {"anchor": 3}
+    # Alice leaves without saying goodbye: her state is removed for everyone.
+    alice.conn.close()
+    await wait_for(lambda: 1111 in bob.states() and bob.states()[1111] is None)
+    await wait_for(lambda: 1111 in carol.states() and carol.states()[1111] is None)
+    assert carol.states()[2222] is not None
+
+
+async def test_query_awareness_returns_current_states(ws_connect):
+    alice = FrameReader(await ws_connect("presence"))
+    await alice.conn.write_message(awareness_frame(7, 1, {"room": "idea:1"}), binary=True)
+    bob = FrameReader(await ws_connect("presence"))
+    await wait_for(lambda: 7 in bob.states())
+    count = len(bob.frames)
+    await bob.conn.write_message(bytes([p.MESSAGE_QUERY_AWARENESS]), binary=True)
+    await wait_for(lambda: len(bob.frames) > count and 7 in awareness_states(bob.frames[count:]))
+
+
+async def test_user_joined_and_left_are_logged_through_jupyter_events(
+    jp_serverapp, server_url, token
+):
+    from jupyter_omniforge.events.jupyter_log import PRESENCE_SCHEMA_ID
+
+    seen: list[dict] = []
+
+    async def listener(logger, schema_id, data):
+        seen.append(dict(data))
+
+    jp_serverapp.event_logger.add_listener(schema_id=PRESENCE_SCHEMA_ID, listener=listener)
+    async with connect_room(server_url, "build:7", Doc(), token=token):
+        await wait_for(lambda: any(e["action"] == "user.joined" for e in seen))
+    await wait_for(lambda: any(e["action"] == "user.left" for e in seen))
+    assert {e["room"] for e in seen} == {"build:7"}
+
+
+# -- REST ------------------------------------------------------------------------------------------
+
+
+async def test_rest_lists_rooms_and_shows_content(server_url, token):
+    doc = Doc()
+    async with connect_room(server_url, "idea:rest", doc, token=token):
+        doc.get("ideas", type=Text).insert(0, "an idea")
+        doc.get("custom", type=Map)["k"] = 1
+        room_api = server_url + "omniforge/api/rooms"
+
+        async def listed():
+            _, body = await fetch_json(room_api, token=token)
+            return [r for r in body["rooms"] if r["name"] == "idea:rest" and r["size"] > 0]
+
+        (room,) = await wait_for(listed)
+        assert room["peers"] == 1 and len(room["users"]) == 1
+
+        async def detail():
+            _, body = await fetch_json(room_api + "/idea:rest?roots=custom:map", token=token)
+            return body if len(body["content"]) == 2 else None
+
+        one = await wait_for(detail)
+        assert one["content"]["ideas"] == "an idea"
+        assert one["content"]["custom"] == {"k": 1.0}
+        assert set(one["roots"]) >= {"ideas", "custom"}
+
+
+async def test_rest_refuses_bad_names_and_unknown_rooms(server_url, token):
+    code, body = await fetch_json(
+        server_url + "omniforge/api/rooms/nope:1", token=token, raise_error=False
+    )
+    assert code == 400 and "invalid room name" in body["message"]
+    code, _ = await fetch_json(
+        server_url + "omniforge/api/rooms/idea:never", token=token, raise_error=False
+    )
+    assert code == 404
+    code, body = await fetch_json(
+        server_url + "omniforge/api/rooms/idea:x?roots=a:bogus", token=token, raise_error=False
+    )
+    assert code in (400, 404)
+
+
+async def test_delete_forgets_the_room(server_url, token, omniforge):
+    doc = Doc()
+    async with connect_room(server_url, "idea:del", doc, token=token) as conn:
+        doc.get("code", type=Text).insert(0, "bye")
+        await wait_for(
+            lambda: (
+                "idea:del" in omniforge.room_manager.rooms
+                and str(omniforge.room_manager.rooms["idea:del"].doc.get("code", type=Text))
+            )
+        )
+        code, _ = await fetch_json(
+            server_url + "omniforge/api/rooms/idea:del", method="DELETE", token=token
+        )
+        assert code == 204
+        await wait_for(lambda: conn.close_code is not None)
+        assert conn.close_code == 1001
+    assert await omniforge.store.load("idea:del") == []
+
+
+async def test_health_needs_no_token_and_reveals_nothing(server_url):
+    for path in ("omniforge/health/live", "omniforge/health/ready"):
+        code, body = await fetch_json(server_url + path)
+        assert code == 200 and body == {"status": "ok"}
+    code, _ = await fetch_json(server_url + "omniforge/api/rooms", raise_error=False)
+    assert code == 403
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+async def test_invalid_room_name_is_refused_before_the_upgrade(ws_connect, omniforge):
+    for bad in ("idea:", "idea:" + "x" * 129, "notakind:1", "idea:a/b", "idea:%20x", "presence:1"):
+        with pytest.raises(HTTPClientError) as info:
+            await ws_connect(bad)
+        assert info.value.code == 400, bad
+    assert omniforge.room_manager.rooms == {}
+
+
+async def test_missing_token_is_refused_with_403(ws_connect, omniforge):
+    with pytest.raises(HTTPClientError) as info:
+        await ws_connect("idea:1", token_=None)
+    assert info.value.code == 403
+    assert omniforge.room_manager.rooms == {}
+
+
+@asynccontextmanager
+async def witnessed_room(server_url, token, omniforge):
+    """A room holding some text, with a well-behaved client that must be unaffected by what
+    happens inside the block; checked on the way out."""
+    doc = Doc()
+    async with connect_room(server_url, "idea:victim", doc, token=token) as conn:
+        doc.get("code", type=Text).insert(0, "precious")
+        await wait_for(lambda: _server_text(omniforge, "idea:victim") == "precious")
+        yield
+        await assert_unharmed(server_url, token, omniforge, (doc, conn))
+
+
+def _server_text(omniforge, room):
+    live = omniforge.room_manager.get(room)
+    return str(live.doc.get("code", type=Text)) if live else None
+
+
+async def assert_unharmed(server_url, token, omniforge, witness):
+    doc, conn = witness
+    assert conn.close_code is None, "the well-behaved client was disconnected"
+    doc.get("code", type=Text).insert(8, "!")
+    fresh = Doc()
+    async with connect_room(server_url, "idea:victim", fresh, token=token):
+        await wait_for(lambda: text_of(fresh) == "precious!")
+    await omniforge.store.flush()
+    stored = Doc()
+    for update in await omniforge.store.load("idea:victim"):
+        stored.apply_update(update)
+    assert text_of(stored) == "precious!"
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "reason"),
+    [
+        (b"\x00\x02\x05ab", 1002, "runs past the end"),  # truncated update
+        (b"\x00\x02\x03\xff\xff\xff", 1002, "invalid Yjs update"),  # not a Yjs update
+        (b"\x00\x07\x00", 1002, "unknown sync message subtype"),
+        (b"\x01\x02\x01", 1002, ""),  # truncated awareness
+        (b"", 1002, "empty frame"),
+        (b"\x09", 1003, "unknown message type 9"),
+    ],
+)
+async def test_a_malformed_frame_closes_only_that_connection(
+    ws_connect, server_url, token, omniforge, frame, code, reason
+):
+    async with witnessed_room(server_url, token, omniforge):
+        bad = await ws_connect("idea:victim")
+        await bad.write_message(frame, binary=True)
+        while await bad.read_message() is not None:
+            pass
+        assert bad.close_code == code
+        assert reason in (bad.close_reason or "")
+
+
+async def test_a_text_frame_closes_the_connection(ws_connect, server_url, token, omniforge):
+    async with witnessed_room(server_url, token, omniforge):
+        bad = await ws_connect("idea:victim")
+        await bad.write_message("hello")
+        while await bad.read_message() is not None:
+            pass
+        assert bad.close_code == 1002
+
+
+@pytest.mark.parametrize("omniforge_config", [{"max_message_size": 64 * 1024}])
+async def test_an_oversized_frame_closes_that_connection(ws_connect, server_url, token, omniforge):
+    async with witnessed_room(server_url, token, omniforge):
+        bad = await ws_connect("idea:victim")
+        other = Doc()
+        other.get("code", type=Text).insert(0, "y" * 100_000)
+        await bad.write_message(p.encode_update(other.get_update()), binary=True)
+        while await bad.read_message() is not None:
+            pass
+        assert bad.close_code == 1009
+
+
+@pytest.mark.parametrize(
+    "omniforge_config", [{"max_messages_per_second": 20, "max_message_burst": 40}]
+)
+async def test_a_flood_closes_that_connection(ws_connect, server_url, token, omniforge):
+    async with witnessed_room(server_url, token, omniforge):
+        bad = await ws_connect("idea:victim")
+        for i in range(200):
+            await bad.write_message(awareness_frame(99, i + 1, {"n": i}), binary=True)
+        while await bad.read_message() is not None:
+            pass
+        assert bad.close_code == 1008
+        assert "messages/s" in bad.close_reason

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,13 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Float, Int, Unicode, default
 
 from ._version import __version__
-from .events.jupyter_log import JupyterEventsPresenceLog
+from .events.bus import EventBus
+from .events.log import EventLog
+from .events.presence import PresenceEvents
+from .events.room_state import RoomStateWriter
 from .handlers.api import LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
+from .handlers.events import EventsHandler, EventStreamHandler
+from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
 from .rooms.manager import RoomManager
 from .store import Database, SQLiteRoomStore
@@ -120,6 +126,41 @@ class OmniForgeApp(ExtensionApp):
         help="Seconds between WebSocket pings; a peer silent for three intervals is dropped. 0 = off.",
     )
 
+    max_rooms_per_connection = Int(
+        100,
+        config=True,
+        help="Rooms one gateway connection (omniforge/realtime) may join at once.",
+    )
+
+    # -- events ----------------------------------------------------------------------------------
+
+    event_retention_count = Int(
+        10_000,
+        config=True,
+        help="""Events kept per channel; older ones are deleted, and a subscriber whose cursor
+        is older than what is kept gets a `reset`.""",
+    )
+    event_retention_seconds = Float(
+        7 * 24 * 3600.0,
+        config=True,
+        help="Events older than this many seconds are deleted (checked every minute at most).",
+    )
+    event_page_max = Int(
+        1000,
+        config=True,
+        help="Largest `limit` of one GET omniforge/api/events page.",
+    )
+    sse_keepalive = Float(
+        15.0,
+        config=True,
+        help="Seconds between keep-alive comments on an idle Server-Sent Events stream.",
+    )
+    build_log_max = Int(
+        500,
+        config=True,
+        help="Entries kept in the `log` array of a build or deployment room.",
+    )
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
@@ -137,8 +178,19 @@ class OmniForgeApp(ExtensionApp):
             awareness_interval=self.awareness_interval,
             log=self.log,
         )
-        self.room_manager.listeners.append(
-            JupyterEventsPresenceLog(self.serverapp.event_logger, log=self.log)
+        self.event_log = EventLog(
+            self.database,
+            max_per_channel=self.event_retention_count,
+            max_age=self.event_retention_seconds,
+            log=self.log,
+        )
+        self.bus = EventBus(
+            self.event_log, event_logger=self.serverapp.event_logger, logger=self.log
+        )
+        self.presence_events = PresenceEvents(self.bus, log=self.log)
+        self.room_manager.listeners.append(self.presence_events)
+        self.room_state = RoomStateWriter(
+            self.bus, self.room_manager, log_max=self.build_log_max, log=self.log
         )
         self._started: asyncio.Future[None] | None = None
         self.settings["omniforge"] = self
@@ -148,6 +200,9 @@ class OmniForgeApp(ExtensionApp):
         self.handlers.extend(
             [
                 (r"/omniforge/rooms/(.+)", RoomWebSocketHandler, kwargs),
+                (r"/omniforge/realtime", GatewayHandler, kwargs),
+                (r"/omniforge/api/events", EventsHandler, kwargs),
+                (r"/omniforge/api/events/stream", EventStreamHandler, kwargs),
                 (r"/omniforge/api/rooms", RoomsHandler, kwargs),
                 (r"/omniforge/api/rooms/(.+)", RoomHandler, kwargs),
                 (r"/omniforge/health/live", LiveHandler),
@@ -167,6 +222,8 @@ class OmniForgeApp(ExtensionApp):
     async def _start(self) -> None:
         await self.database.start()
         await self.store.start()
+        await self.event_log.start()
+        self.room_state.start()
         self.log.info("OmniForge rooms stored in %s", self.db_path)
 
     @property
@@ -174,7 +231,44 @@ class OmniForgeApp(ExtensionApp):
         return self._started is not None and self._started.done() and not self._started.exception()
 
     async def stop_extension(self) -> None:
+        if self._started is not None and self._started.done():
+            await self.room_state.close()
         await self.room_manager.close()
         if self._started is not None and self._started.done():
+            await self.event_log.close()
             await self.store.close()
             await self.database.close()
+
+    # -- Python API ------------------------------------------------------------------------------
+
+    async def emit(
+        self, channel: str, type: str, data: Any = None, *, username: str = "server"
+    ) -> dict[str, Any]:
+        """Emit a typed event on ``channel``: validated, stored, streamed to subscribers.
+
+        Returns the envelope. Raises ``ValidationError`` (nothing stored or sent) when invalid.
+        """
+        await self.started()
+        return await self.bus.emit(channel, type, data, source={"username": username})
+
+    def broadcast(self, room: str, type: str, data: Any = None) -> int:
+        """Send an ephemeral message ``{type: "message", roomId, event: type, data}`` to the gateway
+        clients currently in ``room``; not validated, stored or replayed. Returns how many
+        connections it was handed to (0 when the room is not open)."""
+        from .rooms.names import parse_room_name
+
+        key = str(parse_room_name(room))
+        live = self.room_manager.get(key)
+        if live is None:
+            return 0
+        payload = json.dumps(
+            {
+                "type": "message",
+                "roomId": key,
+                "event": type,
+                "data": data,
+                "source": {"username": "server"},
+            },
+            separators=(",", ":"),
+        ).encode()
+        return live.relay_message(payload)

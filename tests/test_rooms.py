@@ -126,18 +126,20 @@ async def test_query_awareness_returns_current_states(ws_connect):
 async def test_user_joined_and_left_are_logged_through_jupyter_events(
     jp_serverapp, server_url, token
 ):
-    from jupyter_omniforge.events.jupyter_log import PRESENCE_SCHEMA_ID
+    from jupyter_omniforge.events.types import EventTypes
 
     seen: list[dict] = []
 
     async def listener(logger, schema_id, data):
         seen.append(dict(data))
 
-    jp_serverapp.event_logger.add_listener(schema_id=PRESENCE_SCHEMA_ID, listener=listener)
+    jp_serverapp.event_logger.add_listener(
+        schema_id=EventTypes().schema_id("user.joined"), listener=listener
+    )
     async with connect_room(server_url, "build:7", Doc(), token=token):
-        await wait_for(lambda: any(e["action"] == "user.joined" for e in seen))
-    await wait_for(lambda: any(e["action"] == "user.left" for e in seen))
-    assert {e["room"] for e in seen} == {"build:7"}
+        await wait_for(lambda: any(e["type"] == "user.joined" for e in seen))
+    await wait_for(lambda: any(e["type"] == "user.left" for e in seen))
+    assert {e["channel"] for e in seen} == {"build:7"}
 
 
 # -- REST ------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ messages out to the socket, domain errors to close codes. Everything else lives 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -23,27 +22,14 @@ from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError, RateLimi
 from ..limits import TokenBucket
 from ..rooms.names import parse_room_name
 from ..rooms.peer import Outgoing, Peer
+from .frames import OPCODE_BINARY, ws_frame
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
 _MAX_REASON_BYTES = 123
 
 
 def ws_binary_frame(message: Outgoing) -> tuple[bytes, bytes]:
-    """The unmasked server-to-client WebSocket frame of ``message``: (header, payload).
-
-    Server frames are never masked, so one encoding serves every peer.
-    """
-    payload = message.payload
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x82, n))
-    elif n <= 0xFFFF:
-        header = struct.pack("!BBH", 0x82, 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x82, 127, n)
-    if n <= 65536:
-        return header + payload, b""
-    return header, payload
+    return ws_frame(message.payload, OPCODE_BINARY)
 
 
 def close_reason(error: OmniForgeError | None) -> tuple[int, str]:
@@ -57,6 +43,8 @@ class SocketTransport:
     """Writes pre-encoded frames straight to a handler's stream (see :mod:`..rooms.peer`)."""
 
     __slots__ = ("_handler", "_last_write", "_stream")
+
+    takes_messages = False  # custom JSON messages mean nothing to a y-websocket client
 
     def __init__(self, handler: WebSocketHandler) -> None:
         self._handler = handler

@@ -92,6 +92,10 @@ class RoomManager(RoomListener):
     def leave(self, room: Room, peer: Peer) -> None:
         """Remove ``peer``; an empty room is evicted after ``idle_timeout``."""
         room.leave(peer)
+        self.release_if_idle(room)
+
+    def release_if_idle(self, room: Room) -> None:
+        """Schedule eviction of ``room`` if nobody is in it (after a server-side change, say)."""
         if not room.peers and not room.closed and self.rooms.get(room.key) is room:
             self._schedule_eviction(room)
 
@@ -152,18 +156,21 @@ class RoomManager(RoomListener):
 
     # -- RoomListener: forward to whoever listens --------------------------------------------------
 
-    def user_joined(self, room: Room, identity: Identity) -> None:
+    def _forward(self, method: str, *args: Any) -> None:
         for listener in self.listeners:
-            listener.user_joined(room, identity)
+            try:
+                getattr(listener, method)(*args)
+            except Exception:  # a listener's failure must never break a room
+                self.log.exception("room listener %r failed in %s", listener, method)
+
+    def user_joined(self, room: Room, identity: Identity) -> None:
+        self._forward("user_joined", room, identity)
 
     def user_left(self, room: Room, identity: Identity) -> None:
-        for listener in self.listeners:
-            listener.user_left(room, identity)
+        self._forward("user_left", room, identity)
 
     def room_updated(self, room: Room, update: bytes, origin: Any) -> None:
-        for listener in self.listeners:
-            listener.room_updated(room, update, origin)
+        self._forward("room_updated", room, update, origin)
 
     def awareness_changed(self, room: Room, awareness_update: bytes, origin: Any) -> None:
-        for listener in self.listeners:
-            listener.awareness_changed(room, awareness_update, origin)
+        self._forward("awareness_changed", room, awareness_update, origin)

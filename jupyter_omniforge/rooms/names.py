@@ -53,3 +53,32 @@ def is_valid_room_name(name: str) -> bool:
     except InvalidRoomName:
         return False
     return True
+
+
+def parse_channel_pattern(pattern: str) -> str:
+    """Validate a subscription pattern: ``*``, ``{kind}:*``, or a room name. Returns it as is."""
+    if pattern == "*":
+        return pattern
+    if isinstance(pattern, str) and pattern.endswith(":*") and pattern[:-2] in ROOM_KINDS:
+        return pattern
+    try:
+        return str(parse_room_name(pattern))
+    except InvalidRoomName:
+        raise InvalidRoomName(
+            f"invalid channel pattern {pattern!r}: expected '*', '{{kind}}:*' or a room name"
+        ) from None
+
+
+class ChannelMatcher:
+    """Fast membership test of a channel name against a set of patterns."""
+
+    __slots__ = ("everything", "names", "patterns", "prefixes")
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns = [parse_channel_pattern(p) for p in patterns]
+        self.everything = "*" in self.patterns
+        self.prefixes = tuple(p[:-1] for p in self.patterns if p.endswith(":*"))
+        self.names = frozenset(p for p in self.patterns if not p.endswith("*"))
+
+    def __call__(self, channel: str) -> bool:
+        return self.everything or channel in self.names or channel.startswith(self.prefixes)

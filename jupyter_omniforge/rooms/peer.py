@@ -23,6 +23,7 @@ from .protocol import encode_update
 KIND_UPDATE = "update"
 KIND_AWARENESS = "awareness"
 KIND_OTHER = "other"
+KIND_MESSAGE = "message"  # a custom JSON message between gateway clients; payload is its JSON
 
 
 class Outgoing:
@@ -56,6 +57,8 @@ class Outgoing:
 
 class Transport(Protocol):
     """What a room needs from a connection. Implemented by the WebSocket handlers."""
+
+    takes_messages: bool  # whether KIND_MESSAGE (gateway JSON) messages should be sent to it
 
     def write(self, message: Outgoing) -> bool:
         """Write without blocking; return True while bytes are still waiting to be sent."""

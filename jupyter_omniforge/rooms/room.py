@@ -21,7 +21,7 @@ from ..errors import MalformedMessage
 from . import protocol as p
 from .awareness import RoomAwareness
 from .names import RoomName
-from .peer import KIND_AWARENESS, KIND_OTHER, KIND_UPDATE, Outgoing, Peer
+from .peer import KIND_AWARENESS, KIND_MESSAGE, KIND_OTHER, KIND_UPDATE, Outgoing, Peer
 
 if TYPE_CHECKING:
     from ..store.base import RoomStore
@@ -74,10 +74,19 @@ class Room:
     # -- loading ---------------------------------------------------------------------------------
 
     def load(self, updates: Iterable[bytes]) -> None:
-        """Apply stored updates (snapshot then log) without storing or broadcasting them again."""
+        """Apply stored updates (snapshot then log) without storing or broadcasting them again.
+
+        A stored update that no longer decodes (disk corruption) is skipped and logged: the rest
+        of the document still loads.
+        """
         with self.doc.transaction():
             for update in updates:
-                self.doc.apply_update(update)
+                try:
+                    self.doc.apply_update(update)
+                except ValueError as e:
+                    self.log.error(
+                        "room %s: skipped a stored update that does not decode: %s", self.key, e
+                    )
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -139,13 +148,28 @@ class Room:
             relay = frame if message.subtype == p.SYNC_UPDATE else None
             self.apply_update(message.payload, origin=peer, frame=relay)
         elif message.type == p.MESSAGE_AWARENESS:
-            if self.awareness.apply(peer, message.payload):
-                self._schedule_awareness()
+            self.apply_awareness(peer, message.payload)
         elif message.type == p.MESSAGE_QUERY_AWARENESS:
             states = self.awareness.encode_all()
             if states is not None:
                 peer.send(Outgoing(p.encode_awareness(states), KIND_AWARENESS, room=self.key))
         # MESSAGE_AUTH from a client carries nothing for us; it is accepted and ignored.
+
+    def apply_awareness(self, peer: Peer, awareness_update: bytes) -> None:
+        """Apply ``peer``'s awareness update; changes go out with the next batch."""
+        if self.awareness.apply(peer, awareness_update):
+            self._schedule_awareness()
+
+    def relay_message(self, payload: bytes, origin: Any = None) -> int:
+        """Send a custom JSON message to every peer but ``origin`` that takes messages (the
+        gateway's); return how many peers it was handed to. Not stored."""
+        message = Outgoing(payload, KIND_MESSAGE, room=self.key)
+        count = 0
+        for peer in tuple(self.peers):
+            if peer is not origin and peer.transport.takes_messages:
+                peer.send(message)
+                count += 1
+        return count
 
     def _refuse_write(self, peer: Peer) -> None:
         peer.refused_writes += 1

@@ -39,9 +39,10 @@ class RoomStore(ABC):
     def append(self, room: str, update: bytes) -> None:
         """Queue one update for `room`. Never blocks and never waits for I/O.
 
-        The update is durable (survives a killed process) after the next group commit, at
-        most `commit_interval` seconds later plus the duration of one commit. Updates of a
-        room are stored, and returned by `load()`, in the order they were appended.
+        The update is durable (survives a killed process) after the next group commit: at
+        most `commit_interval` seconds later plus the duration of two commits (the one in
+        flight and its own). Updates of a room are stored, and returned by `load()`, in the
+        order they were appended.
         Raises `StoreClosedError` if the store is not running."""
 
     @abstractmethod

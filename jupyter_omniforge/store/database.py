@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,7 +49,7 @@ class Database:
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         self._log = log or logging.getLogger(__name__)
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         # Written by one thread each (submitted: the event loop, finished: the DB thread), so
@@ -78,7 +78,9 @@ class Database:
             raise DatabaseClosedError(f"{self._path} was closed")
         if self._executor is not None:
             return
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="omniforge-sqlite")
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="omniforge-sqlite"
+        )
         try:
             await asyncio.get_running_loop().run_in_executor(executor, self._open)
         except BaseException:
@@ -104,19 +106,23 @@ class Database:
             executor.shutdown(wait=False)
         self._log.debug("Closed SQLite database %s", self._path)
 
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue `fn(connection)` to run in one transaction, as `run()` does, and return a
+        future of its result without waiting.
+
+        Call from the event loop. Jobs run in the order they were submitted, so a job submitted
+        by a synchronous caller is ordered before anything submitted after it returns.
+        Cancelling the future does not stop the job: it still runs to its commit or rollback."""
+        return self._submit(self._transact, fn)
+
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` on the DB thread inside one transaction and return its result.
 
         The transaction commits if `fn` returns and rolls back if it raises; the exception is
-        re-raised here. Jobs run one at a time in the order `run()` was called. `fn` must not
-        commit, roll back or keep the connection. Cancelling the caller does not stop `fn`: it
-        still runs to its commit or rollback."""
-        executor = self._executor
-        if executor is None or self._closed:
-            raise DatabaseClosedError(f"{self._path} is not open")
-        # No await before the job is submitted: callers rely on jobs being queued in call order.
-        self._submitted += 1
-        return await asyncio.get_running_loop().run_in_executor(executor, self._transact, fn)
+        re-raised here. Jobs run one at a time in the order they were submitted (`run()` submits
+        before its first suspension). `fn` must not commit, roll back or keep the connection.
+        Cancelling the caller does not stop `fn`: it still runs to its commit or rollback."""
+        return await self.submit(fn)
 
     async def migrate(self, script: str) -> None:
         """Run an SQL script (several statements) in one transaction, e.g. to create tables.
@@ -130,11 +136,29 @@ class Database:
     async def run_without_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Like `run()` but `fn` manages transactions itself (needed for scripts and PRAGMAs
         that SQLite refuses inside a transaction)."""
+        return await self._submit(self._call, fn)
+
+    def _submit(
+        self,
+        runner: Callable[[Callable[[sqlite3.Connection], T]], T],
+        fn: Callable[[sqlite3.Connection], T],
+    ) -> asyncio.Future[T]:
         executor = self._executor
         if executor is None or self._closed:
             raise DatabaseClosedError(f"{self._path} is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def report(job: concurrent.futures.Future[T]) -> None:  # on the DB thread
+            try:
+                loop.call_soon_threadsafe(_settle, future, job)
+            except RuntimeError:
+                pass  # the loop is closed; nobody is waiting any more
+
+        # Not asyncio.wrap_future: cancelling that would cancel a job still queued.
         self._submitted += 1
-        return await asyncio.get_running_loop().run_in_executor(executor, self._call, fn)
+        executor.submit(runner, fn).add_done_callback(report)
+        return future
 
     # --- on the DB thread only ---
 
@@ -186,6 +210,16 @@ class Database:
         if self._conn is None:
             raise DatabaseClosedError(f"{self._path} is not open")
         return self._conn
+
+
+def _settle(future: asyncio.Future[T], job: concurrent.futures.Future[T]) -> None:
+    if future.cancelled():
+        return
+    error = job.exception()
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(job.result())
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:

@@ -39,7 +39,9 @@ class SQLiteRoomStore(RoomStore):
 
     Appends are group-committed: they queue in memory and, `commit_interval` seconds after the
     first one, the whole queue is written in one transaction. At most one commit is in flight;
-    appends made meanwhile form the next batch, written as soon as it finishes.
+    appends made meanwhile form the next batch, written once it finishes and their own
+    `commit_interval` has passed. So an update is durable at most `commit_interval` plus two
+    commit durations after `append()`, and a steady trickle costs one commit per interval.
 
     A room is compacted (log folded into its snapshot) after `compact_idle` seconds without
     appends, or as soon as `compact_max_updates` updates were appended since its last
@@ -80,7 +82,7 @@ class SQLiteRoomStore(RoomStore):
         self._in_flight_done: asyncio.Future[BaseException | None] | None = None
         self._deleted_in_flight: set[str] = set()
         self._commit_timer: asyncio.TimerHandle | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._pending_since = 0.0  # loop time of the oldest queued append
         self._failed_commits_in_a_row = 0
 
         # Compaction, per room.
@@ -145,14 +147,17 @@ class SQLiteRoomStore(RoomStore):
         assert self._loop is not None
         if not isinstance(update, bytes):
             update = bytes(update)  # the caller may reuse a bytearray or memoryview
+        now = self._loop.time()
+        if not self._pending:
+            self._pending_since = now
         self._last_id += 1
         self._pending.append((self._last_id, room, update))
-        if self._commit_timer is None and self._writer is None:
+        if self._commit_timer is None and not self._in_flight:
             self._commit_timer = self._loop.call_later(self._commit_interval, self._ship)
 
         count = self._since_compaction.get(room, 0) + 1
         self._since_compaction[room] = count
-        self._last_append[room] = self._loop.time()
+        self._last_append[room] = now
         if count >= self._compact_max_updates:
             self._start_compaction(room)
         if room not in self._idle_timers:
@@ -163,7 +168,7 @@ class SQLiteRoomStore(RoomStore):
     async def flush(self) -> None:
         target = self._last_id
         while not self._committed_through(target):
-            if self._writer is None:
+            if not self._in_flight:
                 self._ship()
             assert self._in_flight_done is not None
             error = await asyncio.shield(self._in_flight_done)
@@ -179,43 +184,36 @@ class SQLiteRoomStore(RoomStore):
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
-        if self._writer is not None or not self._pending:
+        if self._in_flight or not self._pending:
             return
-        assert self._loop is not None
+        now = time.time()
+        rows = [(room, data, now) for _, room, data in self._pending]
+        # Submitted right now, so any DB job submitted after this call (a delete, a
+        # compaction) runs after this batch. If submitting fails, the queue is kept.
+        job = self._db.submit(partial(_insert_updates, rows))
         batch, self._pending = self._pending, []
         self._in_flight = batch
-        self._in_flight_done = self._loop.create_future()
-        self._writer = self._loop.create_task(self._write(batch))
+        self._in_flight_done = job.get_loop().create_future()
+        job.add_done_callback(partial(self._batch_finished, batch))
 
-    async def _write(self, batch: list[_Entry]) -> None:
-        now = time.time()
-        rows = [(room, data, now) for _, room, data in batch]
-        try:
-            await self._db.run(partial(_insert_updates, rows))
-        except asyncio.CancelledError as cancelled:
-            # Only at loop teardown. The DB job runs anyway, so the batch is not re-queued.
-            self._batch_finished(batch, cancelled, retry=False)
-            raise
-        except Exception as error:
-            self._batch_finished(batch, error, retry=True)
-        else:
-            self._batch_finished(batch, None, retry=False)
-
-    def _batch_finished(
-        self, batch: list[_Entry], error: BaseException | None, *, retry: bool
-    ) -> None:
+    def _batch_finished(self, batch: list[_Entry], job: asyncio.Future[None]) -> None:
+        error = job.exception()
         done = self._in_flight_done
         assert done is not None and self._loop is not None
         deleted, self._deleted_in_flight = self._deleted_in_flight, set()
         self._in_flight = []
-        self._writer = None
         if error is None:
             self.commits += 1
             self._failed_commits_in_a_row = 0
             if self._pending:
-                # Appends that arrived during the commit: their batching window was the commit.
-                self._ship()
-        elif retry:
+                # Appends that arrived during the commit wait out the rest of their window, so
+                # a steady trickle still makes one commit per interval, not one per update.
+                delay = self._pending_since + self._commit_interval - self._loop.time()
+                if delay <= 0:
+                    self._ship()
+                elif self._commit_timer is None:
+                    self._commit_timer = self._loop.call_later(delay, self._ship)
+        else:
             # Keep the batch, minus rooms deleted meanwhile, ahead of newer appends.
             self._pending[:0] = [entry for entry in batch if entry[1] not in deleted]
             self._failed_commits_in_a_row += 1
@@ -245,8 +243,12 @@ class SQLiteRoomStore(RoomStore):
             delay = remaining if remaining > 0 else self._compact_idle
             self._idle_timers[room] = self._loop.call_later(delay, self._check_idle, room)
             return
+        # Idle: forget the room's timers and counters (they would pile up over many rooms).
+        del self._last_append[room]
         if self._since_compaction.get(room, 0) > 0:
             self._start_compaction(room)
+        else:
+            self._since_compaction.pop(room, None)
 
     def _start_compaction(self, room: str) -> None:
         if room in self._compactions or self._closing is not None:
@@ -261,7 +263,10 @@ class SQLiteRoomStore(RoomStore):
             self._log.exception("Compaction of room %r failed", room)
         finally:
             del self._compactions[room]
-        if self._since_compaction.get(room, 0) >= self._compact_max_updates:
+        count = self._since_compaction.get(room)
+        if count == 0 and room not in self._idle_timers:
+            del self._since_compaction[room]  # idle and folded: nothing left to track
+        elif count is not None and count >= self._compact_max_updates:
             self._start_compaction(room)
 
     async def compact(self, room: str) -> None:
@@ -302,8 +307,8 @@ class SQLiteRoomStore(RoomStore):
             timer.cancel()
         self._since_compaction.pop(room, None)
         self._last_append.pop(room, None)
-        # A batch in flight or a running compaction was submitted before this job, so the
-        # DB thread runs it first and this delete removes what it wrote.
+        # A batch in flight or a fold job already submitted runs before this job, so this
+        # delete removes what it wrote; a fold submitted later finds nothing to fold.
         await self._db.run(partial(_delete_room, room))
 
     async def stored_rooms(self) -> list[str]:

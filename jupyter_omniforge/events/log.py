@@ -1,0 +1,245 @@
+"""The event log: events kept in the embedded SQLite database, per channel, bounded by count and age.
+
+Ids are integers assigned by SQLite, increasing across all channels, so one cursor serves a
+subscription to many channels. When retention deletes events of a channel, the channel remembers
+the highest id it deleted (``pruned_through``): a cursor below it has missed events for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..store.database import Database
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    type TEXT NOT NULL,
+    time REAL NOT NULL,
+    source TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_channel ON events (channel, id);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
+CREATE TABLE IF NOT EXISTS event_channels (
+    channel TEXT PRIMARY KEY,
+    pruned_through INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass
+class Page:
+    """Events after a cursor. ``reset`` is set when the cursor is older than what is kept (or
+    unknown to this log): the events then start at the oldest kept."""
+
+    events: list[dict[str, Any]]
+    reset: bool
+    last_id: int
+
+
+class EventLog:
+    """Append-only, group-committed event storage with cursor reads."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        commit_interval: float = 0.002,
+        max_per_channel: int = 10_000,
+        max_age: float = 7 * 24 * 3600,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.database = database
+        self.commit_interval = commit_interval
+        self.max_per_channel = max_per_channel
+        self.max_age = max_age
+        self.log = log or logging.getLogger(__name__)
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._writing = False
+        self._write_task: asyncio.Task[None] | None = None
+        self._prune_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.database.migrate(_SCHEMA)
+        self._prune_task = asyncio.ensure_future(self._prune_by_age_forever())
+
+    async def close(self) -> None:
+        """Commit what is pending, stop pruning."""
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+        while self._pending or self._writing:
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+                self._flush_handle = None
+                self._ship()
+            if self._write_task is not None:
+                await self._write_task
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def append(self, envelope: dict[str, Any]) -> asyncio.Future[int]:
+        """Queue ``envelope`` (without id) for the next group commit; the future gets its id."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((envelope, future))
+        if self._flush_handle is None and not self._writing:
+            self._flush_handle = asyncio.get_running_loop().call_later(
+                self.commit_interval, self._ship
+            )
+        return future
+
+    def _ship(self) -> None:
+        self._flush_handle = None
+        if self._writing or not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self._writing = True
+        self._write_task = asyncio.ensure_future(self._write(batch))
+
+    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[int]]]) -> None:
+        rows = [
+            (e["channel"], e["type"], e["time"], json.dumps(e["source"]), json.dumps(e["data"]))
+            for e, _ in batch
+        ]
+        try:
+            ids = await self.database.run(lambda conn: _insert(conn, rows, self.max_per_channel))
+        except Exception as e:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
+        else:
+            for (_, future), event_id in zip(batch, ids, strict=True):
+                if not future.done():
+                    future.set_result(event_id)
+        finally:
+            self._writing = False
+            if self._pending:
+                self._ship()
+
+    async def _prune_by_age_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, max(self.max_age / 10, 0.05)))
+            try:
+                await self.prune_by_age()
+            except Exception:
+                self.log.exception("pruning old events failed")
+
+    async def prune_by_age(self) -> None:
+        cutoff = time.time() - self.max_age
+        await self.database.run(lambda conn: _prune_older_than(conn, cutoff))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def read(
+        self, patterns: Iterable[str], after: str | int | None, limit: int = 1000
+    ) -> Page:
+        """Up to ``limit`` events of channels matching ``patterns`` with ids after ``after``."""
+        # Patterns (``build:*``) are valid SQLite GLOBs as they are: names hold no ``?`` or ``[``.
+        globs = list(patterns)
+        return await self.database.run(lambda conn: _read(conn, globs, after, limit))
+
+    async def last_id(self) -> int:
+        return await self.database.run(_last_id)
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple], max_per_channel: int) -> list[int]:
+    ids = []
+    channels = set()
+    for row in rows:
+        cursor = conn.execute(
+            "INSERT INTO events (channel, type, time, source, data) VALUES (?, ?, ?, ?, ?)", row
+        )
+        ids.append(cursor.lastrowid)
+        channels.add(row[0])
+    for channel in channels:
+        over = conn.execute(
+            "SELECT id FROM events WHERE channel = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (channel, max_per_channel),
+        ).fetchone()
+        if over is not None:
+            _prune_channel(conn, channel, over[0])
+    return ids
+
+
+def _prune_channel(conn: sqlite3.Connection, channel: str, through: int) -> None:
+    conn.execute("DELETE FROM events WHERE channel = ? AND id <= ?", (channel, through))
+    conn.execute(
+        "INSERT INTO event_channels (channel, pruned_through) VALUES (?, ?) "
+        "ON CONFLICT (channel) DO UPDATE SET pruned_through = MAX(pruned_through, excluded.pruned_through)",
+        (channel, through),
+    )
+
+
+def _prune_older_than(conn: sqlite3.Connection, cutoff: float) -> None:
+    rows = conn.execute(
+        "SELECT channel, MAX(id) FROM events WHERE time < ? GROUP BY channel", (cutoff,)
+    ).fetchall()
+    for channel, through in rows:
+        _prune_channel(conn, channel, through)
+
+
+def _last_id(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _match_sql(globs: list[str]) -> tuple[str, list[str]]:
+    if not globs or "*" in globs:
+        return "1", []
+    return "(" + " OR ".join("channel GLOB ?" for _ in globs) + ")", list(globs)
+
+
+def _read(conn: sqlite3.Connection, globs: list[str], after: str | int | None, limit: int) -> Page:
+    match, params = _match_sql(globs)
+    last = _last_id(conn)
+    reset = False
+    if after is None or after == "":
+        cursor = None
+    else:
+        try:
+            cursor = int(after)
+        except (TypeError, ValueError):
+            cursor, reset = 0, True  # not a cursor of ours
+        if cursor > last:
+            cursor, reset = 0, True  # from the future: this log lost data or is another log
+        elif not reset:
+            pruned = conn.execute(
+                f"SELECT 1 FROM event_channels WHERE pruned_through > ? AND {match} LIMIT 1",
+                [cursor, *params],
+            ).fetchone()
+            if pruned is not None:
+                cursor, reset = 0, True
+    if cursor is None:
+        # No cursor: the newest `limit` events, oldest first.
+        rows = conn.execute(
+            f"SELECT id, channel, type, time, source, data FROM events WHERE {match} "
+            "ORDER BY id DESC LIMIT ?",
+            [*params, limit],
+        ).fetchall()[::-1]
+    else:
+        rows = conn.execute(
+            f"SELECT id, channel, type, time, source, data FROM events WHERE id > ? AND {match} "
+            "ORDER BY id LIMIT ?",
+            [cursor, *params, limit],
+        ).fetchall()
+    events = [
+        {
+            "id": str(row[0]),
+            "channel": row[1],
+            "type": row[2],
+            "time": row[3],
+            "source": json.loads(row[4]),
+            "data": json.loads(row[5]),
+        }
+        for row in rows
+    ]
+    return Page(events, reset, last)

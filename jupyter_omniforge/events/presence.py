@@ -1,0 +1,54 @@
+"""``user.joined`` / ``user.left`` on a room's channel when a user's first connection joins it
+and when their last one leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..auth import Identity
+from .bus import EventBus
+
+
+class PresenceEvents:
+    """A room listener that emits presence events through the bus."""
+
+    def __init__(self, bus: EventBus, log: logging.Logger | None = None) -> None:
+        self.bus = bus
+        self.log = log or logging.getLogger(__name__)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _emit(self, event_type: str, room: Any, identity: Identity) -> None:
+        data = {
+            "username": identity.username,
+            "display_name": identity.display_name,
+            "room": room.key,
+            "peers": len(room.peers),
+        }
+        task = asyncio.ensure_future(
+            self.bus.emit(room.key, event_type, data, source=identity.as_source())
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("could not emit a presence event", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def user_joined(self, room: Any, identity: Identity) -> None:
+        self._emit("user.joined", room, identity)
+
+    def user_left(self, room: Any, identity: Identity) -> None:
+        self._emit("user.left", room, identity)
+
+    def room_updated(self, room: Any, update: bytes, origin: Any) -> None:
+        pass
+
+    def awareness_changed(self, room: Any, awareness_update: bytes, origin: Any) -> None:
+        pass

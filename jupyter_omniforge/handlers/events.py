@@ -1,0 +1,126 @@
+"""REST and Server-Sent Events for the event stream. Thin: each method calls the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..auth import identity_from_user
+from ..errors import ValidationError
+from ..events.bus import EventMessage
+from ..rooms.names import ChannelMatcher
+from .api import OmniForgeAPIHandler
+
+
+def _patterns(raw: str) -> list[str]:
+    return [p.strip() for p in raw.split(",") if p.strip()] or ["*"]
+
+
+class EventsHandler(OmniForgeAPIHandler):
+    """``POST`` emits an event; ``GET`` pages through history."""
+
+    @web.authenticated
+    @authorized  # POST maps to the "write" action
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError as e:
+            raise ValidationError(f"request body is not JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise ValidationError('expected a JSON object {"channel", "type", "data"}')
+        unknown = set(body) - {"channel", "type", "data"}
+        if unknown:
+            raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+        source = identity_from_user(self.current_user).as_source()
+        envelope = await self.omniforge.bus.emit(
+            body.get("channel"), body.get("type"), body.get("data"), source=source
+        )
+        self.write_json(envelope, status=201)
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        patterns = _patterns(self.get_query_argument("channel", "*"))
+        after = self.get_query_argument("after", None)
+        try:
+            limit = int(self.get_query_argument("limit", "100"))
+        except ValueError:
+            raise ValidationError("limit must be an integer") from None
+        limit = max(1, min(limit, self.omniforge.event_page_max))
+        events, reset = await self.omniforge.bus.history(patterns, after, limit)
+        self.write_json({"events": events, "reset": reset})
+
+
+def sse_frame(message: EventMessage) -> bytes:
+    return f"id: {message.id}\ndata: {message.json}\n\n".encode()
+
+
+class EventStreamHandler(OmniForgeAPIHandler):
+    """``GET omniforge/api/events/stream?channels=build:*`` — Server-Sent Events.
+
+    Honours ``Last-Event-ID`` (header, or ``lastEventId`` query argument): the stream starts with
+    everything after it, then goes live. A cursor older than what is kept yields ``event: reset``.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        patterns = _patterns(self.get_query_argument("channels", "*"))
+        after = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+            "lastEventId", None
+        )
+        bus = self.omniforge.bus
+        ChannelMatcher(patterns)  # refuse invalid patterns (400) before the stream starts
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")
+        self._done = asyncio.Event()
+        self._pending_flushes = 0
+        self.write(b"retry: 1000\n\n")
+        await self.flush()
+        if after:
+            self.subscription = await bus.subscribe_from(patterns, after, self._send, self._reset)
+        else:
+            self.subscription = bus.subscribe(patterns, self._send)
+        try:
+            while not self._done.is_set():
+                try:
+                    await asyncio.wait_for(self._done.wait(), self.omniforge.sse_keepalive)
+                except asyncio.TimeoutError:
+                    self._write(b": keepalive\n\n")
+        finally:
+            self.subscription.close()
+
+    def _send(self, message: EventMessage) -> None:
+        self._write(message.encoded(sse_frame))
+
+    def _reset(self, reason: str) -> None:
+        self._write(f"event: reset\ndata: {json.dumps({'reason': reason})}\n\n".encode())
+
+    def _write(self, data: bytes) -> None:
+        if self._done.is_set():
+            return
+        if self._pending_flushes > self.omniforge.send_queue_max_messages:
+            self.log.info("closing a Server-Sent Events stream that cannot keep up")
+            self._done.set()
+            self.request.connection.close()
+            return
+        try:
+            self.write(data)
+            self._pending_flushes += 1
+            self.flush().add_done_callback(self._flushed)
+        except StreamClosedError:
+            self._done.set()
+
+    def _flushed(self, future: Any) -> None:
+        self._pending_flushes -= 1
+        if future.exception() is not None:
+            self._done.set()
+
+    def on_connection_close(self) -> None:
+        self._done.set()

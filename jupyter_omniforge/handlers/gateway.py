@@ -1,0 +1,400 @@
+"""The realtime gateway: one multiplexed WebSocket, ``GET {base_url}omniforge/realtime``.
+
+JSON text frames, each a flat object with a ``type``. Client → server: ``joinRoom {roomId}``,
+``leaveRoom {roomId}``, ``applyUpdate {roomId, update}``, ``awareness {roomId, awareness}``,
+``message {roomId, data}``, ``subscribe {channels, lastEventId}``, ``unsubscribe {channels}``.
+Server → client: ``docSync {roomId, update}``, ``docUpdate {roomId, update}``,
+``awareness {roomId, update, states}``, ``message {roomId, data, source}``, ``subscribed``,
+``event {event}``, ``reset {reason}``, ``error {code, message}``. Updates are base64 (arrays of
+byte values are accepted too). The rooms are the very rooms of the y-websocket endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketHandler
+
+from ..auth import identity_from_user
+from ..errors import (
+    Forbidden,
+    MalformedMessage,
+    OmniForgeError,
+    RateLimited,
+    SlowConsumer,
+    TooManyRooms,
+    UnsupportedMessage,
+)
+from ..events.bus import EventMessage, Subscription
+from ..limits import TokenBucket
+from ..rooms import protocol as p
+from ..rooms.names import ChannelMatcher, parse_room_name
+from ..rooms.peer import KIND_AWARENESS, KIND_MESSAGE, KIND_UPDATE, Outgoing, Peer
+from ..rooms.room import Room
+from .frames import OPCODE_TEXT, ws_frame
+from .rooms import close_reason
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def decode_update(value: Any) -> bytes:
+    """An update as sent by a client: base64 text, or the seed's array of byte values."""
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedMessage("update is not valid base64") from None
+    if isinstance(value, list):
+        try:
+            return bytes(value)
+        except (TypeError, ValueError):
+            raise MalformedMessage("update array must hold byte values 0-255") from None
+    raise MalformedMessage("update must be a base64 string or an array of byte values")
+
+
+def _text_frame(obj: Any) -> tuple[bytes, bytes]:
+    return ws_frame(json.dumps(obj, separators=(",", ":")).encode(), OPCODE_TEXT)
+
+
+def gateway_frame(message: Outgoing) -> tuple[bytes, bytes] | None:
+    """A room message as a gateway frame (None: nothing for gateway clients)."""
+    if message.kind == KIND_UPDATE:
+        return _text_frame(
+            {"type": "docUpdate", "roomId": message.room, "update": _b64(message.update or b"")}
+        )
+    if message.kind == KIND_MESSAGE:
+        return ws_frame(message.payload, OPCODE_TEXT)
+    if message.kind == KIND_AWARENESS:
+        update = p.parse_message(message.payload).payload
+        states = {str(e.client_id): json.loads(e.state) for e in p.decode_awareness_update(update)}
+        return _text_frame(
+            {"type": "awareness", "roomId": message.room, "update": _b64(update), "states": states}
+        )
+    if message.payload[:1] == bytes([p.MESSAGE_AUTH]):
+        return _text_frame(
+            {
+                "type": "error",
+                "code": "forbidden",
+                "roomId": message.room,
+                "message": "read-only: you lack write permission on omniforge",
+            }
+        )
+    return None  # sync step messages: gateway clients get docSync instead
+
+
+def event_frame(message: EventMessage) -> tuple[bytes, bytes]:
+    return ws_frame(f'{{"type":"event","event":{message.json}}}'.encode(), OPCODE_TEXT)
+
+
+class GatewayTransport:
+    """One room membership of a gateway connection."""
+
+    __slots__ = ("_conn", "room_key")
+
+    takes_messages = True
+
+    def __init__(self, conn: GatewayHandler, room_key: str) -> None:
+        self._conn = conn
+        self.room_key = room_key
+
+    def write(self, message: Outgoing) -> bool:
+        frame = message.encoded(gateway_frame, gateway_frame)
+        if frame is not None:
+            self._conn.send_frame(frame)
+        return False  # the connection keeps its own bounded queue
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        callback()
+
+    def close(self, error: OmniForgeError | None = None) -> None:
+        self._conn.lost_room(self.room_key, error)
+
+
+class Membership:
+    __slots__ = ("client_id", "clock", "peer", "room")
+
+    def __init__(self, room: Room, peer: Peer) -> None:
+        self.room = room
+        self.peer = peer
+        self.client_id = random.getrandbits(31)
+        self.clock = 0
+
+
+class GatewayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """One multiplexed realtime connection: many rooms, many event channels."""
+
+    auth_resource = "omniforge"
+
+    def initialize(self, omniforge: Any) -> None:
+        self.omniforge = omniforge
+        self.memberships: dict[str, Membership] = {}
+        self.subscriptions: list[Subscription] = []
+        self._backlog: list[tuple[bytes, bytes]] | None = None
+        self._backlog_bytes = 0
+        self._closing = False
+
+    @property
+    def ping_interval(self) -> float | None:
+        return self.omniforge.ws_ping_interval or None
+
+    @property
+    def ping_timeout(self) -> float | None:
+        return self.omniforge.ws_ping_interval * 3 or None
+
+    @property
+    def max_message_size(self) -> int:
+        return self.omniforge.max_message_size
+
+    @ws_authenticated
+    @authorized
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        user = self.current_user
+        self.identity = identity_from_user(user)
+        self.can_write = bool(
+            self.authorizer.is_authorized(self, user, "write", self.auth_resource)
+        )
+        await super().get(*args, **kwargs)
+
+    async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.set_nodelay(True)
+        app = self.omniforge
+        self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
+        self._stream = self.ws_connection.stream  # type: ignore[union-attr]
+        await app.started()
+
+    # -- outgoing, bounded -----------------------------------------------------------------------
+
+    def send_frame(self, frame: tuple[bytes, bytes]) -> None:
+        """Write a ready-made frame; a connection whose queue overflows is closed (1013)."""
+        if self._closing:
+            return
+        if self._backlog is not None:
+            self._backlog.append(frame)
+            self._backlog_bytes += len(frame[0]) + len(frame[1])
+            app = self.omniforge
+            if (
+                len(self._backlog) > app.send_queue_max_messages
+                or self._backlog_bytes > app.send_queue_max_bytes
+            ):
+                self.close_with(SlowConsumer(f"send queue overflow ({len(self._backlog)} frames)"))
+            return
+        try:
+            future = self._write_raw(frame)
+        except StreamClosedError:
+            return
+        if self._stream.writing():
+            self._backlog = []
+            self._backlog_bytes = 0
+            future.add_done_callback(self._drain)
+
+    def _write_raw(self, frame: tuple[bytes, bytes]) -> Any:
+        head, tail = frame
+        future = self._stream.write(head)
+        if tail:
+            future = self._stream.write(tail)
+        return future
+
+    def _drain(self, _future: Any) -> None:
+        backlog, self._backlog = self._backlog or [], None
+        if self._closing or not backlog:
+            return
+        try:
+            for frame in backlog:
+                future = self._write_raw(frame)
+        except StreamClosedError:
+            return
+        if self._stream.writing():
+            self._backlog = []
+            self._backlog_bytes = 0
+            future.add_done_callback(self._drain)
+
+    def send_json(self, obj: dict[str, Any]) -> None:
+        self.send_frame(_text_frame(obj))
+
+    def send_refusal(self, error: OmniForgeError, **context: Any) -> None:
+        self.send_json({"type": "error", "code": error.code, "message": str(error), **context})
+
+    # -- incoming --------------------------------------------------------------------------------
+
+    async def on_message(self, message: str | bytes) -> None:
+        # A coroutine: Tornado reads the next frame only when this one is handled, so a joinRoom
+        # that loads its room completes before the applyUpdate that follows it.
+        if self._closing:
+            return
+        if not self.bucket.take():
+            self.close_with(
+                RateLimited(f"more than {self.omniforge.max_messages_per_second:g} messages/s")
+            )
+            return
+        frame: Any = None
+        try:
+            if isinstance(message, bytes):
+                raise UnsupportedMessage("binary frame: the gateway speaks JSON text frames")
+            try:
+                frame = json.loads(message)
+            except ValueError:
+                raise MalformedMessage("frame is not JSON") from None
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise MalformedMessage('a frame is a JSON object with a string "type"')
+            handler = self._dispatch.get(frame["type"])
+            if handler is None:
+                raise UnsupportedMessage(f"unknown message type {frame['type']!r}")
+            await handler(self, frame)
+        except OmniForgeError as e:
+            room_id = frame.get("roomId") if isinstance(frame, dict) else None
+            self.send_refusal(e, **({"roomId": room_id} if isinstance(room_id, str) else {}))
+        except Exception:
+            self.log.exception("gateway frame failed")
+            self.send_json({"type": "error", "code": "internal", "message": "internal error"})
+
+    def _membership(self, frame: dict[str, Any]) -> Membership:
+        room_id = frame.get("roomId")
+        key = str(parse_room_name(room_id))
+        membership = self.memberships.get(key)
+        if membership is None:
+            raise MalformedMessage(f"not in room {key}: send joinRoom first")
+        return membership
+
+    async def _join(self, frame: dict[str, Any]) -> None:
+        name = parse_room_name(frame.get("roomId"))
+        key = str(name)
+        if key in self.memberships:
+            membership = self.memberships[key]
+        else:
+            if len(self.memberships) >= self.omniforge.max_rooms_per_connection:
+                raise TooManyRooms(
+                    f"at most {self.omniforge.max_rooms_per_connection} rooms per connection"
+                )
+            peer = Peer(GatewayTransport(self, key), self.identity, can_write=self.can_write)
+            room = await self.omniforge.room_manager.join(name, peer)
+            if self._closing:
+                self.omniforge.room_manager.leave(room, peer)
+                return
+            membership = self.memberships[key] = Membership(room, peer)
+        self.send_json(
+            {"type": "docSync", "roomId": key, "update": _b64(membership.room.full_update())}
+        )
+
+    async def _leave(self, frame: dict[str, Any]) -> None:
+        membership = self._membership(frame)
+        del self.memberships[membership.room.key]
+        self.omniforge.room_manager.leave(membership.room, membership.peer)
+        self.send_json({"type": "left", "roomId": membership.room.key})
+
+    async def _apply_update(self, frame: dict[str, Any]) -> None:
+        membership = self._membership(frame)
+        if not membership.peer.can_write:
+            raise Forbidden("read-only: you lack write permission on omniforge")
+        update = decode_update(frame.get("update"))
+        membership.room.apply_update(update, origin=membership.peer)
+
+    async def _awareness(self, frame: dict[str, Any]) -> None:
+        membership = self._membership(frame)
+        value = frame.get("awareness")
+        if isinstance(value, dict | type(None)):
+            # A plain state object for this connection's own awareness client id.
+            membership.clock += 1
+            entry = p.AwarenessEntry(membership.client_id, membership.clock, json.dumps(value))
+            update = p.encode_awareness_update([entry])
+        else:
+            update = decode_update(value)  # a y-protocols awareness update
+        membership.room.apply_awareness(membership.peer, update)
+
+    async def _message(self, frame: dict[str, Any]) -> None:
+        membership = self._membership(frame)
+        payload = json.dumps(
+            {
+                "type": "message",
+                "roomId": membership.room.key,
+                "data": frame.get("data"),
+                "source": self.identity.as_source(),
+            },
+            separators=(",", ":"),
+        ).encode()
+        membership.room.relay_message(payload, origin=membership.peer)
+
+    async def _subscribe(self, frame: dict[str, Any]) -> None:
+        channels = frame.get("channels")
+        if isinstance(channels, str):
+            channels = [channels]
+        if not isinstance(channels, list) or not channels:
+            raise MalformedMessage('subscribe needs "channels": a list of names or patterns')
+        patterns = ChannelMatcher(channels).patterns
+        self.send_json({"type": "subscribed", "channels": patterns})
+        last = frame.get("lastEventId")
+        bus = self.omniforge.bus
+        if last is None or last == "":
+            subscription = bus.subscribe(patterns, self._deliver)
+        else:
+            subscription = await bus.subscribe_from(patterns, str(last), self._deliver, self._reset)
+        if self._closing:
+            subscription.close()
+        else:
+            self.subscriptions.append(subscription)
+
+    async def _unsubscribe(self, frame: dict[str, Any]) -> None:
+        channels = frame.get("channels")
+        keep = []
+        for subscription in self.subscriptions:
+            if channels is None or subscription.matches.patterns == list(channels):
+                subscription.close()
+            else:
+                keep.append(subscription)
+        self.subscriptions = keep
+        self.send_json({"type": "unsubscribed", "channels": channels})
+
+    def _deliver(self, message: EventMessage) -> None:
+        self.send_frame(message.encoded(event_frame))
+
+    def _reset(self, reason: str) -> None:
+        self.send_json({"type": "reset", "reason": reason})
+
+    _dispatch: dict[str, Any] = {
+        "joinRoom": _join,
+        "leaveRoom": _leave,
+        "applyUpdate": _apply_update,
+        "awareness": _awareness,
+        "message": _message,
+        "subscribe": _subscribe,
+        "unsubscribe": _unsubscribe,
+    }
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def lost_room(self, key: str, error: OmniForgeError | None) -> None:
+        """The room closed this membership (deleted, server shutting down)."""
+        membership = self.memberships.pop(key, None)
+        if membership is not None and error is not None:
+            self.send_refusal(error, roomId=key)
+
+    def close_with(self, error: OmniForgeError | None) -> None:
+        if self._closing:
+            return
+        code, reason = close_reason(error)
+        self._cleanup()
+        self.close(code, reason)
+
+    def _cleanup(self) -> None:
+        self._closing = True
+        self._backlog = None
+        for subscription in self.subscriptions:
+            subscription.close()
+        self.subscriptions = []
+        memberships, self.memberships = self.memberships, {}
+        for membership in memberships.values():
+            membership.peer.closed = True
+            self.omniforge.room_manager.leave(membership.room, membership.peer)
+
+    def on_close(self) -> None:
+        self._cleanup()

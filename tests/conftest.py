@@ -145,9 +145,18 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
+    @property
+    def jupyter_home(self) -> Path:
+        """Where this server's Jupyter config, data and runtime directories live."""
+        return self.root.parent / "jupyter-home"
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.jupyter_home / "runtime"
+
     def _spawn(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        home = self.root.parent / "jupyter-home"
+        home = self.jupyter_home
         # Isolated from the user's Jupyter config; the extension is enabled by the config file
         # that installing the package put under sys.prefix.
         env = dict(

@@ -186,6 +186,10 @@ class EventBus:
             subscription._buffer = None
         return subscription
 
+    async def last_id(self) -> str:
+        """The newest event id (a cursor that replays nothing)."""
+        return str(await self.log.last_id())
+
     async def history(
         self, patterns: list[str], after: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], bool]:

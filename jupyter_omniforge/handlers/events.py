@@ -83,10 +83,8 @@ class EventStreamHandler(OmniForgeAPIHandler):
         self._pending_flushes = 0
         self.write(b"retry: 1000\n\n")
         await self.flush()
-        if after:
-            self.subscription = await bus.subscribe_from(patterns, after, self._send, self._reset)
-        else:
-            self.subscription = bus.subscribe(patterns, self._send)
+        after = after or await bus.last_id()
+        self.subscription = await bus.subscribe_from(patterns, after, self._send, self._reset)
         try:
             while not self._done.is_set():
                 try:

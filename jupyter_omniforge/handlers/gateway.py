@@ -331,13 +331,12 @@ class GatewayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if not isinstance(channels, list) or not channels:
             raise MalformedMessage('subscribe needs "channels": a list of names or patterns')
         patterns = ChannelMatcher(channels).patterns
-        self.send_json({"type": "subscribed", "channels": patterns})
-        last = frame.get("lastEventId")
         bus = self.omniforge.bus
-        if last is None or last == "":
-            subscription = bus.subscribe(patterns, self._deliver)
-        else:
-            subscription = await bus.subscribe_from(patterns, str(last), self._deliver, self._reset)
+        # Without a cursor, start from the newest id: the subscription is then gap-free from
+        # the moment of `subscribed`, and its cursor lets the client resume from there.
+        after = frame.get("lastEventId") or await bus.last_id()
+        self.send_json({"type": "subscribed", "channels": patterns, "lastEventId": str(after)})
+        subscription = await bus.subscribe_from(patterns, str(after), self._deliver, self._reset)
         if self._closing:
             subscription.close()
         else:

@@ -47,7 +47,10 @@ class EventTypes:
         if family is None:
             known = ", ".join(sorted(self.types))
             raise ValidationError(f"unknown event type {event_type!r}; known types: {known}")
-        error = best_match(self._validators[family].iter_errors(envelope))
+        validator = self._validators[family]
+        if validator.is_valid(envelope):  # the common case, without collecting errors
+            return
+        error = best_match(validator.iter_errors(envelope))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "event"
             raise ValidationError(f"invalid {event_type} event: {where}: {error.message}")

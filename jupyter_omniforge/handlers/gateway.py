@@ -150,7 +150,8 @@ class GatewayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     @property
     def ping_timeout(self) -> float | None:
-        return self.omniforge.ws_ping_interval * 3 or None
+        # Tornado wants the pong within one interval.
+        return self.omniforge.ws_ping_interval or None
 
     @property
     def max_message_size(self) -> int:

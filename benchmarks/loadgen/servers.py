@@ -1,0 +1,240 @@
+"""The server under test: a URL template, optionally a pid to meter, optionally spawned by us.
+
+A URL template is a ``ws://`` URL containing ``{room}``, e.g.
+``ws://127.0.0.1:8888/omniforge/rooms/{room}?token=T`` or ``ws://127.0.0.1:1234/{room}`` for the
+y-websocket reference server. Other servers (Hocuspocus, jupyter-server-ydoc) get their own
+spawner here, next to :class:`SpawnedOmniforge`, when they are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_TOKEN_RE = re.compile(r"(token=)[^&\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """Hide ``token=...`` values, for anything printed or written to a results file."""
+    return _TOKEN_RE.sub(r"\1***", text)
+
+
+@dataclass
+class ServerUnderTest:
+    url_template: str
+    label: str
+    pid: int | None = None
+    #: Error lines from the log of a server we spawned, filled in once it stopped.
+    log_errors: list[str] = field(default_factory=list)
+
+    def url(self, room: str) -> str:
+        return self.url_template.replace("{room}", room)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SpawnedOmniforge:
+    """``jupyter server`` with the omniforge extension, on a free port, random token, temp root.
+
+    Its Jupyter data dir (hence the omniforge store) is in the same temp dir: every run starts
+    from an empty store.
+
+    Use as ``async with SpawnedOmniforge() as server:``; :attr:`server` is ready once entered
+    (``GET /omniforge/health/ready`` answered 200). Leaving stops the process (SIGTERM, then
+    SIGKILL after ``stop_timeout``) and removes the temp dir; the server log is kept in
+    :attr:`log_tail` for reports.
+    """
+
+    def __init__(self, startup_timeout: float = 60.0, stop_timeout: float = 10.0) -> None:
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.proc: asyncio.subprocess.Process | None = None
+        self.tmpdir: str | None = None
+        self.log_tail = ""
+        self.server: ServerUnderTest | None = None
+
+    def _log_path(self) -> Path:
+        assert self.tmpdir is not None
+        return Path(self.tmpdir) / "server.log"
+
+    def _read_log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self._log_path().read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def __aenter__(self) -> ServerUnderTest:
+        self.tmpdir = tempfile.mkdtemp(prefix="omniforge-bench-")
+        root = Path(self.tmpdir) / "root"
+        root.mkdir()
+        (Path(self.tmpdir) / "data").mkdir()
+        env = dict(os.environ)
+        # Runtime files, the omniforge SQLite store and file ids all go to the temp dir, so a
+        # benchmark neither reads nor pollutes the user's Jupyter data.
+        env["JUPYTER_RUNTIME_DIR"] = str(Path(self.tmpdir) / "runtime")
+        env["JUPYTER_DATA_DIR"] = str(Path(self.tmpdir) / "data")
+        # A local file opened once before the child starts; the child inherits it, we close ours.
+        log = open(self._log_path(), "wb")  # noqa: ASYNC230
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                f"--port={self.port}",
+                "--ServerApp.ip=127.0.0.1",
+                "--ServerApp.port_retries=0",
+                f"--ServerApp.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.open_browser=False",
+                # jupyter server refuses to start as root unless told; containers often are root.
+                *(["--allow-root"] if os.geteuid() == 0 else []),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
+        finally:
+            log.close()
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        self.server = ServerUnderTest(
+            url_template=f"ws://127.0.0.1:{self.port}/omniforge/rooms/{{room}}?token={self.token}",
+            label=f"jupyter_omniforge {_omniforge_version()} (spawned jupyter server)",
+            pid=self.proc.pid,
+        )
+        return self.server
+
+    async def _wait_ready(self) -> None:
+        assert self.proc is not None
+        url = f"http://127.0.0.1:{self.port}/omniforge/health/ready"
+        request = urllib.request.Request(url, headers={"Authorization": f"token {self.token}"})
+        deadline = time.monotonic() + self.startup_timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.returncode is not None:
+                raise RuntimeError(
+                    f"jupyter server exited with {self.proc.returncode} before it was ready:\n"
+                    + self._read_log_tail()
+                )
+            try:
+                status = await asyncio.to_thread(_http_status, request)
+            except OSError as e:
+                last = str(e)
+            else:
+                if status == 200:
+                    return
+                last = f"HTTP {status}"
+            await asyncio.sleep(0.25)
+        raise RuntimeError(
+            f"{url} not ready after {self.startup_timeout:.0f} s ({last}):\n"
+            + self._read_log_tail()
+        )
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), self.stop_timeout)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.tmpdir is not None:
+            self.log_tail = self._read_log_tail(400)
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+        if self.server is not None:
+            self.server.log_errors = log_errors(self.log_tail)
+
+
+def log_errors(log: str) -> list[str]:
+    """Error records of a Jupyter server log: ``[E ...]`` lines and each traceback's exception line."""
+    errors = []
+    in_traceback = False
+    for line in log.splitlines():
+        if line.startswith("Traceback"):
+            in_traceback = True
+        elif in_traceback and line and not line[0].isspace():
+            errors.append(line)
+            in_traceback = False
+        elif line.startswith("[E "):
+            errors.append(line)
+    return errors
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options naming the server under test, shared by every benchmark."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--url",
+        help="server URL template with {room}, e.g. "
+        "'ws://127.0.0.1:8888/omniforge/rooms/{room}?token=T' or 'ws://127.0.0.1:1234/{room}'",
+    )
+    target.add_argument(
+        "--spawn-omniforge",
+        action="store_true",
+        help="start our jupyter server (free port, random token, temp root dir), stop it at the end",
+    )
+    parser.add_argument("--label", help="server name for the results file (default: from the URL)")
+    parser.add_argument("--server-pid", type=int, help="server process id, to report its CPU share")
+
+
+@asynccontextmanager
+async def server_from_args(args: argparse.Namespace) -> AsyncIterator[ServerUnderTest]:
+    """The server named by :func:`add_server_arguments` options, spawned and stopped if asked.
+
+    Raises RuntimeError (with the server log's tail) if a spawned server never became ready.
+    """
+    if not args.spawn_omniforge:
+        yield ServerUnderTest(args.url, args.label or redact(args.url), args.server_pid)
+        return
+    async with SpawnedOmniforge() as server:
+        if args.label:
+            server.label = args.label
+        yield server
+
+
+# Loopback only: never go through an HTTP proxy from the environment.
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _http_status(request: urllib.request.Request) -> int:
+    try:
+        with _NO_PROXY_OPENER.open(request, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def _omniforge_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jupyter_omniforge")
+    except PackageNotFoundError:
+        return "?"

@@ -13,15 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import secrets
-import signal
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from pycrdt import Doc, Text
@@ -29,8 +22,8 @@ from pycrdt import Doc, Text
 from jupyter_omniforge.client.rooms import open_connection, room_url
 from jupyter_omniforge.rooms.protocol import encode_update
 
-from .loadgen.report import append_run, environment, markdown_table
-from .loadgen.servers import free_port
+from .loadgen.report import append_run, command_line, environment, markdown_table
+from .loadgen.servers import SpawnedOmniforge
 from .loadgen.stats import Summary
 
 RESULTS = Path(__file__).parent / "results" / "durability.md"
@@ -86,52 +79,24 @@ async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     args = parser.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="omniforge-durability-"))
-    db = tmp / "omniforge.sqlite"
-    port, token = free_port(), secrets.token_hex(16)
-    log = open(tmp / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            f"--port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.token={token}",
-            f"--ServerApp.root_dir={tmp}",
-            f"--OmniForgeApp.db_path={db}",
-            f"--OmniForgeApp.sqlite_synchronous={args.synchronous}",
-            *(["--allow-root"] if os.geteuid() == 0 else []),
-        ],
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(url + "omniforge/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                await asyncio.sleep(0.2)
+    spawner = SpawnedOmniforge()
+    async with spawner:
+        # The spawner points JUPYTER_DATA_DIR at its temp dir: the store's default place.
+        db = Path(spawner.tmpdir) / "data" / "omniforge" / "omniforge.sqlite"
+        url = f"http://127.0.0.1:{spawner.port}/"
         updates = single_char_updates(args.updates)
-        times = [await one_run(url, token, db, f"idea:burst{i}", updates) for i in range(args.runs)]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
-        log.close()
+        times = [
+            await one_run(url, spawner.token, db, f"idea:burst{i}", updates)
+            for i in range(args.runs)
+        ]
     summary = Summary.of([t * 1000 for t in times])
-    columns = ["updates", "runs", "synchronous", "durable after last p50 ms", "max ms", "≤ 1 s"]
+    columns = ["updates", "runs", "durable after last p50 ms", "max ms", "≤ 1 s"]
     rows = [
         [
             args.updates,
             args.runs,
-            args.synchronous,
             f"{summary.p50:.1f}",
             f"{summary.max:.1f}",
             "yes" if summary.max < 1000 else "NO",
@@ -139,7 +104,11 @@ async def main(argv: list[str] | None = None) -> None:
     ]
     print(markdown_table(columns, rows))
     append_run(
-        RESULTS, "Burst durability — jupyter_omniforge", environment("asyncio"), columns, rows
+        RESULTS,
+        "Burst durability — jupyter_omniforge",
+        [*environment("asyncio"), ("command", f"`{command_line()}`")],
+        columns,
+        rows,
     )
 
 

@@ -624,6 +624,37 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+async def other_cpu_share(server_pid: int | None, seconds: float = 1.0) -> float:
+    """CPU share (of one core) used by anything but this process and the server, over ``seconds``."""
+    gen, srv = CpuMeter(), CpuMeter(server_pid) if server_pid else None
+    busy0 = machine_busy_seconds()
+    gen.start()
+    if srv:
+        srv.start()
+    await asyncio.sleep(seconds)
+    ours = gen.stop().cpu_s + (srv.stop().cpu_s if srv else 0.0)
+    return max(0.0, machine_busy_seconds() - busy0 - ours) / seconds
+
+
+async def wait_for_quiet(server_pid: int | None, args: argparse.Namespace) -> str | None:
+    """Wait (at most ``--quiet-wait`` s) until other work uses < ``--quiet-cpu`` of a core.
+
+    This machine may be shared with other benchmarks; a run that starts while they are busy
+    measures them too. Returns a note when the machine never became quiet.
+    """
+    if args.quiet_wait <= 0:
+        return None
+    deadline = time.perf_counter() + args.quiet_wait
+    share = await other_cpu_share(server_pid)
+    while share > args.quiet_cpu and time.perf_counter() < deadline:
+        print(f"  (other processes use {share * 100:.0f}% of a core; waiting)", flush=True)
+        await asyncio.sleep(5)
+        share = await other_cpu_share(server_pid)
+    if share > args.quiet_cpu:
+        return f"started while other processes used {share * 100:.0f}% of a core"
+    return None
+
+
 class LoopLag:
     """How late a ``period`` timer fires on this process's event loop (our own busyness)."""
 
@@ -1311,6 +1342,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connect-concurrency", type=int, default=20)
     parser.add_argument("--connect-timeout", type=float, default=10.0)
     parser.add_argument("--drain-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300.0,
+        help="before each phase, wait up to this many seconds for other processes on the "
+        "machine to go quiet (0: do not wait)",
+    )
+    parser.add_argument(
+        "--quiet-cpu",
+        type=float,
+        default=0.15,
+        help="'quiet': other processes use less than this share of one core",
+    )
     parser.add_argument("--loop", choices=LOOPS, default="auto")
     parser.add_argument(
         "--profile",
@@ -1360,12 +1404,18 @@ async def main_async(args: argparse.Namespace) -> int:
         for n in args.subscribers:
             for rate in args.rate:
                 print(f"live: N={n}, {rate:g} events/s for {args.duration:g} s", flush=True)
+                busy = await wait_for_quiet(server.pid, args)
+                if busy:
+                    notes.append(f"N={n} rate {rate:g}: {busy}")
                 r = await live_run(server, n, rate, args)
                 live.append(r)
                 print_live(r)
                 await asyncio.sleep(args.settle)
         if args.replay > 0:
             print(f"replay: {args.replay} events", flush=True)
+            busy = await wait_for_quiet(server.pid, args)
+            if busy:
+                notes.append(f"replay: {busy}")
             replay = await replay_run(server, args)
             print(f"  {emit_summary(replay)}", flush=True)
             for row in replay_rows(replay):

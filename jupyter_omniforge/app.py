@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, Unicode, default
 
 from ._version import __version__
+from .backplane import Backplane, LocalBackplane
 from .events.bus import EventBus
 from .events.log import EventLog
 from .events.presence import PresenceEvents
 from .events.room_state import RoomStateWriter
-from .handlers.api import LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
+from .handlers.api import ClusterHandler, LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
 from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
@@ -171,6 +173,40 @@ class OmniForgeApp(ExtensionApp):
         ~150 ms (measured at 500 subscribers).""",
     )
 
+    # -- scale-out -------------------------------------------------------------------------------
+
+    redis_url = Unicode(
+        "",
+        config=True,
+        help="""Redis URL (redis://host:port/db) shared by several servers: rooms, awareness and
+        events then go through Redis and any client on any instance sees the same rooms,
+        people and events. Empty (the default): one server, everything in-process.""",
+    )
+    redis_prefix = Unicode(
+        "omniforge",
+        config=True,
+        help="Prefix of every Redis key and channel this deployment uses.",
+    )
+    redis_connect_timeout = Float(
+        5.0,
+        config=True,
+        help="""Seconds to wait for Redis at start-up before reporting it unreachable (the server
+        then stays not-ready and keeps retrying; it never hangs).""",
+    )
+    redis_event_stream_max = Int(
+        1_000_000,
+        config=True,
+        help="With Redis: events kept in the shared event stream (all channels together).",
+    )
+    instance_id = Unicode(
+        config=True,
+        help="This server's id among the instances sharing a Redis (default: random).",
+    )
+
+    @default("instance_id")
+    def _default_instance_id(self) -> str:
+        return uuid.uuid4().hex[:12]
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
@@ -182,20 +218,17 @@ class OmniForgeApp(ExtensionApp):
             compact_max_updates=self.compact_max_updates,
             log=self.log,
         )
+        self.backplane = self._make_backplane()
         self.room_manager = RoomManager(
             self.store,
+            backplane=self.backplane,
             idle_timeout=self.room_idle_timeout,
             awareness_interval=self.awareness_interval,
             log=self.log,
         )
-        self.event_log = EventLog(
-            self.database,
-            max_per_channel=self.event_retention_count,
-            max_age=self.event_retention_seconds,
-            log=self.log,
-        )
+        self.backplane.attach(self.room_manager)
         self.bus = EventBus(
-            self.event_log, event_logger=self.serverapp.event_logger, logger=self.log
+            self.backplane.event_log, event_logger=self.serverapp.event_logger, logger=self.log
         )
         self.presence_events = PresenceEvents(self.bus, log=self.log)
         self.room_manager.listeners.append(self.presence_events)
@@ -204,6 +237,33 @@ class OmniForgeApp(ExtensionApp):
         )
         self._started: asyncio.Future[None] | None = None
         self.settings["omniforge"] = self
+
+    def _make_backplane(self) -> Backplane:
+        if not self.redis_url:
+            event_log = EventLog(
+                self.database,
+                max_per_channel=self.event_retention_count,
+                max_age=self.event_retention_seconds,
+                log=self.log,
+            )
+            return LocalBackplane(event_log, self.instance_id, self._rooms_info)
+        from .backplane.redis import RedisBackplane
+
+        return RedisBackplane(
+            self.redis_url,
+            instance_id=self.instance_id,
+            prefix=self.redis_prefix,
+            rooms_info=self._rooms_info,
+            event_max_len=self.redis_event_stream_max,
+            event_max_age=self.event_retention_seconds,
+            compact_after=self.compact_max_updates,
+            connect_timeout=self.redis_connect_timeout,
+            log=self.log,
+        )
+
+    def _rooms_info(self) -> dict[str, Any]:
+        rooms = self.room_manager.rooms
+        return {"rooms": sorted(rooms), "peers": sum(len(r.peers) for r in rooms.values())}
 
     def initialize_handlers(self) -> None:
         kwargs = {"omniforge": self}
@@ -215,6 +275,7 @@ class OmniForgeApp(ExtensionApp):
                 (r"/omniforge/api/events/stream", EventStreamHandler, kwargs),
                 (r"/omniforge/api/rooms", RoomsHandler, kwargs),
                 (r"/omniforge/api/rooms/(.+)", RoomHandler, kwargs),
+                (r"/omniforge/api/cluster", ClusterHandler, kwargs),
                 (r"/omniforge/health/live", LiveHandler),
                 (r"/omniforge/health/ready", ReadyHandler, kwargs),
             ]
@@ -235,7 +296,7 @@ class OmniForgeApp(ExtensionApp):
     async def _start(self) -> None:
         await self.database.start()
         await self.store.start()
-        await self.event_log.start()
+        await self.backplane.start()
         self.room_state.start()
         self.log.info("OmniForge rooms stored in %s", self.db_path)
 
@@ -248,7 +309,7 @@ class OmniForgeApp(ExtensionApp):
             await self.room_state.close()
         await self.room_manager.close()
         if self._started is not None and self._started.done():
-            await self.event_log.close()
+            await self.backplane.close()
             await self.store.close()
             await self.database.close()
 

@@ -27,10 +27,10 @@ class EventMessage:
 
     __slots__ = ("_encoded", "channel", "envelope", "id", "json", "seq")
 
-    def __init__(self, envelope: dict[str, Any]) -> None:
+    def __init__(self, envelope: dict[str, Any], seq: Any) -> None:
         self.envelope = envelope
         self.id: str = envelope["id"]
-        self.seq = int(self.id)
+        self.seq = seq  # the log's order key of the id
         self.channel: str = envelope["channel"]
         self.json = json.dumps(envelope, separators=(",", ":"))
         self._encoded: dict[Any, Any] = {}
@@ -85,6 +85,8 @@ class EventBus:
         self.event_logger = event_logger
         self.logger = logger or logging.getLogger(__name__)
         self._subscriptions: set[Subscription] = set()
+        # The log calls us with each stored event, in order (on every instance, for a shared log).
+        log.listener = self._publish_envelope
         if event_logger is not None:
             for family, path in self.types.paths.items():
                 if self.types.schemas[family]["$id"] not in event_logger.schemas.schema_ids:
@@ -118,10 +120,10 @@ class EventBus:
         invalid event: nothing is then stored or sent.
         """
         envelope = self.check(channel, event_type, data, source or {"username": "server"})
-        event_id = await self.log.append(envelope)
-        envelope = {"id": str(event_id), **envelope}
-        self._publish(EventMessage(envelope))
-        return envelope
+        return await self.log.append(envelope)
+
+    def _publish_envelope(self, envelope: dict[str, Any]) -> None:
+        self._publish(EventMessage(envelope, self.log.order_key(envelope["id"])))
 
     def _publish(self, message: EventMessage) -> None:
         for subscription in tuple(self._subscriptions):
@@ -173,12 +175,12 @@ class EventBus:
                     on_reset(f"cursor {after!r} is older than the events kept, or unknown")
                 first = False
                 for envelope in page.events:
-                    deliver(EventMessage(envelope))
+                    deliver(EventMessage(envelope, self.log.order_key(envelope["id"])))
                 if page.events:
                     cursor = page.events[-1]["id"]
                 if len(page.events) < page_size:
                     break
-            seen = int(cursor) if cursor and cursor.isdigit() else 0
+            seen = self.log.order_key(cursor) if cursor else self.log.order_key("0")
             for message in subscription._buffer:
                 if message.seq > seen:
                     deliver(message)
@@ -188,7 +190,7 @@ class EventBus:
 
     async def last_id(self) -> str:
         """The newest event id (a cursor that replays nothing)."""
-        return str(await self.log.last_id())
+        return await self.log.last_id()
 
     async def history(
         self, patterns: list[str], after: str | None, limit: int

@@ -12,7 +12,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,6 @@ class Page:
 
     events: list[dict[str, Any]]
     reset: bool
-    last_id: int
 
 
 class EventLog:
@@ -63,11 +62,18 @@ class EventLog:
         self.max_per_channel = max_per_channel
         self.max_age = max_age
         self.log = log or logging.getLogger(__name__)
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._writing = False
         self._write_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
+        #: Called with each stored envelope (with its id), in id order, once it is committed.
+        self.listener: Callable[[dict[str, Any]], None] = lambda envelope: None
+
+    @staticmethod
+    def order_key(event_id: str) -> int:
+        """Sort key of an id of this log (ids are increasing integers)."""
+        return int(event_id) if event_id.isdigit() else -1
 
     async def start(self) -> None:
         await self.database.migrate(_SCHEMA)
@@ -87,9 +93,10 @@ class EventLog:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def append(self, envelope: dict[str, Any]) -> asyncio.Future[int]:
-        """Queue ``envelope`` (without id) for the next group commit; the future gets its id."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    def append(self, envelope: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        """Queue ``envelope`` (without id) for the next group commit; the future gets the
+        stored envelope, with its ``id``."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending.append((envelope, future))
         if self._flush_handle is None and not self._writing:
             self._flush_handle = asyncio.get_running_loop().call_later(
@@ -105,7 +112,7 @@ class EventLog:
         self._writing = True
         self._write_task = asyncio.ensure_future(self._write(batch))
 
-    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[int]]]) -> None:
+    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]) -> None:
         rows = [
             (e["channel"], e["type"], e["time"], json.dumps(e["source"]), json.dumps(e["data"]))
             for e, _ in batch
@@ -117,9 +124,14 @@ class EventLog:
                 if not future.done():
                     future.set_exception(e)
         else:
-            for (_, future), event_id in zip(batch, ids, strict=True):
+            for (envelope, future), event_id in zip(batch, ids, strict=True):
+                stored = {"id": str(event_id), **envelope}
+                try:
+                    self.listener(stored)
+                except Exception:
+                    self.log.exception("event listener failed")
                 if not future.done():
-                    future.set_result(event_id)
+                    future.set_result(stored)
         finally:
             self._writing = False
             if self._pending:
@@ -147,8 +159,8 @@ class EventLog:
         globs = list(patterns)
         return await self.database.run(lambda conn: _read(conn, globs, after, limit))
 
-    async def last_id(self) -> int:
-        return await self.database.run(_last_id)
+    async def last_id(self) -> str:
+        return str(await self.database.run(_last_id))
 
 
 def _insert(conn: sqlite3.Connection, rows: list[tuple], max_per_channel: int) -> list[int]:
@@ -242,4 +254,4 @@ def _read(conn: sqlite3.Connection, globs: list[str], after: str | int | None, l
         }
         for row in rows
     ]
-    return Page(events, reset, last)
+    return Page(events, reset)

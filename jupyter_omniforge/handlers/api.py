@@ -95,6 +95,18 @@ class RoomHandler(OmniForgeAPIHandler):
         self.finish()
 
 
+class ClusterHandler(OmniForgeAPIHandler):
+    """``GET omniforge/api/cluster``: the live instances and the rooms each holds."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        backplane = self.omniforge.backplane
+        self.write_json(
+            {"instance": backplane.instance_id, "instances": await backplane.cluster()}
+        )
+
+
 def _merge(updates: list[bytes]) -> bytes:
     from pycrdt import Doc
 

@@ -9,6 +9,7 @@ connection leaves, its states are removed and the removal goes out like any othe
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MalformedMessage
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
 NULL_STATE = "null"
 
 
+class RemoteOwner:
+    """Stands for another instance as the owner of the awareness states it relays."""
+
+    __slots__ = ("awareness_ids", "instance")
+
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self.awareness_ids: set[int] = set()
+
+
 class RoomAwareness:
     """The awareness table of one room. Pure state: the room decides when changes go out."""
 
@@ -28,6 +39,7 @@ class RoomAwareness:
         self._owners: dict[int, Peer] = {}
         self._removed_clocks: dict[int, int] = {}
         self._dirty: set[int] = set()
+        self._seen: dict[int, float] = {}  # client id -> time.monotonic() of its last change
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -36,13 +48,17 @@ class RoomAwareness:
     def has_changes(self) -> bool:
         return bool(self._dirty)
 
-    def apply(self, peer: Peer, payload: bytes) -> bool:
+    def apply(self, peer: Peer | RemoteOwner, payload: bytes, *, local: bool = True) -> bool:
         """Apply an awareness update from ``peer``; return True if anything changed.
 
         Entries for client ids owned by another connection, and stale clocks, are ignored.
+        Local changes are stamped with the peer's identity and batched (see
+        :meth:`take_changes`); remote ones (``local=False``, from another instance, already
+        stamped there) are applied as they are and not batched: the caller relays them.
         """
         changed = False
-        user = peer.identity.awareness_user()
+        user = peer.identity.awareness_user() if local else None
+        now = time.monotonic()
         for client_id, clock, state in decode_awareness_update(payload):
             owner = self._owners.get(client_id)
             if owner is not None and owner is not peer:
@@ -56,18 +72,42 @@ class RoomAwareness:
                     continue
                 del self._entries[client_id]
                 self._owners.pop(client_id, None)
+                self._seen.pop(client_id, None)
                 peer.awareness_ids.discard(client_id)
-                self._removed_clocks[client_id] = clock
-                self._dirty.add(client_id)
+                if local:
+                    self._removed_clocks[client_id] = clock
+                    self._dirty.add(client_id)
                 changed = True
                 continue
-            entry = AwarenessEntry(client_id, clock, _stamp(state, user))
+            entry = AwarenessEntry(client_id, clock, _stamp(state, user) if local else state)
             self._entries[client_id] = entry
             self._owners[client_id] = peer
+            self._seen[client_id] = now
             peer.awareness_ids.add(client_id)
-            self._dirty.add(client_id)
+            if local:
+                self._dirty.add(client_id)
             changed = True
         return changed
+
+    def remove_remote(self, owner: RemoteOwner, older_than: float | None = None) -> bytes | None:
+        """Remove the states of a remote instance (all, or those not renewed since
+        ``older_than``, a ``time.monotonic()`` value); the awareness update announcing it."""
+        removed = []
+        for client_id in list(owner.awareness_ids):
+            if older_than is not None and self._seen.get(client_id, 0) >= older_than:
+                continue
+            entry = self._entries.pop(client_id, None)
+            self._owners.pop(client_id, None)
+            self._seen.pop(client_id, None)
+            owner.awareness_ids.discard(client_id)
+            if entry is not None:
+                removed.append(AwarenessEntry(client_id, entry.clock + 1, NULL_STATE))
+        return encode_awareness_update(removed) if removed else None
+
+    def encode_owned_by(self, owners: set[Any]) -> bytes | None:
+        """The awareness update of the states whose owner is in ``owners``."""
+        entries = [e for cid, e in self._entries.items() if self._owners.get(cid) in owners]
+        return encode_awareness_update(entries) if entries else None
 
     def remove_peer(self, peer: Peer) -> bool:
         """Remove every state ``peer`` announced; return True if any was removed."""
@@ -75,6 +115,7 @@ class RoomAwareness:
         for client_id in list(peer.awareness_ids):
             entry = self._entries.pop(client_id, None)
             self._owners.pop(client_id, None)
+            self._seen.pop(client_id, None)
             if entry is not None:
                 self._removed_clocks[client_id] = entry.clock + 1
                 self._dirty.add(client_id)

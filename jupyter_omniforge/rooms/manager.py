@@ -12,7 +12,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..auth import Identity
-from ..errors import RoomClosed, RoomNotFound
+from ..backplane.base import REMOTE, Backplane
+from ..errors import OmniForgeError, RoomClosed, RoomNotFound
 from .names import RoomName
 from .peer import Peer
 from .room import Room, RoomListener
@@ -28,11 +29,13 @@ class RoomManager(RoomListener):
         self,
         store: RoomStore,
         *,
+        backplane: Backplane | None = None,
         idle_timeout: float = 60.0,
         awareness_interval: float = 0.1,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
+        self.backplane = backplane
         self.idle_timeout = idle_timeout
         self.awareness_interval = awareness_interval
         self.log = log or logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class RoomManager(RoomListener):
         self._opening[key] = future
         try:
             updates = await self.store.load(key)
+            shared = await self.backplane.open_room(key) if self.backplane else []
             room = Room(
                 name,
                 self.store,
@@ -70,7 +74,13 @@ class RoomManager(RoomListener):
                 awareness_interval=self.awareness_interval,
                 log=self.log,
             )
-            room.load(updates)
+            room.load(shared)
+            if shared and updates:
+                # What this instance kept that the shared state lacks (Redis lost data, or
+                # updates that never reached it) goes back out: a CRDT merge makes that safe.
+                room.load(updates, publish_missing=True)
+            else:
+                room.load(updates)
             self.rooms[key] = room
             future.set_result(room)
             self.log.debug("room %s opened from %d stored updates", key, len(updates))
@@ -119,6 +129,8 @@ class RoomManager(RoomListener):
             return  # someone joined while we flushed
         room.close()
         del self.rooms[room.key]
+        if self.backplane is not None:
+            self.backplane.close_room(room.key)
         self.log.debug("room %s evicted", room.key)
 
     async def delete(self, name: RoomName) -> None:
@@ -131,6 +143,9 @@ class RoomManager(RoomListener):
         if room is not None:
             room.close(RoomClosed(f"room {key} was deleted"))
         await self.store.delete(key)
+        if self.backplane is not None:
+            self.backplane.close_room(key)
+            await self.backplane.delete_room(key)
 
     async def close(self) -> None:
         """Disconnect every peer, flush the store. Further joins are refused."""
@@ -170,7 +185,38 @@ class RoomManager(RoomListener):
         self._forward("user_left", room, identity)
 
     def room_updated(self, room: Room, update: bytes, origin: Any) -> None:
+        if self.backplane is not None and origin is not REMOTE:
+            self.backplane.publish_update(room.key, update)
         self._forward("room_updated", room, update, origin)
 
     def awareness_changed(self, room: Room, awareness_update: bytes, origin: Any) -> None:
+        if self.backplane is not None and origin is not REMOTE:
+            self.backplane.publish_awareness(room.key, awareness_update)
         self._forward("awareness_changed", room, awareness_update, origin)
+
+    # -- RoomSink: what other instances send through the backplane --------------------------------
+
+    def apply_remote_update(self, key: str, update: bytes) -> None:
+        room = self.rooms.get(key)
+        if room is None:
+            return  # not open here: whoever opens it reads the shared state
+        try:
+            room.apply_update(update, origin=REMOTE)
+        except OmniForgeError as e:
+            self.log.error("room %s: dropped an update from another instance: %s", key, e)
+
+    def apply_remote_awareness(self, key: str, instance: str, awareness_update: bytes) -> None:
+        room = self.rooms.get(key)
+        if room is not None:
+            try:
+                room.apply_remote_awareness(instance, awareness_update)
+            except OmniForgeError as e:
+                self.log.error("room %s: dropped awareness from %s: %s", key, instance, e)
+
+    def forget_remote_instance(self, instance: str, older_than: float | None = None) -> None:
+        for room in list(self.rooms.values()):
+            room.remove_remote_awareness(instance, older_than)
+
+    def local_awareness(self, key: str) -> bytes | None:
+        room = self.rooms.get(key)
+        return room.local_awareness() if room is not None else None

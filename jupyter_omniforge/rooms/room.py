@@ -19,7 +19,7 @@ from pycrdt import Doc
 from ..auth import Identity
 from ..errors import MalformedMessage
 from . import protocol as p
-from .awareness import RoomAwareness
+from .awareness import RemoteOwner, RoomAwareness
 from .names import RoomName
 from .peer import KIND_AWARENESS, KIND_MESSAGE, KIND_OTHER, KIND_UPDATE, Outgoing, Peer
 
@@ -67,18 +67,21 @@ class Room:
         self.opened_at = time.time()
         self.updates_applied = 0
         self._users: Counter[str] = Counter()
+        self._remote_owners: dict[str, RemoteOwner] = {}
         self._awareness_timer: asyncio.TimerHandle | None = None
         self._awareness_sent_at = 0.0
         self.closed = False
 
     # -- loading ---------------------------------------------------------------------------------
 
-    def load(self, updates: Iterable[bytes]) -> None:
+    def load(self, updates: Iterable[bytes], *, publish_missing: bool = False) -> None:
         """Apply stored updates (snapshot then log) without storing or broadcasting them again.
 
-        A stored update that no longer decodes (disk corruption) is skipped and logged: the rest
-        of the document still loads.
+        With ``publish_missing``, what these updates add to the document is handed to the
+        listener as a change (so a backplane shares it). A stored update that no longer decodes
+        (disk corruption) is skipped and logged: the rest of the document still loads.
         """
+        before = self.doc.get_state() if publish_missing else None
         with self.doc.transaction():
             for update in updates:
                 try:
@@ -87,6 +90,10 @@ class Room:
                     self.log.error(
                         "room %s: skipped a stored update that does not decode: %s", self.key, e
                     )
+        if before is not None:
+            missing = self.doc.get_update(before)
+            if missing != _EMPTY_UPDATE:
+                self.listener.room_updated(self, missing, None)
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -159,6 +166,36 @@ class Room:
         """Apply ``peer``'s awareness update; changes go out with the next batch."""
         if self.awareness.apply(peer, awareness_update):
             self._schedule_awareness()
+
+    # -- awareness of other instances ---------------------------------------------------------
+
+    def remote_owner(self, instance: str) -> RemoteOwner:
+        owner = self._remote_owners.get(instance)
+        if owner is None:
+            owner = self._remote_owners[instance] = RemoteOwner(instance)
+        return owner
+
+    def apply_remote_awareness(self, instance: str, awareness_update: bytes) -> None:
+        """States relayed by another instance: applied as they are and sent to our peers."""
+        if self.awareness.apply(self.remote_owner(instance), awareness_update, local=False):
+            self.broadcast(
+                Outgoing(p.encode_awareness(awareness_update), KIND_AWARENESS, room=self.key)
+            )
+
+    def remove_remote_awareness(self, instance: str, older_than: float | None = None) -> None:
+        """Drop the states of another instance (it died, or they expired)."""
+        owner = self._remote_owners.get(instance)
+        if owner is None:
+            return
+        removal = self.awareness.remove_remote(owner, older_than)
+        if removal is not None:
+            self.broadcast(Outgoing(p.encode_awareness(removal), KIND_AWARENESS, room=self.key))
+        if not owner.awareness_ids:
+            del self._remote_owners[instance]
+
+    def local_awareness(self) -> bytes | None:
+        """The states of this instance's own peers (to answer another instance's query)."""
+        return self.awareness.encode_owned_by(set(self.peers))
 
     def relay_message(self, payload: bytes, origin: Any = None) -> int:
         """Send a custom JSON message to every peer but ``origin`` that takes messages (the

@@ -18,6 +18,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode, default
 
 from ._version import __version__
 from .backplane import Backplane, LocalBackplane
+from .errors import OmniForgeError
 from .events.bus import EventBus
 from .events.log import EventLog
 from .events.presence import PresenceEvents
@@ -282,15 +283,26 @@ class OmniForgeApp(ExtensionApp):
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        await self.started()
+        try:
+            await self.started()
+        except OmniForgeError:
+            pass  # logged; not ready until a later attempt succeeds (e.g. Redis comes up)
         if self.gc_freeze:
             gc.collect()
             gc.freeze()
 
+    def _log_start_failure(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.log.error("OmniForge is not ready: %s", future.exception())
+
     async def started(self) -> None:
-        """Open the store (once); every entry point awaits this before serving."""
-        if self._started is None:
+        """Open the store and the backplane (once; again after a failed attempt, e.g. Redis
+        unreachable). Every entry point awaits this before serving."""
+        if self._started is None or (
+            self._started.done() and (self._started.cancelled() or self._started.exception())
+        ):
             self._started = asyncio.ensure_future(self._start())
+            self._started.add_done_callback(self._log_start_failure)
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
@@ -302,7 +314,13 @@ class OmniForgeApp(ExtensionApp):
 
     @property
     def ready(self) -> bool:
-        return self._started is not None and self._started.done() and not self._started.exception()
+        started = self._started
+        return (
+            started is not None
+            and started.done()
+            and not started.cancelled()
+            and started.exception() is None
+        )
 
     async def stop_extension(self) -> None:
         if self._started is not None and self._started.done():

@@ -79,3 +79,11 @@ class ValidationError(OmniForgeError):
 
     http_status = 400
     code = "invalid"
+
+
+class BackplaneUnavailable(OmniForgeError):
+    """Redis (or another shared backplane) cannot be reached."""
+
+    http_status = 503
+    close_code = 1013  # try again later
+    code = "backplane_unavailable"

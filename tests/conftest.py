@@ -193,11 +193,15 @@ class ServerProcess:
 
         async def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log_path.read_text()}")
+                raise AssertionError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
             try:
                 r = await client.fetch(
                     self.url + "omniforge/health/ready", raise_error=False, request_timeout=2
                 )
+                if r.code == 404:  # the web app is up without our extension
+                    raise AssertionError(
+                        f"omniforge is not loaded:\n{self.log_path.read_text()[-4000:]}"
+                    )
                 return r.code == 200
             except OSError:
                 return False

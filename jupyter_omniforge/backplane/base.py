@@ -33,20 +33,31 @@ class RoomSink(Protocol):
 
     def apply_remote_awareness(self, room: str, instance: str, awareness_update: bytes) -> None: ...
 
-    def forget_remote_instance(self, instance: str) -> None: ...
+    def forget_remote_instance(self, instance: str, older_than: float | None = None) -> None: ...
+
+    def expire_remote_awareness(self, older_than: float) -> None: ...
+
+    def remote_instances(self) -> set[str]: ...
 
     def local_awareness(self, room: str) -> bytes | None: ...
+
+    def sync_remote_state(self, room: str, shared: list[bytes]) -> bytes | None: ...
+
+    @property
+    def rooms(self) -> dict[str, Any]: ...
 
 
 class Backplane(ABC):
     """Shares rooms, awareness and events between instances."""
 
     instance_id: str
+    #: True when other instances share the state: rooms then publish what only they hold.
+    shared: bool = False
     event_log: Any  # an EventLog-like object: append, read, last_id, order_key, start, close
 
     def attach(self, rooms: RoomSink) -> None:
         """Name the room manager that remote updates and awareness go to."""
-        self.rooms = rooms
+        self.sink = rooms
 
     @abstractmethod
     async def start(self) -> None:

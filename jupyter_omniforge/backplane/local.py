@@ -41,5 +41,6 @@ class LocalBackplane(Backplane):
         pass
 
     async def cluster(self) -> list[dict[str, Any]]:
-        return [{"id": self.instance_id, "started": self._started, "self": True,
-                 **self._rooms_info()}]
+        return [
+            {"id": self.instance_id, "started": self._started, "self": True, **self._rooms_info()}
+        ]

@@ -112,7 +112,9 @@ class EventLog:
         self._writing = True
         self._write_task = asyncio.ensure_future(self._write(batch))
 
-    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]) -> None:
+    async def _write(
+        self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]
+    ) -> None:
         rows = [
             (e["channel"], e["type"], e["time"], json.dumps(e["source"]), json.dumps(e["data"]))
             for e, _ in batch

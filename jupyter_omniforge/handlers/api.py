@@ -102,9 +102,7 @@ class ClusterHandler(OmniForgeAPIHandler):
     @authorized
     async def get(self) -> None:
         backplane = self.omniforge.backplane
-        self.write_json(
-            {"instance": backplane.instance_id, "instances": await backplane.cluster()}
-        )
+        self.write_json({"instance": backplane.instance_id, "instances": await backplane.cluster()})
 
 
 def _merge(updates: list[bytes]) -> bytes:

@@ -21,6 +21,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
@@ -165,6 +166,10 @@ class GatewayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.can_write = bool(
             self.authorizer.is_authorized(self, user, "write", self.auth_resource)
         )
+        try:
+            await self.omniforge.started()
+        except OmniForgeError as e:  # e.g. Redis unreachable: refuse before the upgrade
+            raise web.HTTPError(e.http_status, str(e), reason=e.code) from None
         await super().get(*args, **kwargs)
 
     async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]

@@ -110,6 +110,10 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.can_write = bool(
             self.authorizer.is_authorized(self, user, "write", self.auth_resource)
         )
+        try:
+            await self.omniforge.started()
+        except OmniForgeError as e:  # e.g. Redis unreachable: refuse before the upgrade
+            raise web.HTTPError(e.http_status, str(e), reason=e.code) from None
         await super().get(room, *args, **kwargs)
 
     async def open(self, room: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]

@@ -11,6 +11,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from pycrdt import Doc
+
 from ..auth import Identity
 from ..backplane.base import REMOTE, Backplane
 from ..errors import OmniForgeError, RoomClosed, RoomNotFound
@@ -75,12 +77,9 @@ class RoomManager(RoomListener):
                 log=self.log,
             )
             room.load(shared)
-            if shared and updates:
-                # What this instance kept that the shared state lacks (Redis lost data, or
-                # updates that never reached it) goes back out: a CRDT merge makes that safe.
-                room.load(updates, publish_missing=True)
-            else:
-                room.load(updates)
+            # What this instance kept that the shared state lacks (Redis lost data, or updates
+            # that never reached it) goes back out: a CRDT merge makes that safe.
+            room.load(updates, publish_missing=bool(self.backplane and self.backplane.shared))
             self.rooms[key] = room
             future.set_result(room)
             self.log.debug("room %s opened from %d stored updates", key, len(updates))
@@ -216,6 +215,33 @@ class RoomManager(RoomListener):
     def forget_remote_instance(self, instance: str, older_than: float | None = None) -> None:
         for room in list(self.rooms.values()):
             room.remove_remote_awareness(instance, older_than)
+
+    def sync_remote_state(self, key: str, shared: list[bytes]) -> bytes | None:
+        """Merge the shared state of an open room (after a reconnect): apply what this
+        instance lacks; return what the shared state lacks (to publish), or None."""
+        room = self.rooms.get(key)
+        if room is None:
+            return None
+        theirs = Doc()
+        for update in shared:
+            try:
+                theirs.apply_update(update)
+            except ValueError as e:
+                self.log.error("room %s: skipped a shared update that does not decode: %s", key, e)
+        missing_here = theirs.get_update(room.doc.get_state())
+        if missing_here != b"\x00\x00":
+            room.apply_update(missing_here, origin=REMOTE)
+        missing_there = room.doc.get_update(theirs.get_state())
+        return missing_there if missing_there != b"\x00\x00" else None
+
+    def expire_remote_awareness(self, older_than: float) -> None:
+        """Drop other instances' states not renewed since ``older_than`` (time.monotonic())."""
+        for room in list(self.rooms.values()):
+            for instance in room.remote_instances():
+                room.remove_remote_awareness(instance, older_than)
+
+    def remote_instances(self) -> set[str]:
+        return {i for room in self.rooms.values() for i in room.remote_instances()}
 
     def local_awareness(self, key: str) -> bytes | None:
         room = self.rooms.get(key)

@@ -193,6 +193,9 @@ class Room:
         if not owner.awareness_ids:
             del self._remote_owners[instance]
 
+    def remote_instances(self) -> list[str]:
+        return list(self._remote_owners)
+
     def local_awareness(self) -> bytes | None:
         """The states of this instance's own peers (to answer another instance's query)."""
         return self.awareness.encode_owned_by(set(self.peers))

@@ -1,0 +1,636 @@
+"""The Redis backplane: several Jupyter servers share rooms, awareness and events.
+
+What goes where (keys under ``{prefix}:``):
+
+- ``room:{room}:log`` — a stream per room: every update an instance applied for its own clients,
+  with the instance id (``i``) and the update (``u``). Each instance follows the streams of the
+  rooms it has open and skips its own entries; the updates it applies from there have the origin
+  ``REMOTE`` and are never published again.
+- ``room:{room}:snap`` — a hash ``{data, last}``: the room folded through stream id ``last``.
+  Opening a room reads snapshot and stream tail in one MULTI, then follows from the tail. One
+  instance at a time (``room:{room}:lease``) folds the stream into the snapshot and trims entries
+  older than ``trim_grace`` seconds.
+- ``events`` — one stream for all channels, so one cursor serves any set of channels. Event ids
+  are ``{stream id}@{epoch}``. Every instance reads the stream and delivers entries, its own
+  included, in stream order.
+- ``awareness`` — a pub/sub channel: awareness may be lost, and is renewed by clients anyway.
+- ``instance:{id}`` — a heartbeat with a TTL: the live instances and their rooms. When one
+  disappears, the others drop its awareness states at once.
+- ``epoch`` — created once. If it changes or vanishes, Redis lost its data: instances publish
+  the full state of their open rooms again (a CRDT merge makes that safe) and event cursors of
+  the old epoch get a ``reset``.
+
+Redis is the source of truth for rooms and events; each instance's SQLite store remains a local
+journal of the rooms it served (it is how their state comes back if Redis loses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..errors import BackplaneUnavailable
+from ..events.log import Page
+from ..rooms.names import ChannelMatcher
+from ..store.compaction import fold_updates
+from .base import Backplane
+
+_EMPTY = b"\x00\x00"
+_RETRY = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def _sid(entry_id: bytes | str) -> str:
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
+def _parse_sid(sid: str) -> tuple[int, int]:
+    ms, _, seq = sid.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Backoff:
+    """Exponential backoff with a cap: 0.05 s, 0.1 s, … 2 s."""
+
+    def __init__(self, first: float = 0.05, cap: float = 2.0) -> None:
+        self.first, self.cap, self.delay = first, cap, first
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.cap, self.delay * 2)
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+class RedisBackplane(Backplane):
+    """Rooms over Redis streams, awareness over pub/sub, events over one shared stream."""
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        instance_id: str,
+        prefix: str = "omniforge",
+        rooms_info: Callable[[], dict[str, Any]] = dict,
+        event_max_len: int = 1_000_000,
+        event_max_age: float = 7 * 24 * 3600,
+        compact_after: int = 1000,
+        trim_grace: float = 60.0,
+        connect_timeout: float = 5.0,
+        heartbeat_interval: float = 2.0,
+        awareness_timeout: float = 30.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.url = url
+        self.instance_id = instance_id
+        self.prefix = prefix
+        self._rooms_info = rooms_info
+        self.compact_after = compact_after
+        self.trim_grace = trim_grace
+        self.connect_timeout = connect_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.awareness_timeout = awareness_timeout
+        self.log = log or logging.getLogger(__name__)
+        self.epoch: str | None = None
+        self.started_at = time.time()
+        self.event_log = RedisEventLog(self, max_len=event_max_len, max_age=event_max_age)
+        self._redis: aioredis.Redis | None = None
+        self._cursors: dict[str, str] = {}  # open room -> last stream id applied
+        self._rooms_changed = asyncio.Event()
+        self._pending: list[tuple[str, bytes]] = []
+        self._pending_event = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing waits to be published
+        self._idle.set()
+        self._appended: dict[str, int] = {}  # room -> updates appended since its last compaction
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._spawned: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self.healthy = False
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _room_log(self, room: str) -> str:
+        return self.key("room", room, "log")
+
+    def _room_from_log(self, stream: bytes | str) -> str:
+        name = _sid(stream)
+        return name[len(self.prefix) + len(":room:") : -len(":log")]
+
+    def _client(self) -> aioredis.Redis:
+        return aioredis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=self.connect_timeout,
+            health_check_interval=10,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._redis = self._client()
+        try:
+            await asyncio.wait_for(self._redis.ping(), self.connect_timeout)
+            await self._check_epoch()
+        except _RETRY as e:
+            await self._redis.aclose()
+            self._redis = None
+            raise BackplaneUnavailable(f"Redis at {_safe_url(self.url)} is unreachable: {e}") from e
+        self.healthy = True
+        for coro in (
+            self._follow_rooms(),
+            self._follow_events(),
+            self._follow_awareness(),
+            self._flush_updates(),
+            self._heartbeat(),
+        ):
+            self._tasks.append(asyncio.ensure_future(coro))
+        self.log.info(
+            "OmniForge instance %s joined Redis %s", self.instance_id, _safe_url(self.url)
+        )
+
+    async def close(self) -> None:
+        self._closing = True
+        # Give pending updates a moment to reach Redis; they are in SQLite anyway.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), 2)
+        for task in [*self._tasks, *self._spawned]:
+            task.cancel()
+        for task in [*self._tasks, *self._spawned]:
+            with contextlib.suppress(BaseException):
+                await task
+        if self._redis is not None:
+            with contextlib.suppress(*_RETRY):
+                await self._redis.delete(self.key("instance", self.instance_id))
+            await self._redis.aclose()
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BackplaneUnavailable("Redis backplane not started")
+        return self._redis
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    async def _check_epoch(self) -> bool:
+        """Read (or create) the epoch; True when Redis lost its data since we last looked."""
+        await self.redis.set(self.key("epoch"), uuid.uuid4().hex[:8], nx=True)
+        epoch = _sid(await self.redis.get(self.key("epoch")) or b"")
+        lost = self.epoch is not None and epoch != self.epoch
+        if lost:
+            self.log.warning(
+                "Redis lost its data (epoch %s -> %s): republishing the open rooms",
+                self.epoch,
+                epoch,
+            )
+        self.epoch = epoch
+        return lost
+
+    async def _recovered(self) -> None:
+        """After a connection loss: check the epoch, merge every open room both ways."""
+        await self._check_epoch()
+        for room in list(self._cursors):
+            await self._resync(room)
+        self.healthy = True
+
+    async def _resync(self, room: str) -> None:
+        shared, cursor = await self._read_room(room)
+        if room not in self._cursors:
+            return
+        self._cursors[room] = cursor
+        missing_there = self.sink.sync_remote_state(room, shared)
+        if missing_there is not None:
+            self.publish_update(room, missing_there)
+        self._rooms_changed.set()
+
+    # -- rooms -----------------------------------------------------------------------------------
+
+    async def _read_room(self, room: str) -> tuple[list[bytes], str]:
+        """Snapshot and stream tail, read atomically, and the stream id to follow from."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.key("room", room, "snap"))
+            pipe.xrange(self._room_log(room), "-", "+")
+            snap, entries = await pipe.execute()
+        updates = [snap[b"data"]] if snap.get(b"data") else []
+        updates += [fields[b"u"] for _, fields in entries]
+        if entries:
+            cursor = _sid(entries[-1][0])
+        else:
+            cursor = _sid(snap.get(b"last", b"0-0"))
+        return updates, cursor
+
+    async def open_room(self, room: str) -> list[bytes]:
+        try:
+            updates, cursor = await asyncio.wait_for(self._read_room(room), self.connect_timeout)
+        except _RETRY as e:
+            # Serve the room from this instance's journal; the follower merges the shared
+            # state in when Redis is back.
+            self.log.warning("room %s opened without Redis (%s); will merge later", room, e)
+            updates, cursor = [], "0-0"
+            self.healthy = False
+        self._cursors[room] = cursor
+        self._rooms_changed.set()
+        self._publish_awareness_raw(room, b"q", b"")  # ask the others for their states
+        return updates
+
+    def close_room(self, room: str) -> None:
+        if self._cursors.pop(room, None) is not None:
+            self._rooms_changed.set()
+
+    async def delete_room(self, room: str) -> None:
+        await self.redis.delete(self._room_log(room), self.key("room", room, "snap"))
+
+    def publish_update(self, room: str, update: bytes) -> None:
+        self._pending.append((room, update))
+        self._idle.clear()
+        self._pending_event.set()
+
+    async def _flush_updates(self) -> None:
+        backoff = Backoff()
+        while True:
+            await self._pending_event.wait()
+            self._pending_event.clear()
+            while self._pending:
+                batch = self._pending[:1000]
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for room, update in batch:
+                            pipe.xadd(self._room_log(room), {"i": self.instance_id, "u": update})
+                        await pipe.execute()
+                except _RETRY as e:
+                    self.healthy = False
+                    self.log.warning("could not publish %d updates (%s); retrying", len(batch), e)
+                    await backoff.wait()
+                    continue
+                backoff.reset()
+                del self._pending[: len(batch)]
+                if not self._pending:
+                    self._idle.set()
+                for room, _ in batch:
+                    count = self._appended.get(room, 0) + 1
+                    self._appended[room] = count
+                    if count == self.compact_after:
+                        self._spawn(self._compact(room))
+
+    async def _follow_rooms(self) -> None:
+        """XREAD the streams of the open rooms; apply other instances' updates."""
+        reader = self._client()
+        backoff = Backoff()
+        lost = False
+        try:
+            while True:
+                if not self._cursors:
+                    await self._rooms_changed.wait()
+                self._rooms_changed.clear()
+                streams = {self._room_log(r): c for r, c in self._cursors.items()}
+                if not streams:
+                    continue
+                read = asyncio.ensure_future(reader.xread(streams, count=1000, block=5000))
+                changed = asyncio.ensure_future(self._rooms_changed.wait())
+                try:
+                    await asyncio.wait({read, changed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                if not read.done():
+                    read.cancel()  # the set of rooms changed: read again with the new set
+                    with contextlib.suppress(BaseException):
+                        await read
+                    await reader.connection_pool.disconnect()
+                    continue
+                try:
+                    results = read.result()
+                except _RETRY as e:
+                    if not lost:
+                        self.log.warning("lost Redis (%s); reconnecting", e)
+                    lost, self.healthy = True, False
+                    await backoff.wait()
+                    continue
+                if lost:
+                    lost = False
+                    backoff.reset()
+                    try:
+                        await self._recovered()
+                    except _RETRY:
+                        lost = True
+                        continue
+                    self.log.info("Redis is back; rooms merged")
+                    continue
+                for stream, entries in results or []:
+                    room = self._room_from_log(stream)
+                    if room not in self._cursors:
+                        continue
+                    for entry_id, fields in entries:
+                        self._cursors[room] = _sid(entry_id)
+                        if _sid(fields.get(b"i", b"")) != self.instance_id:
+                            self.sink.apply_remote_update(room, fields[b"u"])
+        finally:
+            await reader.aclose()
+
+    async def _compact(self, room: str) -> None:
+        """Fold the room's stream into its snapshot, if we get the lease."""
+        lease = self.key("room", room, "lease")
+        token = uuid.uuid4().hex
+        try:
+            if not await self.redis.set(lease, token, nx=True, px=30_000):
+                return
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.hgetall(self.key("room", room, "snap"))
+                    pipe.xrange(self._room_log(room), "-", "+")
+                    snap, entries = await pipe.execute()
+                if not entries:
+                    return
+                updates = ([snap[b"data"]] if snap.get(b"data") else []) + [
+                    fields[b"u"] for _, fields in entries
+                ]
+                folded = await asyncio.to_thread(fold_updates, updates)
+                last = _sid(entries[-1][0])
+                await self.redis.hset(
+                    self.key("room", room, "snap"), mapping={"data": folded, "last": last}
+                )
+                # Trim what is folded and older than the grace period: a follower that lags by
+                # less than that never misses an entry; one that lost Redis resyncs in full.
+                ms, seq = _parse_sid(last)
+                grace_ms = int((time.time() - self.trim_grace) * 1000)
+                min_id = f"{ms}-{seq + 1}" if ms <= grace_ms else f"{grace_ms}-0"
+                await self.redis.xtrim(self._room_log(room), minid=min_id)
+                self._appended[room] = 0
+            finally:
+                # Release only our own lease.
+                if _sid(await self.redis.get(lease) or b"") == token:
+                    await self.redis.delete(lease)
+        except _RETRY as e:
+            self.log.warning("compaction of room %s skipped: %s", room, e)
+        except Exception:
+            self.log.exception("compaction of room %s failed", room)
+
+    # -- awareness -------------------------------------------------------------------------------
+
+    def publish_awareness(self, room: str, awareness_update: bytes) -> None:
+        self._publish_awareness_raw(room, b"u", awareness_update)
+
+    def _publish_awareness_raw(self, room: str, kind: bytes, payload: bytes) -> None:
+        if self._redis is None:
+            return
+        message = b"\0".join((self.instance_id.encode(), room.encode(), kind)) + b"\0" + payload
+        self._spawn(self._publish_quietly(message))
+
+    async def _publish_quietly(self, message: bytes) -> None:
+        with contextlib.suppress(*_RETRY):
+            await self.redis.publish(self.key("awareness"), message)
+
+    async def _follow_awareness(self) -> None:
+        backoff = Backoff()
+        while True:
+            client = self._client()
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.key("awareness"))
+                backoff.reset()
+                async for message in pubsub.listen():
+                    if message.get("type") != b"message" and message.get("type") != "message":
+                        continue
+                    self._on_awareness(message["data"])
+            except _RETRY:
+                await backoff.wait()
+            finally:
+                with contextlib.suppress(BaseException):
+                    await pubsub.aclose()
+                    await client.aclose()
+
+    def _on_awareness(self, data: bytes) -> None:
+        instance, room, kind, payload = data.split(b"\0", 3)
+        instance_id = instance.decode()
+        if instance_id == self.instance_id:
+            return
+        key = room.decode()
+        if kind == b"u":
+            self.sink.apply_remote_awareness(key, instance_id, payload)
+        elif kind == b"q":
+            states = self.sink.local_awareness(key)
+            if states is not None:
+                self.publish_awareness(key, states)
+
+    # -- instances -------------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        ttl = max(1, round(self.heartbeat_interval * 3))
+        beats = 0
+        while True:
+            beats += 1
+            try:
+                if beats % 30 == 1:
+                    await self.event_log.trim()
+                info = {
+                    "id": self.instance_id,
+                    "started": self.started_at,
+                    "seen": time.time(),
+                    **self._rooms_info(),
+                }
+                await self.redis.set(
+                    self.key("instance", self.instance_id), json.dumps(info), ex=ttl
+                )
+                live = {i["id"] for i in await self.cluster()}
+                for instance in self.sink.remote_instances() - live:
+                    self.log.info("instance %s is gone: dropping its awareness states", instance)
+                    self.sink.forget_remote_instance(instance)
+                self.sink.expire_remote_awareness(time.monotonic() - self.awareness_timeout)
+            except _RETRY:
+                self.healthy = False
+            except Exception:
+                self.log.exception("heartbeat failed")
+            await asyncio.sleep(self.heartbeat_interval)
+
+    async def cluster(self) -> list[dict[str, Any]]:
+        keys = [k async for k in self.redis.scan_iter(match=self.key("instance", "*"), count=100)]
+        values = await self.redis.mget(keys) if keys else []
+        instances = []
+        for value in values:
+            if value:
+                info = json.loads(value)
+                info["self"] = info["id"] == self.instance_id
+                instances.append(info)
+        return sorted(instances, key=lambda i: i["started"])
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def _follow_events(self) -> None:
+        await self.event_log.follow()
+
+
+class RedisEventLog:
+    """The event log in one Redis stream; ids are ``{stream id}@{epoch}``."""
+
+    def __init__(self, backplane: RedisBackplane, *, max_len: int, max_age: float) -> None:
+        self.backplane = backplane
+        self.max_len = max_len
+        self.max_age = max_age
+        self.listener: Callable[[dict[str, Any]], None] = lambda envelope: None
+        self._last: str | None = None
+
+    @property
+    def _stream(self) -> str:
+        return self.backplane.key("events")
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def order_key(self, event_id: str) -> tuple[int, int]:
+        sid, _, epoch = event_id.partition("@")
+        try:
+            ms, seq = _parse_sid(sid)
+        except ValueError:
+            return (-1, -1)
+        if epoch and epoch != self.backplane.epoch:
+            return (-1, -1)
+        return (ms, seq)
+
+    def _envelope(self, entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
+        return {"id": f"{_sid(entry_id)}@{self.backplane.epoch}", **json.loads(fields[b"e"])}
+
+    async def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Add to the shared stream; every instance (this one too) delivers it from there."""
+        deadline = time.monotonic() + self.backplane.connect_timeout * 2
+        backoff = Backoff()
+        body = json.dumps(envelope, separators=(",", ":"))
+        while True:
+            try:
+                entry_id = await self.backplane.redis.xadd(
+                    self._stream,
+                    {"i": self.backplane.instance_id, "e": body},
+                    maxlen=self.max_len,
+                    approximate=True,
+                )
+                return {"id": f"{_sid(entry_id)}@{self.backplane.epoch}", **envelope}
+            except _RETRY as e:
+                if time.monotonic() > deadline:
+                    raise BackplaneUnavailable(f"could not store the event: {e}") from e
+                await backoff.wait()
+
+    async def follow(self) -> None:
+        """Deliver every entry of the stream to the listener, in order, forever."""
+        redis = self.backplane
+        reader = redis._client()
+        backoff = Backoff()
+        epoch = redis.epoch
+        try:
+            last = _sid((await redis.redis.xinfo_stream(self._stream))["last-generated-id"])
+        except RedisError:
+            last = "0-0"  # no stream yet
+        try:
+            while True:
+                try:
+                    results = await reader.xread({self._stream: last}, count=1000, block=5000)
+                    backoff.reset()
+                except _RETRY:
+                    await backoff.wait()
+                    with contextlib.suppress(*_RETRY):
+                        await redis._check_epoch()
+                    continue
+                if redis.epoch != epoch:
+                    epoch, last = redis.epoch, "0-0"  # Redis lost the stream: start over
+                    continue
+                for _, entries in results or []:
+                    for entry_id, fields in entries:
+                        last = _sid(entry_id)
+                        try:
+                            self.listener(self._envelope(entry_id, fields))
+                        except Exception:
+                            redis.log.exception("event listener failed")
+        finally:
+            await reader.aclose()
+
+    async def trim(self) -> None:
+        """Delete events older than ``max_age``."""
+        cutoff_ms = int((time.time() - self.max_age) * 1000)
+        await self.backplane.redis.xtrim(self._stream, minid=f"{cutoff_ms}-0")
+
+    async def last_id(self) -> str:
+        try:
+            info = await self.backplane.redis.xinfo_stream(self._stream)
+            return f"{_sid(info['last-generated-id'])}@{self.backplane.epoch}"
+        except RedisError:
+            return f"0-0@{self.backplane.epoch}"
+
+    async def read(self, patterns: Iterable[str], after: str | None, limit: int = 1000) -> Page:
+        matches = ChannelMatcher(list(patterns))
+        redis = self.backplane.redis
+        try:
+            info = await redis.xinfo_stream(self._stream)
+        except RedisError:
+            info = None
+        reset = False
+        if after in (None, ""):
+            events: list[dict[str, Any]] = []
+            end = "+"
+            while len(events) < limit:
+                chunk = await redis.xrevrange(self._stream, end, "-", count=1000)
+                for entry_id, fields in chunk:
+                    envelope = self._envelope(entry_id, fields)
+                    if matches(envelope["channel"]):
+                        events.append(envelope)
+                if len(chunk) < 1000:
+                    break
+                ms, seq = _parse_sid(_sid(chunk[-1][0]))
+                end = f"({ms}-{seq}"
+            return Page(events[:limit][::-1], False)
+        start = self._start_after(after, info)
+        if start is None:
+            reset, start = True, "-"
+        events = []
+        while len(events) < limit:
+            chunk = await redis.xrange(self._stream, start, "+", count=1000)
+            for entry_id, fields in chunk:
+                envelope = self._envelope(entry_id, fields)
+                if matches(envelope["channel"]):
+                    events.append(envelope)
+            if len(chunk) < 1000:
+                break
+            start = f"({_sid(chunk[-1][0])}"
+        return Page(events[:limit], reset)
+
+    def _start_after(self, after: str, info: dict[bytes, Any] | None) -> str | None:
+        """The XRANGE start for a cursor, or None when the cursor is older than what is kept,
+        from another epoch, or unknown."""
+        if after == "0":
+            return "-"
+        sid, _, epoch = after.partition("@")
+        try:
+            cursor = _parse_sid(sid)
+        except ValueError:
+            return None
+        if epoch != self.backplane.epoch:
+            return None
+        if info is None:
+            return "-" if cursor == (0, 0) else None
+        last = _parse_sid(_sid(info["last-generated-id"]))
+        deleted = _parse_sid(_sid(info.get("max-deleted-entry-id", b"0-0")))
+        if cursor > last or cursor < deleted:
+            return None
+        return f"({sid}" if cursor != (0, 0) else "-"
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password."""
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

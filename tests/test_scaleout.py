@@ -322,3 +322,41 @@ async def test_an_unreachable_redis_is_a_clear_error_not_a_hang(server_process, 
 
 async def _is(probe, value):
     return await probe() == value
+
+
+async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
+    server_process, redis_server, tmp_path
+):
+    import redis.asyncio as aioredis
+
+    servers = [
+        server_process(
+            [
+                f"--OmniForgeApp.redis_url={redis_server.url}",
+                "--OmniForgeApp.compact_max_updates=20",
+            ],
+            db=tmp_path / f"i{i}" / "omniforge.sqlite",
+        )
+        for i in range(2)
+    ]
+    servers[1].token = servers[0].token
+    a, b = await asyncio.gather(*(s.start() for s in servers))
+    doc = Doc()
+    async with connect_room(a.url, "idea:fold", doc, token=a.token):
+        for i in range(60):
+            doc.get("code", type=Text).insert(0, f"{i};")
+            await asyncio.sleep(0.002)
+        expected = text(doc)
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            snap = await wait_for(
+                lambda: client.hgetall("omniforge:room:idea:fold:snap"), timeout=20
+            )
+            assert snap[b"data"] and snap[b"last"]
+            assert not await client.exists("omniforge:room:idea:fold:lease")  # released
+        finally:
+            await client.aclose()
+        # An instance opening the room reads snapshot + tail and gets everything.
+        late = Doc()
+        async with connect_room(b.url, "idea:fold", late, token=b.token):
+            await wait_for(lambda: text(late) == expected)

@@ -211,7 +211,15 @@ async def test_a_redis_restart_loses_no_update(cluster, redis_server, keep_data)
         await asyncio.sleep(0.5)
         redis_server.start()
         doc_a.get("code", type=Text).insert(0, "after;")
-        await wait_for(lambda: text(doc_a) == text(doc_b) and len(text(doc_a)) == 31, timeout=30)
+        try:
+            await wait_for(
+                lambda: text(doc_a) == text(doc_b) and len(text(doc_a)) == 31, timeout=30
+            )
+        except AssertionError:
+            print("DOCS", repr(text(doc_a)), repr(text(doc_b)))
+            for srv in (a, b):
+                print("LOG", srv.log_path.read_text()[-6000:])
+            raise
         assert {"before;", "A-during;", "B-during;", "after;"} <= {
             part + ";" for part in text(doc_a).split(";") if part
         }
@@ -353,7 +361,11 @@ async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
                 lambda: client.hgetall("omniforge:room:idea:fold:snap"), timeout=20
             )
             assert snap[b"data"] and snap[b"last"]
-            assert not await client.exists("omniforge:room:idea:fold:lease")  # released
+
+            async def released():
+                return not await client.exists("omniforge:room:idea:fold:lease")
+
+            await wait_for(released, timeout=10)
         finally:
             await client.aclose()
         # An instance opening the room reads snapshot + tail and gets everything.

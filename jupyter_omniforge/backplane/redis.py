@@ -45,6 +45,7 @@ from ..store.compaction import fold_updates
 from .base import Backplane
 
 _EMPTY = b"\x00\x00"
+_BLOCK_MS = 5000  # how long one XREAD waits for new entries
 _RETRY = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -130,12 +131,19 @@ class RedisBackplane(Backplane):
         name = _sid(stream)
         return name[len(self.prefix) + len(":room:") : -len(":log")]
 
-    def _client(self) -> aioredis.Redis:
+    def _client(self, *, read_timeout: float | None = -1) -> aioredis.Redis:
+        """A client. redis-py uses one socket timeout for every read: a reader blocking on
+        XREAD needs one longer than ``_BLOCK_MS``, a pub/sub listener none at all."""
         return aioredis.Redis.from_url(
             self.url,
             socket_connect_timeout=self.connect_timeout,
+            socket_timeout=self.connect_timeout if read_timeout == -1 else read_timeout,
             health_check_interval=10,
         )
+
+    @property
+    def _blocking_read_timeout(self) -> float:
+        return _BLOCK_MS / 1000 + self.connect_timeout
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -149,14 +157,14 @@ class RedisBackplane(Backplane):
             self._redis = None
             raise BackplaneUnavailable(f"Redis at {_safe_url(self.url)} is unreachable: {e}") from e
         self.healthy = True
-        for coro in (
-            self._follow_rooms(),
-            self._follow_events(),
-            self._follow_awareness(),
-            self._flush_updates(),
-            self._heartbeat(),
+        for loop in (
+            self._follow_rooms,
+            self._follow_events,
+            self._follow_awareness,
+            self._flush_updates,
+            self._heartbeat,
         ):
-            self._tasks.append(asyncio.ensure_future(coro))
+            self._tasks.append(asyncio.ensure_future(self._supervise(loop)))
         self.log.info(
             "OmniForge instance %s joined Redis %s", self.instance_id, _safe_url(self.url)
         )
@@ -175,6 +183,21 @@ class RedisBackplane(Backplane):
             with contextlib.suppress(*_RETRY):
                 await self._redis.delete(self.key("instance", self.instance_id))
             await self._redis.aclose()
+
+    async def _supervise(self, loop: Callable[[], Any]) -> None:
+        """Run a background loop forever: a bug in one iteration is logged and the loop
+        restarted (after a pause), instead of silently ending that part of the backplane."""
+        backoff = Backoff(first=0.5, cap=5.0)
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("backplane task %s failed; restarting it", loop.__name__)
+                self.healthy = False
+                await backoff.wait()
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -289,7 +312,7 @@ class RedisBackplane(Backplane):
 
     async def _follow_rooms(self) -> None:
         """XREAD the streams of the open rooms; apply other instances' updates."""
-        reader = self._client()
+        reader = self._client(read_timeout=self._blocking_read_timeout)
         backoff = Backoff()
         lost = False
         try:
@@ -300,7 +323,7 @@ class RedisBackplane(Backplane):
                 streams = {self._room_log(r): c for r, c in self._cursors.items()}
                 if not streams:
                     continue
-                read = asyncio.ensure_future(reader.xread(streams, count=1000, block=5000))
+                read = asyncio.ensure_future(reader.xread(streams, count=1000, block=_BLOCK_MS))
                 changed = asyncio.ensure_future(self._rooms_changed.wait())
                 try:
                     await asyncio.wait({read, changed}, return_when=asyncio.FIRST_COMPLETED)
@@ -397,7 +420,7 @@ class RedisBackplane(Backplane):
     async def _follow_awareness(self) -> None:
         backoff = Backoff()
         while True:
-            client = self._client()
+            client = self._client(read_timeout=None)
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(self.key("awareness"))
@@ -528,7 +551,7 @@ class RedisEventLog:
     async def follow(self) -> None:
         """Deliver every entry of the stream to the listener, in order, forever."""
         redis = self.backplane
-        reader = redis._client()
+        reader = redis._client(read_timeout=redis._blocking_read_timeout)
         backoff = Backoff()
         epoch = redis.epoch
         try:
@@ -538,7 +561,7 @@ class RedisEventLog:
         try:
             while True:
                 try:
-                    results = await reader.xread({self._stream: last}, count=1000, block=5000)
+                    results = await reader.xread({self._stream: last}, count=1000, block=_BLOCK_MS)
                     backoff.reset()
                 except _RETRY:
                     await backoff.wait()

@@ -67,3 +67,42 @@ async def test_a_stalled_reader_is_dropped_and_the_room_carries_on(
         assert healthy.close_code is None
         assert "send queue overflow" in caplog.text
         stalled.close()
+
+
+def masked_text_frame(text: str) -> bytes:
+    """A client-to-server WebSocket text frame (clients must mask)."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    header = bytes((0x81, 0x80 | len(payload))) if len(payload) < 126 else None
+    assert header is not None, "keep test frames short"
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize(
+    "omniforge_config", [{"send_queue_max_messages": 20, "send_queue_max_bytes": 1 << 20}]
+)
+async def test_a_stalled_gateway_subscriber_is_dropped_and_others_get_everything(
+    server_url, token, omniforge, caplog
+):
+    from .realtime import Gateway
+
+    healthy = await Gateway.connect(server_url, token)
+    await healthy.send(type="subscribe", channels=["build:*"])
+    await healthy.next("subscribed")
+    base = "ws" + server_url[len("http") :] + f"omniforge/realtime?token={token}"
+    reader, stalled = await stalled_websocket(base)
+    stalled.write(masked_text_frame('{"type":"subscribe","channels":["build:*"]}'))
+    await stalled.drain()
+    await asyncio.sleep(0.2)
+    line = "x" * 5000
+    for i in range(300):
+        await omniforge.emit(
+            "build:big", "build.progress", {"percent": 1, "message": str(i), "log": [line] * 10}
+        )
+        if "send queue overflow" in caplog.text:
+            break
+    await wait_for(lambda: "send queue overflow" in caplog.text, timeout=20)
+    sent = i + 1
+    await wait_for(lambda: len(healthy.events()) == sent, timeout=20)
+    assert healthy.conn.close_code is None
+    stalled.close()

@@ -7,6 +7,10 @@ rooms and the gateway build each frame once and write it straight to each peer's
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Any
+
+from tornado.iostream import StreamClosedError
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
@@ -28,3 +32,68 @@ def ws_frame(payload: bytes, opcode: int = OPCODE_BINARY) -> tuple[bytes, bytes]
     if n <= _SPLIT_AT:
         return header + payload, b""
     return header, payload
+
+
+Frame = tuple[bytes, bytes]
+
+
+class FrameWriter:
+    """Writes ready-made frames to a stream without blocking; while the stream still has unsent
+    bytes, further frames wait here, and more than ``max_frames`` / ``max_bytes`` of them call
+    ``on_overflow`` (the connection cannot keep up and is closed) instead of growing forever."""
+
+    __slots__ = (
+        "_backlog",
+        "_backlog_bytes",
+        "_closed",
+        "_stream",
+        "max_bytes",
+        "max_frames",
+        "on_overflow",
+    )
+
+    def __init__(
+        self, stream: Any, max_frames: int, max_bytes: int, on_overflow: Callable[[int], None]
+    ) -> None:
+        self._stream = stream
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self.on_overflow = on_overflow
+        self._backlog: list[Frame] | None = None
+        self._backlog_bytes = 0
+        self._closed = False
+
+    def send(self, frame: Frame) -> None:
+        if self._closed:
+            return
+        if self._backlog is None:
+            self._write([frame])
+            return
+        self._backlog.append(frame)
+        self._backlog_bytes += len(frame[0]) + len(frame[1])
+        if len(self._backlog) > self.max_frames or self._backlog_bytes > self.max_bytes:
+            self.on_overflow(len(self._backlog))
+
+    def _write(self, frames: list[Frame]) -> None:
+        stream = self._stream
+        future = None
+        try:
+            for head, tail in frames:
+                future = stream.write(head)
+                if tail:
+                    future = stream.write(tail)
+        except StreamClosedError:
+            self._closed = True
+            return
+        if future is not None and stream.writing():
+            self._backlog, self._backlog_bytes = [], 0
+            future.add_done_callback(self._drain)
+
+    def _drain(self, _future: Any) -> None:
+        backlog, self._backlog = self._backlog or [], None
+        if backlog and not self._closed:
+            self._write(backlog)
+
+    def close(self) -> None:
+        self._closed = True
+        self._backlog = None

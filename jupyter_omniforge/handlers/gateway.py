@@ -18,14 +18,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from jupyter_server.auth.decorator import authorized, ws_authenticated
-from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.base.websocket import WebSocketMixin
-from tornado import web
-from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketHandler
-
-from ..auth import identity_from_user
 from ..errors import (
     Forbidden,
     MalformedMessage,
@@ -41,8 +33,9 @@ from ..rooms import protocol as p
 from ..rooms.names import ChannelMatcher, parse_room_name
 from ..rooms.peer import KIND_AWARENESS, KIND_MESSAGE, KIND_UPDATE, Outgoing, Peer
 from ..rooms.room import Room
-from .frames import OPCODE_TEXT, ws_frame
+from .frames import OPCODE_TEXT, FrameWriter, ws_frame
 from .rooms import close_reason
+from .socket import OmniForgeWebSocket
 
 
 def _b64(data: bytes) -> str:
@@ -132,98 +125,33 @@ class Membership:
         self.clock = 0
 
 
-class GatewayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+class GatewayHandler(OmniForgeWebSocket):
     """One multiplexed realtime connection: many rooms, many event channels."""
 
-    auth_resource = "omniforge"
-
     def initialize(self, omniforge: Any) -> None:
-        self.omniforge = omniforge
+        super().initialize(omniforge)
         self.memberships: dict[str, Membership] = {}
         self.subscriptions: list[Subscription] = []
-        self._backlog: list[tuple[bytes, bytes]] | None = None
-        self._backlog_bytes = 0
+        self.writer: FrameWriter | None = None
         self._closing = False
-
-    @property
-    def ping_interval(self) -> float | None:
-        return self.omniforge.ws_ping_interval or None
-
-    @property
-    def ping_timeout(self) -> float | None:
-        # Tornado wants the pong within one interval.
-        return self.omniforge.ws_ping_interval or None
-
-    @property
-    def max_message_size(self) -> int:
-        return self.omniforge.max_message_size
-
-    @ws_authenticated
-    @authorized
-    async def get(self, *args: Any, **kwargs: Any) -> None:
-        user = self.current_user
-        self.identity = identity_from_user(user)
-        self.can_write = bool(
-            self.authorizer.is_authorized(self, user, "write", self.auth_resource)
-        )
-        try:
-            await self.omniforge.started()
-        except OmniForgeError as e:  # e.g. Redis unreachable: refuse before the upgrade
-            raise web.HTTPError(e.http_status, str(e), reason=e.code) from None
-        await super().get(*args, **kwargs)
 
     async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.set_nodelay(True)
         app = self.omniforge
         self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
-        self._stream = self.ws_connection.stream  # type: ignore[union-attr]
-        await app.started()
+        self.writer = FrameWriter(
+            self.ws_connection.stream,  # type: ignore[union-attr]
+            app.send_queue_max_messages,
+            app.send_queue_max_bytes,
+            lambda queued: self.close_with(SlowConsumer(f"send queue overflow ({queued} frames)")),
+        )
 
-    # -- outgoing, bounded -----------------------------------------------------------------------
+    # -- outgoing --------------------------------------------------------------------------------
 
     def send_frame(self, frame: tuple[bytes, bytes]) -> None:
         """Write a ready-made frame; a connection whose queue overflows is closed (1013)."""
-        if self._closing:
-            return
-        if self._backlog is not None:
-            self._backlog.append(frame)
-            self._backlog_bytes += len(frame[0]) + len(frame[1])
-            app = self.omniforge
-            if (
-                len(self._backlog) > app.send_queue_max_messages
-                or self._backlog_bytes > app.send_queue_max_bytes
-            ):
-                self.close_with(SlowConsumer(f"send queue overflow ({len(self._backlog)} frames)"))
-            return
-        try:
-            future = self._write_raw(frame)
-        except StreamClosedError:
-            return
-        if self._stream.writing():
-            self._backlog = []
-            self._backlog_bytes = 0
-            future.add_done_callback(self._drain)
-
-    def _write_raw(self, frame: tuple[bytes, bytes]) -> Any:
-        head, tail = frame
-        future = self._stream.write(head)
-        if tail:
-            future = self._stream.write(tail)
-        return future
-
-    def _drain(self, _future: Any) -> None:
-        backlog, self._backlog = self._backlog or [], None
-        if self._closing or not backlog:
-            return
-        try:
-            for frame in backlog:
-                future = self._write_raw(frame)
-        except StreamClosedError:
-            return
-        if self._stream.writing():
-            self._backlog = []
-            self._backlog_bytes = 0
-            future.add_done_callback(self._drain)
+        if not self._closing and self.writer is not None:
+            self.writer.send(frame)
 
     def send_json(self, obj: dict[str, Any]) -> None:
         self.send_frame(_text_frame(obj))
@@ -387,12 +315,15 @@ class GatewayHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if self._closing:
             return
         code, reason = close_reason(error)
+        if error is not None:
+            self.log.info("closing a gateway connection of %s: %s", self.identity.username, error)
         self._cleanup()
         self.close(code, reason)
 
     def _cleanup(self) -> None:
         self._closing = True
-        self._backlog = None
+        if self.writer is not None:
+            self.writer.close()
         for subscription in self.subscriptions:
             subscription.close()
         self.subscriptions = []

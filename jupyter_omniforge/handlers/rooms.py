@@ -10,19 +10,16 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from jupyter_server.auth.decorator import authorized, ws_authenticated
-from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
-from ..auth import identity_from_user
 from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError, RateLimited
 from ..limits import TokenBucket
 from ..rooms.names import parse_room_name
 from ..rooms.peer import Outgoing, Peer
 from .frames import OPCODE_BINARY, ws_frame
+from .socket import OmniForgeWebSocket
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
 _MAX_REASON_BYTES = 123
@@ -72,49 +69,20 @@ class SocketTransport:
         self._handler.close_with(error)
 
 
-class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+class RoomWebSocketHandler(OmniForgeWebSocket):
     """One y-websocket connection to one room."""
 
-    auth_resource = "omniforge"
-
     def initialize(self, omniforge: Any) -> None:
-        # `omniforge` is the extension app: settings are read from it, never from globals.
-        self.omniforge = omniforge
+        super().initialize(omniforge)
         self.room = None
         self.peer: Peer | None = None
         self._closing = False
 
-    # Tornado reads these (in seconds); WebSocketMixin's versions are in milliseconds.
-    @property
-    def ping_interval(self) -> float | None:
-        return self.omniforge.ws_ping_interval or None
-
-    @property
-    def ping_timeout(self) -> float | None:
-        # Tornado wants the pong within one interval.
-        return self.omniforge.ws_ping_interval or None
-
-    @property
-    def max_message_size(self) -> int:
-        return self.omniforge.max_message_size
-
-    @ws_authenticated
-    @authorized
-    async def get(self, room: str, *args: Any, **kwargs: Any) -> None:
+    def before_upgrade(self, room: str, *args: Any) -> None:
         try:
             self.room_name = parse_room_name(unquote(room))
         except InvalidRoomName as e:
             raise web.HTTPError(400, str(e), reason="Invalid room name") from None
-        user = self.current_user
-        self.identity = identity_from_user(user)
-        self.can_write = bool(
-            self.authorizer.is_authorized(self, user, "write", self.auth_resource)
-        )
-        try:
-            await self.omniforge.started()
-        except OmniForgeError as e:  # e.g. Redis unreachable: refuse before the upgrade
-            raise web.HTTPError(e.http_status, str(e), reason=e.code) from None
-        await super().get(room, *args, **kwargs)
 
     async def open(self, room: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.set_nodelay(True)

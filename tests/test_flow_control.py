@@ -90,7 +90,7 @@ async def test_a_stalled_gateway_subscriber_is_dropped_and_others_get_everything
     await healthy.send(type="subscribe", channels=["build:*"])
     await healthy.next("subscribed")
     base = "ws" + server_url[len("http") :] + f"omniforge/realtime?token={token}"
-    reader, stalled = await stalled_websocket(base)
+    _, stalled = await stalled_websocket(base)
     stalled.write(masked_text_frame('{"type":"subscribe","channels":["build:*"]}'))
     await stalled.drain()
     await asyncio.sleep(0.2)

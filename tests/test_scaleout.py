@@ -218,6 +218,9 @@ async def test_a_redis_restart_loses_no_update(cluster, redis_server, keep_data)
         except AssertionError:
             print("DOCS", repr(text(doc_a)), repr(text(doc_b)))
             for srv in (a, b):
+                _, body = await fetch_json(srv.url + "omniforge/api/rooms/idea:r", token=srv.token)
+                print("SERVER", srv.port, body["content"])
+            for srv in (a, b):
                 print("LOG", srv.log_path.read_text()[-6000:])
             raise
         assert {"before;", "A-during;", "B-during;", "after;"} <= {

@@ -8,6 +8,7 @@ dropped from memory, unless someone joined in the meantime.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -222,15 +223,14 @@ class RoomManager(RoomListener):
         room = self.rooms.get(key)
         if room is None:
             return None
+        # Straight into the room's own document: shared updates whose dependencies only this
+        # instance holds (Redis lost them) integrate there, where a scratch document would
+        # keep them pending and silently leave them out of any diff.
+        room.merge(shared, origin=REMOTE)
         theirs = Doc()
         for update in shared:
-            try:
+            with contextlib.suppress(ValueError):
                 theirs.apply_update(update)
-            except ValueError as e:
-                self.log.error("room %s: skipped a shared update that does not decode: %s", key, e)
-        missing_here = theirs.get_update(room.doc.get_state())
-        if missing_here != b"\x00\x00":
-            room.apply_update(missing_here, origin=REMOTE)
         missing_there = room.doc.get_update(theirs.get_state())
         return missing_there if missing_there != b"\x00\x00" else None
 

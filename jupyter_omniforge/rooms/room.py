@@ -245,6 +245,26 @@ class Room:
         self.listener.room_updated(self, update, origin)
         return True
 
+    def merge(self, updates: Iterable[bytes], origin: Any = None) -> bytes:
+        """Apply many updates (another replica's state); store and send to every peer only what
+        they added. Updates that do not decode are skipped and logged. Returns what was added."""
+        before = self.doc.get_state()
+        with self.doc.transaction():
+            for update in updates:
+                try:
+                    self.doc.apply_update(update)
+                except ValueError as e:
+                    self.log.error(
+                        "room %s: skipped an update that does not decode: %s", self.key, e
+                    )
+        gained = self.doc.get_update(before)
+        if gained != _EMPTY_UPDATE:
+            self.updates_applied += 1
+            self.store.append(self.key, gained)
+            self.broadcast(Outgoing(p.encode_update(gained), KIND_UPDATE, gained, self.key))
+            self.listener.room_updated(self, gained, origin)
+        return gained
+
     def change(self, mutate: Callable[[Doc], None], origin: Any = None) -> bytes:
         """Run ``mutate(doc)`` in one transaction on the server; store and send what it changed.
 

@@ -9,3 +9,8 @@ def _jupyter_server_extension_points() -> list[dict]:
     from .app import OmniForgeApp
 
     return [{"module": "jupyter_omniforge", "app": OmniForgeApp}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is (for ``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "jupyter_omniforge"}]

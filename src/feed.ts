@@ -1,0 +1,393 @@
+/**
+ * The build and deployment feed: the recent history from `GET omniforge/api/events`, then the
+ * live stream from the realtime gateway. After a reconnect it resumes from the last event id it
+ * saw, and it drops an event whose id it has already seen (delivery is at least once).
+ */
+import { Signal } from '@lumino/signaling';
+
+import { connectionState } from './connection';
+import type {
+  ConnectionState,
+  IEventEnvelope,
+  IEventFeed,
+  IOmniForgeServer,
+  IRun,
+  IRunLogEntry,
+  RunState
+} from './tokens';
+
+export const FEED_CHANNELS = ['build:*', 'deployment:*'];
+/** Events asked for when the feed opens (the server caps a page at `event_page_max`). */
+const HISTORY_LIMIT = 500;
+/** Log entries kept per run. */
+const LOG_MAX = 200;
+/** Runs kept in memory, shown or not. */
+const RUNS_MAX = 200;
+/** Event ids remembered to drop repeats. */
+const SEEN_MAX = 50000;
+const MAX_BACKOFF_MS = 2500;
+
+export class EventFeedModel implements IEventFeed {
+  constructor(options: EventFeedModel.IOptions) {
+    this._server = options.server;
+    this._channels = options.channels ?? FEED_CHANNELS;
+    this._size = options.size ?? 20;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get runs(): readonly IRun[] {
+    return this._view;
+  }
+
+  get loaded(): boolean {
+    return this._loaded;
+  }
+
+  get lastEventId(): string | null {
+    return this._cursor === null ? null : String(this._cursor);
+  }
+
+  get changed(): Signal<this, void> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** Connect to the gateway; the history is loaded once the subscription stands. */
+  start(): void {
+    if (this._started || this._isDisposed) {
+      return;
+    }
+    this._started = true;
+    window.addEventListener('online', this._onOnline);
+    this._connect();
+  }
+
+  /** The server side cannot be used: show that rather than a connection that never comes. */
+  markUnavailable(): void {
+    this._setState('unavailable');
+  }
+
+  set size(size: number) {
+    this._size = Math.max(1, size);
+    this._refreshView();
+  }
+
+  /**
+   * Apply one event. Returns false (and changes nothing) for an event already seen or outside
+   * the feed's channels.
+   */
+  apply(event: IEventEnvelope): boolean {
+    const added = this._add(event);
+    if (added) {
+      this._refreshView();
+    }
+    return added;
+  }
+
+  private _add(event: IEventEnvelope): boolean {
+    const id = Number(event.id);
+    if (!Number.isFinite(id) || this._seen.has(id)) {
+      return false;
+    }
+    const kind = event.channel.slice(0, event.channel.indexOf(':'));
+    if (kind !== 'build' && kind !== 'deployment') {
+      return false;
+    }
+    this._seen.add(id);
+    if (this._seen.size > SEEN_MAX) {
+      // Sets iterate in insertion order: forget the oldest.
+      const first = this._seen.values().next();
+      if (!first.done) {
+        this._seen.delete(first.value);
+      }
+    }
+    if (this._cursor === null || id > this._cursor) {
+      this._cursor = id;
+    }
+    let record = this._records.get(event.channel);
+    if (!record) {
+      record = new RunRecord(event.channel, kind);
+      this._records.set(event.channel, record);
+    }
+    record.add(id, event);
+    return true;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    window.removeEventListener('online', this._onOnline);
+    window.clearTimeout(this._retry);
+    const ws = this._ws;
+    this._ws = null;
+    ws?.close();
+    Signal.clearData(this);
+  }
+
+  private _connect(): void {
+    if (this._isDisposed || this._ws) {
+      return;
+    }
+    const ws = new this._server.serverSettings.WebSocket(this._server.realtimeUrl);
+    this._ws = ws;
+    ws.onopen = () => {
+      const frame: { [key: string]: unknown } = { type: 'subscribe', channels: this._channels };
+      if (this._cursor !== null) {
+        frame.lastEventId = String(this._cursor);
+      }
+      ws.send(JSON.stringify(frame));
+    };
+    ws.onmessage = (message: MessageEvent) => {
+      if (this._ws === ws) {
+        this._onFrame(String(message.data));
+      }
+    };
+    ws.onclose = () => {
+      if (this._ws !== ws) {
+        return;
+      }
+      this._ws = null;
+      this._failedAttempts += 1;
+      this._updateState(false);
+      const delay = Math.min(100 * 2 ** this._failedAttempts, MAX_BACKOFF_MS);
+      this._retry = window.setTimeout(() => this._connect(), delay);
+    };
+    this._updateState(false);
+  }
+
+  private _onFrame(text: string): void {
+    let frame: { type?: string; [key: string]: unknown };
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    switch (frame.type) {
+      case 'subscribed':
+        this._failedAttempts = 0;
+        this._everConnected = true;
+        if (this._cursor === null && typeof frame.lastEventId === 'string') {
+          // Nothing seen yet: what the server counts from is where we resume from.
+          const id = Number(frame.lastEventId);
+          this._cursor = Number.isFinite(id) ? id : null;
+        }
+        this._updateState(true);
+        if (!this._historyRequested) {
+          this._historyRequested = true;
+          void this._loadHistory();
+        }
+        break;
+      case 'event':
+        this.apply(frame.event as IEventEnvelope);
+        break;
+      case 'reset':
+        // Our cursor was older than what the server keeps: what it still has follows.
+        console.info('OmniForge feed: the server reset the stream:', frame.reason);
+        break;
+      case 'error':
+        console.warn('OmniForge feed:', frame.message);
+        break;
+    }
+  }
+
+  private async _loadHistory(): Promise<void> {
+    const channel = encodeURIComponent(this._channels.join(','));
+    try {
+      const reply = await this._server.requestJSON<{ events: IEventEnvelope[] }>(
+        `events?channel=${channel}&limit=${HISTORY_LIMIT}`
+      );
+      for (const event of reply.events) {
+        this._add(event);
+      }
+      this._refreshView();
+    } catch (error) {
+      console.warn('OmniForge feed: could not load the history', error);
+      this._historyRequested = false; // try again on the next subscription
+    }
+    this._loaded = true;
+    this._changed.emit();
+  }
+
+  private _onOnline = (): void => {
+    // Back on the network: do not wait for the backoff.
+    if (!this._ws && !this._isDisposed && this._started) {
+      window.clearTimeout(this._retry);
+      this._connect();
+    }
+  };
+
+  private _updateState(connected: boolean): void {
+    if (this._state === 'unavailable') {
+      return;
+    }
+    this._setState(
+      connectionState({
+        connected,
+        everConnected: this._everConnected,
+        failedAttempts: this._failedAttempts,
+        online: navigator.onLine
+      })
+    );
+  }
+
+  private _setState(state: ConnectionState): void {
+    if (state !== this._state) {
+      this._state = state;
+      this._changed.emit();
+    }
+  }
+
+  private _refreshView(): void {
+    const records = Array.from(this._records.values()).sort((a, b) => b.lastId - a.lastId);
+    for (const stale of records.slice(RUNS_MAX)) {
+      this._records.delete(stale.channel);
+    }
+    this._view = records.slice(0, this._size).map(record => record.run);
+    this._changed.emit();
+  }
+
+  private _server: IOmniForgeServer;
+  private _channels: string[];
+  private _size: number;
+  private _ws: WebSocket | null = null;
+  private _retry = 0;
+  private _started = false;
+  private _historyRequested = false;
+  private _loaded = false;
+  private _everConnected = false;
+  private _failedAttempts = 0;
+  private _state: ConnectionState = 'connecting';
+  private _cursor: number | null = null;
+  private _seen = new Set<number>();
+  private _records = new Map<string, RunRecord>();
+  private _view: IRun[] = [];
+  private _isDisposed = false;
+  private _changed = new Signal<this, void>(this);
+}
+
+export namespace EventFeedModel {
+  export interface IOptions {
+    server: IOmniForgeServer;
+    channels?: string[];
+    size?: number;
+  }
+}
+
+/**
+ * The events of one build or deployment, in id order, and what they add up to.
+ */
+class RunRecord {
+  constructor(
+    readonly channel: string,
+    readonly kind: 'build' | 'deployment'
+  ) {}
+
+  lastId = 0;
+  run!: IRun;
+
+  add(id: number, event: IEventEnvelope): void {
+    const entry = { id, event };
+    // Events almost always arrive in order; history after live events may not.
+    let at = this._events.length;
+    while (at > 0 && this._events[at - 1].id > id) {
+      at -= 1;
+    }
+    this._events.splice(at, 0, entry);
+    if (this._events.length > LOG_MAX) {
+      this._events.shift();
+    }
+    this._firstTime = Math.min(this._firstTime, event.time);
+    this.lastId = Math.max(this.lastId, id);
+    this.run = this._fold();
+  }
+
+  private _fold(): IRun {
+    let state: RunState = 'created';
+    let percent = 0;
+    let message = '';
+    let error: string | null = null;
+    let startedAt = this._firstTime;
+    let finishedAt: number | null = null;
+    let duration: number | null = null;
+    let startedBy = '';
+    let lastTime = this._firstTime;
+    const log: IRunLogEntry[] = [];
+    for (const { id, event } of this._events) {
+      const data = event.data ?? {};
+      const text = typeof data.message === 'string' ? data.message : null;
+      const value = typeof data.percent === 'number' ? data.percent : null;
+      const phase = event.type.slice(event.type.indexOf('.') + 1);
+      lastTime = Math.max(lastTime, event.time);
+      switch (phase) {
+        case 'created':
+          state = 'created';
+          message = text ?? 'created';
+          startedBy = event.source?.username ?? startedBy;
+          break;
+        case 'started':
+          state = 'running';
+          startedAt = event.time;
+          finishedAt = null;
+          duration = null;
+          error = null;
+          percent = 0;
+          message = text ?? 'started';
+          startedBy = event.source?.username ?? startedBy;
+          break;
+        case 'progress':
+          state = 'running';
+          percent = value ?? percent;
+          message = text ?? message;
+          break;
+        case 'completed':
+          state = 'completed';
+          percent = 100;
+          finishedAt = event.time;
+          duration = typeof data.duration === 'number' ? data.duration : null;
+          message = text ?? 'completed';
+          break;
+        case 'failed':
+          state = 'failed';
+          finishedAt = event.time;
+          duration = typeof data.duration === 'number' ? data.duration : null;
+          error = typeof data.error === 'string' ? data.error : 'failed';
+          message = error;
+          break;
+      }
+      log.push({
+        id: String(id),
+        time: event.time,
+        type: event.type,
+        percent: value,
+        message: text ?? (typeof data.error === 'string' ? data.error : '')
+      });
+    }
+    return {
+      channel: this.channel,
+      kind: this.kind,
+      id: this.channel.slice(this.channel.indexOf(':') + 1),
+      state,
+      percent: Math.max(0, Math.min(100, percent)),
+      message,
+      error,
+      startedAt,
+      finishedAt,
+      duration,
+      lastTime,
+      lastEventId: this.lastId,
+      startedBy,
+      log
+    };
+  }
+
+  private _events: { id: number; event: IEventEnvelope }[] = [];
+  private _firstTime = Infinity;
+}

@@ -1,0 +1,25 @@
+/**
+ * jupyter_omniforge for JupyterLab: one plugin per feature.
+ */
+import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
+
+import { feedPlugin } from './plugins/feed';
+import { presencePlugin } from './plugins/presence';
+import { roomEditorPlugin } from './plugins/roomeditor';
+import { serverPlugin } from './plugins/server';
+import { sidebarPlugin } from './plugins/sidebar';
+import { statusBarPlugin } from './plugins/statusbar';
+
+export * from './tokens';
+export { OmniForgeRequestError } from './server';
+
+const plugins: JupyterFrontEndPlugin<unknown>[] = [
+  serverPlugin,
+  presencePlugin,
+  feedPlugin,
+  roomEditorPlugin,
+  sidebarPlugin,
+  statusBarPlugin
+];
+
+export default plugins;

@@ -1,0 +1,119 @@
+/**
+ * The room editor: commands to open a room or start a new idea, and the tracker that restores
+ * open rooms on reload.
+ */
+import {
+  ILayoutRestorer,
+  type JupyterFrontEnd,
+  type JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  InputDialog,
+  MainAreaWidget,
+  showErrorMessage,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+
+import { omniforgeIcon } from '../icons';
+import { userFromIdentity } from '../presence';
+import { RoomEditor } from '../roomeditor';
+import { isTextRoom, newIdeaRoom } from '../rooms';
+import { CommandIDs, IOmniForgeServer, IPresence, IRoomEditorTracker } from '../tokens';
+
+const CATEGORY = 'OmniForge';
+
+export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
+  id: 'jupyter_omniforge:room-editor',
+  description: 'A collaborative editor for OmniForge idea, project and preview rooms.',
+  autoStart: true,
+  provides: IRoomEditorTracker,
+  requires: [IOmniForgeServer],
+  optional: [ILayoutRestorer, ICommandPalette, IPresence],
+  activate: (
+    app: JupyterFrontEnd,
+    server: IOmniForgeServer,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    presence: IPresence | null
+  ): IRoomEditorTracker => {
+    const tracker = new WidgetTracker<MainAreaWidget<RoomEditor>>({
+      namespace: 'omniforge-room'
+    });
+
+    app.commands.addCommand(CommandIDs.openRoom, {
+      label: args => (args.room ? `Open ${String(args.room)}` : 'Open Room…'),
+      caption: 'Open an OmniForge idea, project or preview room in a collaborative editor',
+      icon: args => (args.isPalette ? undefined : omniforgeIcon),
+      execute: async args => {
+        const availability = server.availability;
+        if (availability.status === 'missing' || availability.status === 'forbidden') {
+          await showErrorMessage('OmniForge is not available', availability.message);
+          return null;
+        }
+        let room = typeof args.room === 'string' ? args.room : '';
+        if (!room) {
+          const answer = await InputDialog.getText({
+            title: 'Open an OmniForge room',
+            label: 'Room (kind:id, e.g. idea:42)',
+            text: server.settings.defaultRoom
+          });
+          if (!answer.button.accept || !answer.value) {
+            return null;
+          }
+          room = answer.value.trim();
+        }
+        if (!isTextRoom(room)) {
+          await showErrorMessage(
+            'Cannot open this room',
+            `"${room}" is not an idea, project or preview room. A room is kind:id, ` +
+              'e.g. idea:42, with an id of letters, digits, ".", "_" and "-".'
+          );
+          return null;
+        }
+        const open = tracker.find(widget => widget.content.omniforgeRoom === room);
+        if (open) {
+          app.shell.activateById(open.id);
+          return open;
+        }
+        // Ourselves as the server stamps us (its colour), else from the Jupyter identity.
+        const identity = app.serviceManager.user.identity;
+        const self = presence?.collaborators.find(person => person.local)?.user;
+        const content = new RoomEditor({
+          room,
+          server,
+          user: self ?? (identity ? userFromIdentity(identity) : null)
+        });
+        const widget = new MainAreaWidget({ content });
+        widget.id = content.id;
+        widget.title.label = room;
+        widget.title.caption = `OmniForge room ${room}`;
+        widget.title.icon = omniforgeIcon;
+        widget.title.closable = true;
+        void tracker.add(widget);
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+        return widget;
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.newIdea, {
+      label: 'New Idea Room',
+      caption: 'Start a new OmniForge idea room and open it',
+      icon: args => (args.isPalette ? undefined : omniforgeIcon),
+      execute: () => app.commands.execute(CommandIDs.openRoom, { room: newIdeaRoom() })
+    });
+
+    palette?.addItem({ command: CommandIDs.openRoom, category: CATEGORY });
+    palette?.addItem({ command: CommandIDs.newIdea, category: CATEGORY });
+
+    if (restorer) {
+      void restorer.restore(tracker, {
+        command: CommandIDs.openRoom,
+        args: widget => ({ room: widget.content.omniforgeRoom }),
+        name: widget => widget.content.omniforgeRoom
+      });
+    }
+    return tracker;
+  }
+};

@@ -1,0 +1,41 @@
+/**
+ * The OmniForge sidebar in the left area.
+ */
+import {
+  ILayoutRestorer,
+  type JupyterFrontEnd,
+  type JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+
+import { omniforgeIcon } from '../icons';
+import { OmniForgeSidebar } from '../sidebar';
+import { CommandIDs, IEventFeed, IOmniForgeServer, IPresence } from '../tokens';
+
+export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter_omniforge:sidebar',
+  description: 'The OmniForge sidebar: rooms, collaborators and the build/deploy feed.',
+  autoStart: true,
+  requires: [IOmniForgeServer],
+  optional: [IPresence, IEventFeed, ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    server: IOmniForgeServer,
+    presence: IPresence | null,
+    feed: IEventFeed | null,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ): void => {
+    const sidebar = new OmniForgeSidebar({ server, presence, feed, commands: app.commands });
+    sidebar.title.icon = omniforgeIcon;
+    sidebar.title.caption = 'OmniForge';
+    app.shell.add(sidebar, 'left', { rank: 400 });
+    restorer?.add(sidebar, 'omniforge-sidebar');
+
+    app.commands.addCommand(CommandIDs.showSidebar, {
+      label: 'Show OmniForge Sidebar',
+      execute: () => app.shell.activateById(sidebar.id)
+    });
+    palette?.addItem({ command: CommandIDs.showSidebar, category: 'OmniForge' });
+  }
+};

@@ -1,0 +1,33 @@
+/**
+ * The status bar item: connection state and collaborators in the current room.
+ */
+import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { OmniForgeStatus } from '../statusbar';
+import { CommandIDs, IOmniForgeServer, IPresence, IRoomEditorTracker } from '../tokens';
+
+export const statusBarPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter_omniforge:status-bar',
+  description: 'Shows the OmniForge connection and who is in the current room.',
+  autoStart: true,
+  requires: [IStatusBar, IOmniForgeServer, IPresence],
+  optional: [IRoomEditorTracker],
+  activate: (
+    app: JupyterFrontEnd,
+    statusBar: IStatusBar,
+    server: IOmniForgeServer,
+    presence: IPresence,
+    tracker: IRoomEditorTracker | null
+  ): void => {
+    const item = new OmniForgeStatus({ server, presence, tracker });
+    item.node.addEventListener('click', () => {
+      void app.commands.execute(CommandIDs.showSidebar);
+    });
+    statusBar.registerStatusItem(statusBarPlugin.id, {
+      item,
+      align: 'left',
+      rank: 100
+    });
+  }
+};

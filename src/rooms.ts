@@ -1,0 +1,33 @@
+/**
+ * Room names, as the server accepts them: `presence`, or `{kind}:{id}`.
+ */
+
+export const ROOM_KINDS = ['idea', 'project', 'build', 'deployment', 'preview'] as const;
+
+/** Kinds whose document has a `code` text the room editor can edit. */
+export const TEXT_ROOM_KINDS: readonly string[] = ['idea', 'project', 'preview'];
+
+const ROOM_NAME = /^(?:presence|(?:idea|project|build|deployment|preview):[A-Za-z0-9._-]{1,128})$/;
+
+export function isRoomName(name: string): boolean {
+  return ROOM_NAME.test(name);
+}
+
+/** The kind of a room name: `idea` for `idea:42`. */
+export function roomKind(name: string): string {
+  const colon = name.indexOf(':');
+  return colon < 0 ? name : name.slice(0, colon);
+}
+
+/** Whether the room editor can open `name`. */
+export function isTextRoom(name: string): boolean {
+  return isRoomName(name) && TEXT_ROOM_KINDS.includes(roomKind(name));
+}
+
+/** A fresh idea room name: `idea:` and eight random base-36 characters. */
+export function newIdeaRoom(): string {
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  const id = Array.from(bytes, b => (b % 36).toString(36)).join('');
+  return `idea:${id}`;
+}

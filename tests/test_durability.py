@@ -82,3 +82,31 @@ async def test_an_idle_room_is_evicted_after_its_writes_are_flushed(server_url, 
     again = Doc()
     async with connect_room(server_url, "idea:evict", again, token=token):
         assert str(again.get("code", type=Text)) == "flushed before eviction"
+
+
+async def test_a_corrupt_stored_update_is_skipped_and_the_rest_of_the_room_loads(
+    server_url, token, omniforge, caplog
+):
+    import sqlite3
+
+    doc = Doc()
+    async with connect_room(server_url, "idea:disk", doc, token=token):
+        doc.get("code", type=Text).insert(0, "survives")
+        await wait_for(
+            lambda: (
+                omniforge.room_manager.get("idea:disk")
+                and str(omniforge.room_manager.get("idea:disk").doc.get("code", type=Text))
+            )
+        )
+    await wait_for(lambda: omniforge.room_manager.get("idea:disk") is None)
+    await omniforge.store.flush()
+    # Damage the disk behind the server's back: one more row that is not a Yjs update.
+    with sqlite3.connect(omniforge.db_path) as conn:
+        conn.execute(
+            "INSERT INTO room_updates (room, data, created) VALUES (?, ?, 0)",
+            ("idea:disk", b"\xff\xff\xff"),
+        )
+    again = Doc()
+    async with connect_room(server_url, "idea:disk", again, token=token):
+        assert str(again.get("code", type=Text)) == "survives"
+    assert "does not decode" in caplog.text

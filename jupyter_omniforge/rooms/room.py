@@ -82,18 +82,22 @@ class Room:
         (disk corruption) is skipped and logged: the rest of the document still loads.
         """
         before = self.doc.get_state() if publish_missing else None
+        self._apply_all(updates)
+        if before is not None:
+            missing = self.doc.get_update(before)
+            if missing != _EMPTY_UPDATE:
+                self.listener.room_updated(self, missing, None)
+
+    def _apply_all(self, updates: Iterable[bytes]) -> None:
+        """Apply updates in one transaction, skipping (and logging) any that does not decode."""
         with self.doc.transaction():
             for update in updates:
                 try:
                     self.doc.apply_update(update)
                 except ValueError as e:
                     self.log.error(
-                        "room %s: skipped a stored update that does not decode: %s", self.key, e
+                        "room %s: skipped an update that does not decode: %s", self.key, e
                     )
-        if before is not None:
-            missing = self.doc.get_update(before)
-            if missing != _EMPTY_UPDATE:
-                self.listener.room_updated(self, missing, None)
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -249,14 +253,7 @@ class Room:
         """Apply many updates (another replica's state); store and send to every peer only what
         they added. Updates that do not decode are skipped and logged. Returns what was added."""
         before = self.doc.get_state()
-        with self.doc.transaction():
-            for update in updates:
-                try:
-                    self.doc.apply_update(update)
-                except ValueError as e:
-                    self.log.error(
-                        "room %s: skipped an update that does not decode: %s", self.key, e
-                    )
+        self._apply_all(updates)
         gained = self.doc.get_update(before)
         if gained != _EMPTY_UPDATE:
             self.updates_applied += 1

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pycrdt import Doc
+from pycrdt import Doc, merge_updates
 
 from ..auth import Identity
 from ..errors import MalformedMessage
@@ -267,10 +267,17 @@ class Room:
 
         Returns the update (empty when nothing changed).
         """
-        before = self.doc.get_state()
-        with self.doc.transaction():
-            mutate(self.doc)
-        update = self.doc.get_update(before)
+        # The transaction's own update, not a diff against the state before: a diff carries the
+        # document's whole delete set, which grows with every deletion (a build log that drops
+        # its oldest lines made each event cost more than the last).
+        captured: list[bytes] = []
+        subscription = self.doc.observe(lambda event: captured.append(event.update))
+        try:
+            with self.doc.transaction():
+                mutate(self.doc)
+        finally:
+            self.doc.unobserve(subscription)
+        update = merge_updates(*captured) if len(captured) > 1 else (captured or [_EMPTY_UPDATE])[0]
         if update != _EMPTY_UPDATE:
             self.updates_applied += 1
             self.store.append(self.key, update)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import sqlite3
 import time
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 from .base import RoomStore, StoreClosedError, StoreWriteError
@@ -97,6 +99,8 @@ class SQLiteRoomStore(RoomStore):
 
     # --- lifecycle ---
 
+    _fold_pool: ProcessPoolExecutor | None = None
+
     async def start(self) -> None:
         if self._closing is not None:
             raise StoreClosedError("the store was closed")
@@ -133,8 +137,20 @@ class SQLiteRoomStore(RoomStore):
         # A cancelled compaction's DB job still runs to its commit or rollback, before the
         # database's close job.
         await asyncio.gather(*compactions, return_exceptions=True)
+        if self._fold_pool is not None:
+            self._fold_pool.shutdown(wait=False, cancel_futures=True)
+            self._fold_pool = None
         if self._close_database:
             await self._db.close()
+
+    def _folder(self) -> ProcessPoolExecutor:
+        """The one-process pool compactions fold in (started on first use)."""
+        if self._fold_pool is None:
+            # "spawn": forking a process that runs threads (SQLite's, Tornado's) is unsafe.
+            self._fold_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._fold_pool
 
     def _require_running(self) -> None:
         if self._loop is None or self._closing is not None:
@@ -279,7 +295,17 @@ class SQLiteRoomStore(RoomStore):
         if room in self._since_compaction:
             self._since_compaction[room] = 0
         try:
-            folded = await self._db.run(partial(_fold_room, room))
+            # Read and write in the database thread; fold in a separate process, so a large
+            # fold holds neither the database thread (event commits wait on it) nor the GIL
+            # (every room's fan-out waits on that).
+            read = await self._db.run(partial(_read_for_fold, room))
+            folded = 0
+            if read is not None:
+                updates, upto, count = read
+                snapshot = await asyncio.get_running_loop().run_in_executor(
+                    self._folder(), fold_updates, updates
+                )
+                folded = await self._db.run(partial(_write_fold, room, snapshot, upto, count))
         except Exception:
             self.compaction_failures += 1
             self._log.exception(
@@ -332,25 +358,35 @@ def _insert_updates(rows: list[tuple[str, bytes, float]], conn: sqlite3.Connecti
     conn.executemany("INSERT INTO room_updates (room, data, created) VALUES (?, ?, ?)", rows)
 
 
-def _fold_room(room: str, conn: sqlite3.Connection) -> int:
-    """Fold the snapshot and the log up to its current end into a new snapshot; return how
-    many log rows were folded."""
+def _read_for_fold(room: str, conn: sqlite3.Connection) -> tuple[list[bytes], int, int] | None:
+    """Snapshot and log of ``room`` up to the log's current end: (updates, last seq, rows)."""
     (upto,) = conn.execute("SELECT max(seq) FROM room_updates WHERE room = ?", (room,)).fetchone()
     if upto is None:
-        return 0
+        return None
     snapshot = conn.execute("SELECT data FROM room_snapshots WHERE room = ?", (room,)).fetchone()
     updates = [snapshot[0]] if snapshot else []
     logged = conn.execute(
         "SELECT data FROM room_updates WHERE room = ? AND seq <= ? ORDER BY seq", (room, upto)
     ).fetchall()
     updates.extend(data for (data,) in logged)
+    return updates, upto, len(logged)
+
+
+def _write_fold(room: str, snapshot: bytes, upto: int, count: int, conn: sqlite3.Connection) -> int:
+    """Replace the snapshot and the folded log rows, unless the room changed meanwhile (deleted,
+    or compacted by someone else): then nothing is written. Returns the rows folded."""
+    (still,) = conn.execute(
+        "SELECT count(*) FROM room_updates WHERE room = ? AND seq <= ?", (room, upto)
+    ).fetchone()
+    if still != count:
+        return 0
     conn.execute(
         "INSERT INTO room_snapshots (room, data, updated) VALUES (?, ?, ?) "
         "ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated = excluded.updated",
-        (room, fold_updates(updates), time.time()),
+        (room, snapshot, time.time()),
     )
     conn.execute("DELETE FROM room_updates WHERE room = ? AND seq <= ?", (room, upto))
-    return len(logged)
+    return count
 
 
 def _load_room(room: str, conn: sqlite3.Connection) -> list[bytes]:

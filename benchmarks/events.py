@@ -30,6 +30,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -590,6 +591,8 @@ class LiveResult:
     loop_lag_p99_ms: float = float("nan")
     #: CPU share (of one core) used on the machine by anything but the generator and the server.
     other_cpu: float = float("nan")
+    #: Stretches of slow events: (seconds after the first measured send, events, worst median ms).
+    slow_episodes: list[tuple[float, int, float]] = field(default_factory=list)
     profile: str | None = None
 
     @property
@@ -710,8 +713,10 @@ async def wait_until(predicate: Any, timeout: float, poll: float = 0.02) -> bool
     return True
 
 
-async def live_run(server: Server, n: int, rate: float, args: argparse.Namespace) -> LiveResult:
-    channel = f"build:bench-{args.run_id}-n{n}-r{rate:g}"
+async def live_run(
+    server: Server, n: int, rate: float, args: argparse.Namespace, attempt: int = 0
+) -> LiveResult:
+    channel = f"build:bench-{args.run_id}-n{n}-r{rate:g}" + (f"-{attempt}" if attempt else "")
     result = LiveResult(n=n, rate=rate, channel=channel)
     subs, connect_errors = await connect_subscribers(server, n, args)
     result.connected = len(subs)
@@ -795,6 +800,7 @@ def measure_deliveries(
     expected_seqs = set(range(total))
     latencies: list[float] = []
     read_latencies: list[float] = []
+    per_event: dict[int, list[float]] = {}
     last_arrival = 0.0
     for s in subs:
         counts = Counter(s.seqs)
@@ -820,6 +826,7 @@ def measure_deliveries(
             seen.add(seq)
             sent = emitted[seq].sent_at
             latencies.append((arrival - sent) * 1000)
+            per_event.setdefault(seq, []).append(latencies[-1])
             read_latencies.append((read - sent) * 1000)
             last_arrival = max(last_arrival, arrival)
     result.expected = result.n * sum(1 for seq in emitted if seq >= warm)
@@ -833,6 +840,29 @@ def measure_deliveries(
         first_send = min(e.sent_at for e in measured)
         if last_arrival > first_send:
             result.deliveries_per_s = result.delivered / (last_arrival - first_send)
+        result.slow_episodes = slow_episodes(per_event, emitted, first_send)
+
+
+def slow_episodes(
+    per_event: dict[int, list[float]], emitted: dict[int, Emitted], t0: float, gap: float = 0.2
+) -> list[tuple[float, int, float]]:
+    """Events whose median latency over all subscribers is above the p99 target, grouped into
+    episodes (sends less than ``gap`` s apart): a server stall shows as one episode."""
+    slow = sorted(
+        (emitted[seq].sent_at - t0, Summary.of(lat).p50)
+        for seq, lat in per_event.items()
+        if Summary.of(lat).p50 > TARGET_P99_MS
+    )
+    episodes: list[tuple[float, int, float]] = []
+    last = -1e9
+    for at, median in slow:
+        if episodes and at - last < gap:
+            start, count, worst = episodes[-1]
+            episodes[-1] = (start, count + 1, max(worst, median))
+        else:
+            episodes.append((at, 1, median))
+        last = at
+    return episodes
 
 
 # -- replay --------------------------------------------------------------------------------------
@@ -1355,6 +1385,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.15,
         help="'quiet': other processes use less than this share of one core",
     )
+    parser.add_argument(
+        "--busy-retries",
+        type=int,
+        default=2,
+        help="repeat a live run (at most this many times) when other processes used more than "
+        "--busy-cpu of a core during it; the discarded attempts are noted",
+    )
+    parser.add_argument("--busy-cpu", type=float, default=0.25)
     parser.add_argument("--loop", choices=LOOPS, default="auto")
     parser.add_argument(
         "--profile",
@@ -1374,17 +1412,55 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def describe_episodes(episodes: list[tuple[float, int, float]]) -> str:
+    events = sum(count for _, count, _ in episodes)
+    where = "; ".join(
+        f"{count} from {at:.2f} s (worst {worst:.0f} ms)" for at, count, worst in episodes[:8]
+    )
+    more = f"; {len(episodes) - 8} more" if len(episodes) > 8 else ""
+    return (
+        f"{events} events with a median latency over {TARGET_P99_MS:.0f} ms, in "
+        f"{len(episodes)} stretch(es) (seconds after the first measured send): {where}{more}"
+    )
+
+
 def print_live(r: LiveResult) -> None:
     row = dict(zip(LIVE_COLUMNS, live_row(r), strict=True))
     print("  " + ", ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
     for e in r.emit_errors[:3] + r.sub_errors[:3]:
         print(f"    ! {e}", flush=True)
+    if r.slow_episodes:
+        print(f"    slow: {describe_episodes(r.slow_episodes)}", flush=True)
     if r.profile:
         print(summarize_profile(r.profile), flush=True)
 
 
+def source_revision() -> str:
+    """The commit of the server's source tree and whether it has uncommitted changes (read-only)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "jupyter_omniforge"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "-"
+    return head + (" + uncommitted changes in jupyter_omniforge/" if dirty else "")
+
+
 async def main_async(args: argparse.Namespace) -> int:
     started = environment(resolve_loop(args.loop))  # date and load average before the run
+    started.append(("jupyter_omniforge source", source_revision()))
     spawned: SpawnedServer | None = None
     if args.spawn_omniforge:
         spawned = SpawnedServer(
@@ -1403,14 +1479,29 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"server: {server.label} at {redact(server.base)} (pid {server.pid})", flush=True)
         for n in args.subscribers:
             for rate in args.rate:
-                print(f"live: N={n}, {rate:g} events/s for {args.duration:g} s", flush=True)
-                busy = await wait_for_quiet(server.pid, args)
-                if busy:
-                    notes.append(f"N={n} rate {rate:g}: {busy}")
-                r = await live_run(server, n, rate, args)
-                live.append(r)
-                print_live(r)
-                await asyncio.sleep(args.settle)
+                attempts: list[LiveResult] = []
+                for attempt in range(1 + max(0, args.busy_retries)):
+                    print(f"live: N={n}, {rate:g} events/s for {args.duration:g} s", flush=True)
+                    busy = await wait_for_quiet(server.pid, args)
+                    if busy:
+                        notes.append(f"N={n} rate {rate:g}: {busy}")
+                    r = await live_run(server, n, rate, args, attempt)
+                    print_live(r)
+                    attempts.append(r)
+                    await asyncio.sleep(args.settle)
+                    if r.other_cpu <= args.busy_cpu:
+                        break
+                # Keep the attempt least disturbed by other processes; note the others.
+                kept = min(attempts, key=lambda a: a.other_cpu)
+                for a in attempts:
+                    if a is not kept:
+                        p99 = a.latency_ms.p99 if a.latency_ms else float("nan")
+                        notes.append(
+                            f"N={n} rate {rate:g}: an attempt was discarded: other processes "
+                            f"used {a.other_cpu * 100:.0f}% of a core during it (its p99 "
+                            f"{p99:.1f} ms, {'OK' if a.ok else 'FAILED'})"
+                        )
+                live.append(kept)
         if args.replay > 0:
             print(f"replay: {args.replay} events", flush=True)
             busy = await wait_for_quiet(server.pid, args)
@@ -1439,6 +1530,8 @@ async def main_async(args: argparse.Namespace) -> int:
             notes.append(f"N={r.n} rate {r.rate:g}: emit errors, first: {r.emit_errors[0]}")
         if r.sub_errors:
             notes.append(f"N={r.n} rate {r.rate:g}: subscriber errors, first: {r.sub_errors[0]}")
+        if r.slow_episodes:
+            notes.append(f"N={r.n} rate {r.rate:g}: {describe_episodes(r.slow_episodes)}")
     if server.log_errors:
         notes.append(
             f"server log: {len(server.log_errors)} warning/error line(s), first: "

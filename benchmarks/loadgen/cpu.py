@@ -9,8 +9,9 @@ from dataclasses import dataclass
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of ``pid`` (Linux ``/proc``), or None if it is gone."""
+def proc_cpu_times(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of ``pid``, all its threads (Linux ``/proc``), or None if it
+    is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -19,7 +20,13 @@ def proc_cpu_seconds(pid: int) -> float | None:
     # The command name (field 2) may contain spaces; fields after it start past the last ')'.
     fields = stat[stat.rindex(b")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / _CLK_TCK
+    return utime / _CLK_TCK, stime / _CLK_TCK
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` (Linux ``/proc``), or None if it is gone."""
+    times = proc_cpu_times(pid)
+    return None if times is None else times[0] + times[1]
 
 
 @dataclass

@@ -112,12 +112,19 @@ class SubscriberPool:
         return await asyncio.gather(*calls)
 
     async def connect(
-        self, url: str, n: int, concurrency: int, timeout: float, kernel_timestamps: bool
+        self,
+        url: str,
+        n: int,
+        concurrency: int,
+        timeout: float,
+        kernel_timestamps: bool,
+        group: str | None = None,
     ) -> tuple[list[float], int, list[str], float]:
         """Connect ``n`` subscribers; return (per-connection seconds, failed, errors, wall seconds).
 
         ``timeout`` bounds each connection; the whole call is bounded by enough of those for
-        ``n`` connections at ``concurrency`` in flight.
+        ``n`` connections at ``concurrency`` in flight. Calling it again adds subscribers (to
+        another URL, say); ``group`` names them for :meth:`collect`.
         """
         k = len(self.workers)
         counts = [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -131,6 +138,7 @@ class SubscriberPool:
             url=url,
             timeout=timeout,
             kernel_timestamps=kernel_timestamps,
+            **({"group": group} if group is not None else {}),
         )
         wall = time.perf_counter() - t0
         times = [t for r in replies for t in r["connect_s"]]
@@ -153,8 +161,12 @@ class SubscriberPool:
         """CPU of each worker since :meth:`mark`."""
         return [w.cpu.stop() for w in self.workers]
 
-    async def collect(self, lo: int, send_times: list[float]) -> Collected:
-        replies = await self._all("collect", 120, lo=lo, send_times=send_times)
+    async def collect(
+        self, lo: int, send_times: list[float], group: str | None = None
+    ) -> Collected:
+        """Deliveries of markers ``lo..`` by every subscriber (or those connected with ``group``)."""
+        extra = {"group": group} if group is not None else {}
+        replies = await self._all("collect", 120, lo=lo, send_times=send_times, **extra)
         latencies = array("d")
         read_latencies = array("d")
         closed: dict[str, int] = {}

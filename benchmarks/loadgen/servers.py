@@ -21,8 +21,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +64,21 @@ class SpawnedOmniforge:
     :attr:`log_tail` for reports.
     """
 
-    def __init__(self, startup_timeout: float = 60.0, stop_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        *,
+        extra_args: Sequence[str] = (),
+        token: str | None = None,
+    ) -> None:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
+        #: More ``jupyter server`` arguments, after ours (e.g. ``--OmniForgeApp.redis_url=...``).
+        self.extra_args = list(extra_args)
         self.port = free_port()
-        self.token = secrets.token_hex(16)
+        #: Several instances of one deployment share a token, as behind a load balancer.
+        self.token = token or secrets.token_hex(16)
         self.proc: asyncio.subprocess.Process | None = None
         self.tmpdir: str | None = None
         self.log_tail = ""
@@ -111,6 +121,7 @@ class SpawnedOmniforge:
                 "--ServerApp.open_browser=False",
                 # jupyter server refuses to start as root unless told; containers often are root.
                 *(["--allow-root"] if os.geteuid() == 0 else []),
+                *self.extra_args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -170,6 +181,140 @@ class SpawnedOmniforge:
             self.tmpdir = None
         if self.server is not None:
             self.server.log_errors = log_errors(self.log_tail)
+
+
+@asynccontextmanager
+async def spawn_omniforge_servers(
+    count: int, extra_args: Sequence[str] = (), token: str | None = None
+) -> AsyncIterator[list[SpawnedOmniforge]]:
+    """``count`` :class:`SpawnedOmniforge` instances with the same ``extra_args`` and one token,
+    started concurrently; all are stopped on leaving (also when one failed to start).
+
+    Yields the spawners (entered): ``.server`` is each one's :class:`ServerUnderTest`,
+    ``.port``, ``.token`` and ``.tmpdir`` are at hand.
+    """
+    token = token or secrets.token_hex(16)
+    spawners = [SpawnedOmniforge(extra_args=extra_args, token=token) for _ in range(count)]
+    async with AsyncExitStack() as stack:
+        started = await asyncio.gather(
+            *(stack.enter_async_context(s) for s in spawners), return_exceptions=True
+        )
+        failures = [e for e in started if isinstance(e, BaseException)]
+        if failures:
+            raise failures[0]
+        yield spawners
+
+
+class SpawnedRedis:
+    """A throw-away ``redis-server`` on a free loopback port, no persistence, in a temp dir.
+
+    Use as ``async with SpawnedRedis() as redis:``; :attr:`url` is ``redis://127.0.0.1:PORT/0``
+    and :attr:`pid` the server's pid (for its CPU). Leaving stops it (SIGTERM, then SIGKILL).
+    Never the shared Redis on 6379: the port is always a fresh ephemeral one.
+    """
+
+    def __init__(
+        self,
+        executable: str = "redis-server",
+        startup_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.executable = executable
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.port = free_port()
+        while self.port == 6379:
+            self.port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.tmpdir: str | None = None
+        self.log_tail = ""
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    async def __aenter__(self) -> SpawnedRedis:
+        self.tmpdir = tempfile.mkdtemp(prefix="omniforge-bench-redis-")
+        log = Path(self.tmpdir) / "redis.log"
+        self.proc = await asyncio.create_subprocess_exec(
+            self.executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self.tmpdir,
+            "--logfile", str(log),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _wait_ready(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.returncode is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", self.port), 1.0
+                )
+                try:
+                    writer.write(b"PING\r\n")
+                    await writer.drain()
+                    line = await asyncio.wait_for(reader.readline(), 1.0)
+                finally:
+                    writer.close()
+                if line.startswith(b"+PONG"):
+                    return
+                last = repr(line)
+            except (OSError, asyncio.TimeoutError) as e:
+                last = str(e) or type(e).__name__
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} not ready ({last})")
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), self.stop_timeout)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.tmpdir is not None:
+            try:
+                self.log_tail = (Path(self.tmpdir) / "redis.log").read_text(errors="replace")[
+                    -4000:
+                ]
+            except OSError:
+                pass
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+
+def redis_server_version(executable: str = "redis-server") -> str:
+    """``7.0.15`` from ``redis-server --version``, or ``?``."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    match = re.search(r"v=(\S+)", out)
+    return match.group(1) if match else "?"
 
 
 def log_errors(log: str) -> list[str]:

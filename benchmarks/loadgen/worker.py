@@ -4,7 +4,9 @@ Run by :class:`benchmarks.loadgen.pool.SubscriberPool` as ``python -m benchmarks
 Requests and replies are one JSON object per line; every request gets exactly one reply, in
 order. Commands:
 
-- ``connect {url, count, concurrency, timeout, kernel_timestamps}`` → ``{connected, failed, errors, connect_s}``
+- ``connect {url, count, concurrency, timeout, kernel_timestamps[, group]}`` →
+  ``{connected, failed, errors, connect_s}``; ``group`` (optional) names these subscribers, e.g.
+  by the server they connected to, so ``collect`` can report them apart.
 - ``wait {count, timeout}`` → ``{complete, incomplete, closed}``: wait until every open subscriber
   has seen ``count`` distinct markers (rooms are fresh and markers numbered from 0, so that means
   "all of ``0..count-1``"); subscribers whose connection closed are not waited for.
@@ -12,6 +14,7 @@ order. Commands:
 - ``collect {lo, send_times}`` → latencies (ms, float64, base64) of markers ``lo..lo+len-1``
   against the writer's ``send_times``, counts, last arrival, closed connections, loop lag, and
   with kernel timestamps also the latencies as read by this process (``read_latencies_ms``).
+  With ``group``, only the subscribers connected with that group count.
 - ``disconnect {}`` → ``{closed}``; ``exit {}`` → ``{}`` and the process ends (also on stdin EOF).
 
 Timestamps are ``time.perf_counter()``, i.e. ``CLOCK_MONOTONIC`` on Linux, which is one clock
@@ -40,11 +43,18 @@ LAG_MAX_SAMPLES = 200_000
 class Worker:
     def __init__(self) -> None:
         self.subscribers: list[LightSubscriber] = []
+        self.group_of: dict[LightSubscriber, str | None] = {}
         self._lag: list[float] = []
         self._lag_task: asyncio.Task[None] | None = None
 
     async def connect(
-        self, url: str, count: int, concurrency: int, timeout: float, kernel_timestamps: bool
+        self,
+        url: str,
+        count: int,
+        concurrency: int,
+        timeout: float,
+        kernel_timestamps: bool,
+        group: str | None = None,
     ) -> dict:
         gate = asyncio.Semaphore(max(1, concurrency))
         errors: list[str] = []
@@ -58,6 +68,7 @@ class Worker:
                     errors.append(f"{type(e).__name__}: {e}")
                     return None
                 self.subscribers.append(sub)
+                self.group_of[sub] = group
                 return elapsed
 
         times = await asyncio.gather(*(one() for _ in range(count)))
@@ -96,14 +107,17 @@ class Worker:
         self._lag_task = asyncio.create_task(self._sample_lag())
         return {}
 
-    def collect(self, lo: int, send_times: list[float]) -> dict:
+    def collect(self, lo: int, send_times: list[float], group: str | None = None) -> dict:
         if self._lag_task is not None:
             self._lag_task.cancel()
             self._lag_task = None
+        subscribers = [
+            s for s in self.subscribers if group is None or self.group_of.get(s) == group
+        ]
         latencies = array("d")
         read_latencies = array("d")
         last_arrival = 0.0
-        for sub in self.subscribers:
+        for sub in subscribers:
             seen = sub.first_seen
             read = sub.first_read
             for i, sent in enumerate(send_times):
@@ -116,7 +130,7 @@ class Worker:
                     if read_at is not None:
                         read_latencies.append((read_at - sent) * 1000.0)
         reasons: dict[str, int] = {}
-        for sub in self.subscribers:
+        for sub in subscribers:
             if sub.conn is not None and sub.conn.closed.done():
                 reason = sub.conn.closed.result()
                 reasons[reason] = reasons.get(reason, 0) + 1
@@ -125,7 +139,7 @@ class Worker:
             "latencies_ms": base64.b64encode(latencies.tobytes()).decode(),
             "read_latencies_ms": base64.b64encode(read_latencies.tobytes()).decode(),
             "delivered": len(latencies),
-            "expected": len(self.subscribers) * len(send_times),
+            "expected": len(subscribers) * len(send_times),
             "last_arrival": last_arrival,
             "closed": reasons,
             "lag_p99_ms": percentile(lag, 99) * 1000 if lag else 0.0,
@@ -134,6 +148,7 @@ class Worker:
 
     async def disconnect(self) -> dict:
         subs, self.subscribers = self.subscribers, []
+        self.group_of = {}
         await asyncio.gather(*(s.conn.close(timeout=2.0) for s in subs if s.conn is not None))
         return {"closed": len(subs)}
 

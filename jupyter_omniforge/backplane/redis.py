@@ -315,6 +315,7 @@ class RedisBackplane(Backplane):
         reader = self._client(read_timeout=self._blocking_read_timeout)
         backoff = Backoff()
         lost = False
+        read: asyncio.Future[Any] | None = None
         try:
             while True:
                 if not self._cursors:
@@ -362,6 +363,10 @@ class RedisBackplane(Backplane):
                         if _sid(fields.get(b"i", b"")) != self.instance_id:
                             self.sink.apply_remote_update(room, fields[b"u"])
         finally:
+            if read is not None and not read.done():
+                read.cancel()  # closing: the pending XREAD would fail on a closed connection
+                with contextlib.suppress(BaseException):
+                    await read
             await reader.aclose()
 
     async def _compact(self, room: str) -> None:

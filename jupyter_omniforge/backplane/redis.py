@@ -492,6 +492,9 @@ class RedisBackplane(Backplane):
             if value:
                 info = json.loads(value)
                 info["self"] = info["id"] == self.instance_id
+                if info["self"]:
+                    # False while this instance cannot reach Redis or is catching up after that.
+                    info["healthy"] = self.healthy
                 instances.append(info)
         return sorted(instances, key=lambda i: i["started"])
 

@@ -46,15 +46,6 @@ def parse_room_name(name: str) -> RoomName:
     return RoomName(match["kind"], match["id"])
 
 
-def is_valid_room_name(name: str) -> bool:
-    """True when :func:`parse_room_name` would accept ``name``."""
-    try:
-        parse_room_name(name)
-    except InvalidRoomName:
-        return False
-    return True
-
-
 def parse_channel_pattern(pattern: str) -> str:
     """Validate a subscription pattern: ``*``, ``{kind}:*``, or a room name. Returns it as is."""
     if pattern == "*":

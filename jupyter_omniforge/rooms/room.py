@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -64,7 +63,6 @@ class Room:
         self.listener = listener
         self.awareness_interval = awareness_interval
         self.log = log or logging.getLogger(__name__)
-        self.opened_at = time.time()
         self.updates_applied = 0
         self._users: Counter[str] = Counter()
         self._remote_owners: dict[str, RemoteOwner] = {}

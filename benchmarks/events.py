@@ -34,8 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,7 +46,7 @@ from .loadgen import wsclient
 from .loadgen.cpu import CpuMeter, CpuShare
 from .loadgen.eventloop import LOOPS, resolve_loop, run
 from .loadgen.report import RESULTS_DIR, command_line, environment, markdown_table
-from .loadgen.servers import free_port, redact
+from .loadgen.servers import SpawnedOmniforge, redact
 from .loadgen.stats import Summary
 
 RESULTS_FILE = RESULTS_DIR / "events.md"
@@ -89,12 +87,9 @@ class Server:
 
 
 class SpawnedServer:
-    """``jupyter server`` with the omniforge extension and extra ``--OmniForgeApp.*`` arguments.
-
-    Like ``loadgen.servers.SpawnedOmniforge`` (free port, random token, temp root and data dir,
-    waits for ``omniforge/health/ready``), plus ``extra_args``: this benchmark needs a larger
-    ``event_retention_count`` than the default.
-    """
+    """Our server through the shared spawner (free port, random token, temp root and data dir),
+    with ``extra_args`` (this benchmark needs a larger ``event_retention_count``); its log's
+    tail is copied to ``keep_log`` when it stops."""
 
     def __init__(
         self,
@@ -102,102 +97,30 @@ class SpawnedServer:
         startup_timeout: float = 60.0,
         keep_log: str | None = None,
     ) -> None:
-        self.extra_args = list(extra_args)
-        #: Where to copy the server log (its last 5,000 lines) when the server stops.
+        self._spawner = SpawnedOmniforge(startup_timeout, extra_args=extra_args, log_lines=5000)
         self.keep_log = keep_log
-        self.startup_timeout = startup_timeout
-        self.port = free_port()
-        self.token = secrets.token_hex(16)
-        self.proc: asyncio.subprocess.Process | None = None
-        self.tmpdir: str | None = None
         self.server: Server | None = None
 
     async def __aenter__(self) -> Server:
-        self.tmpdir = tempfile.mkdtemp(prefix="omniforge-events-bench-")
-        root = Path(self.tmpdir) / "root"
-        root.mkdir()
-        env = dict(os.environ)
-        for name in ("runtime", "data"):
-            (Path(self.tmpdir) / name).mkdir()
-        env["JUPYTER_RUNTIME_DIR"] = str(Path(self.tmpdir) / "runtime")
-        env["JUPYTER_DATA_DIR"] = str(Path(self.tmpdir) / "data")
-        with open(Path(self.tmpdir) / "server.log", "wb") as log:  # noqa: ASYNC230
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                f"--port={self.port}",
-                "--ServerApp.ip=127.0.0.1",
-                "--ServerApp.port_retries=0",
-                f"--ServerApp.token={self.token}",
-                f"--ServerApp.root_dir={root}",
-                *(["--allow-root"] if os.geteuid() == 0 else []),
-                *self.extra_args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-            )
-        try:
-            await self._wait_ready()
-        except BaseException:
-            await self.__aexit__()
-            raise
+        await self._spawner.__aenter__()
+        spawner = self._spawner
         from importlib.metadata import version
 
         self.server = Server(
-            base=f"http://127.0.0.1:{self.port}/",
-            token=self.token,
+            base=f"http://127.0.0.1:{spawner.port}/",
+            token=spawner.token,
             label=f"jupyter_omniforge {version('jupyter_omniforge')} (spawned jupyter server)",
-            pid=self.proc.pid,
+            pid=spawner.proc.pid if spawner.proc is not None else None,
         )
         return self.server
 
-    def log_tail(self, lines: int = 40) -> str:
-        if self.tmpdir is None:
-            return ""
-        try:
-            text = (Path(self.tmpdir) / "server.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    async def _wait_ready(self) -> None:
-        assert self.proc is not None
-        url = f"http://127.0.0.1:{self.port}/omniforge/health/ready"
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.returncode is not None:
-                raise RuntimeError(f"jupyter server exited early:\n{self.log_tail()}")
-            try:
-                with await asyncio.to_thread(opener.open, url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (OSError, urllib.error.HTTPError):
-                pass
-            await asyncio.sleep(0.25)
-        raise RuntimeError(
-            f"{url} not ready after {self.startup_timeout:.0f} s:\n{self.log_tail()}"
-        )
-
     async def __aexit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10.0)
-            except asyncio.TimeoutError:
-                self.proc.kill()
-                await asyncio.wait_for(self.proc.wait(), 5.0)
-        tail = self.log_tail(5000)
+        await self._spawner.__aexit__(*exc)
+        tail = self._spawner.log_tail
         if self.keep_log is not None and tail:
             Path(self.keep_log).write_text(tail + "\n")  # noqa: ASYNC240 (small local file)
         if self.server is not None:
             self.server.log_errors = log_problems(tail.splitlines())
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            self.tmpdir = None
 
 
 #: Log lines that are not about the event stream: jupyter_server_ydoc's cleanup task at shutdown.

@@ -71,7 +71,9 @@ class SpawnedOmniforge:
         *,
         extra_args: Sequence[str] = (),
         token: str | None = None,
+        log_lines: int = 400,
     ) -> None:
+        self.log_lines = log_lines  # how much of the server log :attr:`log_tail` keeps
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         #: More ``jupyter server`` arguments, after ours (e.g. ``--OmniForgeApp.redis_url=...``).
@@ -176,7 +178,7 @@ class SpawnedOmniforge:
                 self.proc.kill()
                 await self.proc.wait()
         if self.tmpdir is not None:
-            self.log_tail = self._read_log_tail(400)
+            self.log_tail = self._read_log_tail(self.log_lines)
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
         if self.server is not None:

@@ -13,6 +13,7 @@ from tornado import web
 from ..errors import OmniForgeError
 from ..rooms.names import parse_room_name
 from ..rooms.roots import KIND_ROOTS, parse_roots, root_names, roots_as_json
+from ..store.compaction import fold_updates
 
 
 class OmniForgeAPIHandler(APIHandler):
@@ -71,7 +72,7 @@ class RoomHandler(OmniForgeAPIHandler):
             updates = await manager.store.load(str(room_name))
             if not updates:
                 raise web.HTTPError(404, f"room {room_name} does not exist")
-            full = _merge(updates)
+            full = fold_updates(updates)
             info = {
                 "name": str(room_name),
                 "kind": room_name.kind,
@@ -103,15 +104,6 @@ class ClusterHandler(OmniForgeAPIHandler):
     async def get(self) -> None:
         backplane = self.omniforge.backplane
         self.write_json({"instance": backplane.instance_id, "instances": await backplane.cluster()})
-
-
-def _merge(updates: list[bytes]) -> bytes:
-    from pycrdt import Doc
-
-    doc = Doc()
-    for update in updates:
-        doc.apply_update(update)
-    return doc.get_update()
 
 
 class LiveHandler(JupyterHandler):

@@ -213,9 +213,9 @@ class RoomManager(RoomListener):
             except OmniForgeError as e:
                 self.log.error("room %s: dropped awareness from %s: %s", key, instance, e)
 
-    def forget_remote_instance(self, instance: str, older_than: float | None = None) -> None:
+    def forget_remote_instance(self, instance: str) -> None:
         for room in list(self.rooms.values()):
-            room.remove_remote_awareness(instance, older_than)
+            room.remove_remote_awareness(instance)
 
     def sync_remote_state(self, key: str, shared: list[bytes]) -> bytes | None:
         """Merge the shared state of an open room (after a reconnect): apply what this

@@ -145,10 +145,6 @@ class Peer:
             self._backlog = []
             self.transport.when_drained(self._drain)
 
-    @property
-    def queued(self) -> int:
-        return len(self._backlog or ())
-
     def close(self, error: OmniForgeError | None = None) -> None:
         if self.closed:
             return

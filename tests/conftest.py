@@ -224,9 +224,18 @@ class ServerProcess:
                 self.proc.wait(10)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Keep each phase's report on the test item, so fixtures can tell a failed test."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def server_process(tmp_path: Path) -> Callable[..., ServerProcess]:
-    """Factory of `jupyter server` subprocesses sharing one database file per test."""
+def server_process(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., ServerProcess]:
+    """Factory of `jupyter server` subprocesses sharing one database file per test. When the
+    test fails, the tail of each server's log is printed (pytest shows it with the failure)."""
     started: list[ServerProcess] = []
 
     def make(extra: list[str] | None = None, db: Path | None = None) -> ServerProcess:
@@ -239,3 +248,9 @@ def server_process(tmp_path: Path) -> Callable[..., ServerProcess]:
     yield make
     for server in started:
         server.stop()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for server in started:
+            if server.log_path.exists():
+                print(f"--- log of the server on port {server.port} (tail) ---")
+                print(server.log_path.read_text(errors="replace")[-8000:])

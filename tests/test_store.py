@@ -119,6 +119,26 @@ async def test_a_burst_of_appends_is_group_committed(db_path: Path) -> None:
         assert rebuild(await store.load("burst")) == str(author.text)
 
 
+async def test_relaxed_appends_wait_for_company_and_plain_ones_ship_them(db_path: Path) -> None:
+    """Updates already durable elsewhere (from another instance) are committed in batches."""
+    author = Author()
+    remote = author.type("a", "b", "c")
+    local = author.type("d")
+
+    async with open_store(db_path, relaxed_commit_interval=0.5) as store:
+        for update in remote:
+            store.append("room", update, relaxed=True)
+            await asyncio.sleep(0.02)
+        assert rows_on_disk(db_path, "room") == 0, "relaxed appends were committed at once"
+        assert store.commits == 0
+        store.append("room", local[0])  # a plain append: everything ships within its window
+        await wait_for(lambda: rows_on_disk(db_path, "room") == 4, timeout=0.3, interval=0.002)
+        assert store.commits == 1
+        store.append("room", author.type("e")[0], relaxed=True)
+        await wait_for(lambda: rows_on_disk(db_path, "room") == 5, timeout=2, interval=0.01)
+        assert rebuild(await store.load("room")) == str(author.text)
+
+
 KILLED_WRITER = textwrap.dedent(
     """
     import asyncio, sys

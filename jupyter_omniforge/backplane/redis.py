@@ -2,14 +2,18 @@
 
 What goes where (keys under ``{prefix}:``):
 
-- ``room:{room}:log`` — a stream per room: every update an instance applied for its own clients,
-  with the instance id (``i``) and the update (``u``). Each instance follows the streams of the
-  rooms it has open and skips its own entries; the updates it applies from there have the origin
-  ``REMOTE`` and are never published again.
-- ``room:{room}:snap`` — a hash ``{data, last}``: the room folded through stream id ``last``.
-  Opening a room reads snapshot and stream tail in one MULTI, then follows from the tail. One
-  instance at a time (``room:{room}:lease``) folds the stream into the snapshot and trims entries
-  older than ``trim_grace`` seconds.
+- ``room:{room}:log:{instance}`` — one stream per room and writer: the updates that instance
+  applied for its own clients (field ``u``). An instance follows the streams of the *other*
+  writers of the rooms it has open, so it never reads back what it wrote; the updates it
+  applies from there have the origin ``REMOTE`` and are never published again.
+- ``room:{room}:writers`` — the set of instances with a stream for the room. An instance enrols
+  with its first update and announces it over pub/sub (``w``); followers also re-read the set
+  with every heartbeat, in case an announcement was lost.
+- ``room:{room}:snap`` — a hash ``{data, last}``: the room folded through stream id ``last[w]``
+  of each writer ``w``. Opening a room reads snapshot, writers and streams in one Lua script
+  (atomic), then follows from each stream's tail. One instance at a time
+  (``room:{room}:lease``) folds the streams into the snapshot, trims entries older than
+  ``trim_grace`` seconds, and drops the emptied streams of instances that are gone.
 - ``events`` — one stream for all channels, so one cursor serves any set of channels. Event ids
   are ``{stream id}@{epoch}``. Every instance reads the stream and delivers entries, its own
   included, in stream order.
@@ -48,9 +52,25 @@ _EMPTY = b"\x00\x00"
 _BLOCK_MS = 5000  # how long one XREAD waits for new entries
 _RETRY = (RedisError, OSError, asyncio.TimeoutError)
 
+#: Read a room atomically: its snapshot hash, then each writer's id and whole stream.
+#: KEYS: snapshot, writers set; ARGV: the streams' key prefix (the writer id completes it).
+_READ_ROOM = """
+local reply = {redis.call('HGETALL', KEYS[1])}
+for _, writer in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  reply[#reply + 1] = writer
+  reply[#reply + 1] = redis.call('XRANGE', ARGV[1] .. writer, '-', '+')
+end
+return reply
+"""
+
 
 def _sid(entry_id: bytes | str) -> str:
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """A Redis flat ``[field, value, ...]`` reply as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _parse_sid(sid: str) -> tuple[int, int]:
@@ -107,8 +127,11 @@ class RedisBackplane(Backplane):
         self.started_at = time.time()
         self.event_log = RedisEventLog(self, max_len=event_max_len, max_age=event_max_age)
         self._redis: aioredis.Redis | None = None
-        self._cursors: dict[str, str] = {}  # open room -> last stream id applied
+        # open room -> {other writer instance -> last id applied from its stream}
+        self._cursors: dict[str, dict[str, str]] = {}
+        self._registered: set[str] = set()  # rooms whose writers set holds this instance
         self._rooms_changed = asyncio.Event()
+        self._reading: asyncio.Future[Any] | None = None  # the follower's pending XREAD
         self._pending: list[tuple[str, bytes]] = []
         self._pending_event = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing waits to be published
@@ -124,12 +147,11 @@ class RedisBackplane(Backplane):
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    def _room_log(self, room: str) -> str:
-        return self.key("room", room, "log")
+    def _room_log(self, room: str, writer: str) -> str:
+        return self.key("room", room, "log", writer)
 
-    def _room_from_log(self, stream: bytes | str) -> str:
-        name = _sid(stream)
-        return name[len(self.prefix) + len(":room:") : -len(":log")]
+    def _room_writers(self, room: str) -> str:
+        return self.key("room", room, "writers")
 
     def _client(self, *, read_timeout: float | None = -1) -> aioredis.Redis:
         """A client. redis-py uses one socket timeout for every read: a reader blocking on
@@ -149,6 +171,7 @@ class RedisBackplane(Backplane):
 
     async def start(self) -> None:
         self._redis = self._client()
+        self._read_room_script = self._redis.register_script(_READ_ROOM)
         try:
             await asyncio.wait_for(self._redis.ping(), self.connect_timeout)
             await self._check_epoch()
@@ -222,61 +245,105 @@ class RedisBackplane(Backplane):
                 epoch,
             )
         self.epoch = epoch
+        if lost:
+            self._registered.clear()
         return lost
 
     async def _recovered(self) -> None:
         """After a connection loss: check the epoch, merge every open room both ways."""
         await self._check_epoch()
+        self._registered.clear()  # enrol again: the writers sets may be gone
         for room in list(self._cursors):
             await self._resync(room)
         self.healthy = True
 
     async def _resync(self, room: str) -> None:
-        shared, cursor = await self._read_room(room)
+        shared, cursors = await self._read_room(room)
         if room not in self._cursors:
             return
-        self._cursors[room] = cursor
+        self._cursors[room] = cursors
         missing_there = self.sink.sync_remote_state(room, shared)
         if missing_there is not None:
             self.publish_update(room, missing_there)
-        self._rooms_changed.set()
+        self._streams_changed()
 
     # -- rooms -----------------------------------------------------------------------------------
 
-    async def _read_room(self, room: str) -> tuple[list[bytes], str]:
-        """Snapshot and stream tail, read atomically, and the stream id to follow from."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self.key("room", room, "snap"))
-            pipe.xrange(self._room_log(room), "-", "+")
-            snap, entries = await pipe.execute()
-        updates = [snap[b"data"]] if snap.get(b"data") else []
-        updates += [fields[b"u"] for _, fields in entries]
-        if entries:
-            cursor = _sid(entries[-1][0])
-        else:
-            cursor = _sid(snap.get(b"last", b"0-0"))
-        return updates, cursor
+    async def _read_room_raw(
+        self, room: str
+    ) -> tuple[bytes | None, dict[str, str], dict[str, list]]:
+        """Snapshot, its per-writer positions and every writer's stream, read atomically."""
+        reply = await self._read_room_script(
+            keys=[self.key("room", room, "snap"), self._room_writers(room)],
+            args=[self._room_log(room, "")],
+        )
+        snap = _pairs(reply[0])
+        last = json.loads(snap[b"last"]) if snap.get(b"last") else {}
+        streams = {
+            _sid(writer): [(entry_id, _pairs(fields)) for entry_id, fields in entries]
+            for writer, entries in zip(reply[1::2], reply[2::2], strict=True)
+        }
+        return snap.get(b"data"), last, streams
+
+    async def _read_room(self, room: str) -> tuple[list[bytes], dict[str, str]]:
+        """The room's shared state, and the stream position to follow each other writer from."""
+        data, last, streams = await self._read_room_raw(room)
+        updates = [data] if data else []
+        cursors = {}
+        for writer, entries in streams.items():
+            folded = _parse_sid(last.get(writer, "0-0"))
+            updates += [f[b"u"] for i, f in entries if _parse_sid(_sid(i)) > folded]
+            cursors[writer] = _sid(entries[-1][0]) if entries else last.get(writer, "0-0")
+        cursors.pop(self.instance_id, None)
+        return updates, cursors
 
     async def open_room(self, room: str) -> list[bytes]:
         try:
-            updates, cursor = await asyncio.wait_for(self._read_room(room), self.connect_timeout)
+            updates, cursors = await asyncio.wait_for(self._read_room(room), self.connect_timeout)
         except _RETRY as e:
             # Serve the room from this instance's journal; the follower merges the shared
             # state in when Redis is back.
             self.log.warning("room %s opened without Redis (%s); will merge later", room, e)
-            updates, cursor = [], "0-0"
+            updates, cursors = [], {}
             self.healthy = False
-        self._cursors[room] = cursor
-        self._rooms_changed.set()
+        self._cursors[room] = cursors
+        self._streams_changed()
         self._publish_awareness_raw(room, b"q", b"")  # ask the others for their states
         return updates
 
     def close_room(self, room: str) -> None:
+        self._registered.discard(room)
         if self._cursors.pop(room, None) is not None:
-            self._rooms_changed.set()
+            self._streams_changed()
 
     async def delete_room(self, room: str) -> None:
-        await self.redis.delete(self._room_log(room), self.key("room", room, "snap"))
+        writers = await self.redis.smembers(self._room_writers(room))
+        await self.redis.delete(
+            self.key("room", room, "snap"),
+            self._room_writers(room),
+            *(self._room_log(room, _sid(w)) for w in writers),
+        )
+
+    def _add_writer(self, room: str, writer: str) -> None:
+        """Follow another instance's stream of ``room`` (from its start: applying an update
+        twice is harmless, missing one is not)."""
+        cursors = self._cursors.get(room)
+        if cursors is not None and writer != self.instance_id and writer not in cursors:
+            cursors[writer] = "0-0"
+            self._streams_changed()
+
+    async def _refresh_writers(self) -> None:
+        """Catch writers whose announcement was lost (pub/sub is not reliable)."""
+        rooms = list(self._cursors)
+        if not rooms:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room in rooms:
+                pipe.smembers(self._room_writers(room))
+            replies = await pipe.execute()
+        for room, writers in zip(rooms, replies, strict=True):
+            for writer in writers:
+                self._add_writer(room, _sid(writer))
 
     def publish_update(self, room: str, update: bytes) -> None:
         self._pending.append((room, update))
@@ -284,18 +351,45 @@ class RedisBackplane(Backplane):
         self._pending_event.set()
 
     async def _flush_updates(self) -> None:
+        """Send what ``publish_update`` queued, in batches, on a connection of its own.
+
+        This is the per-update hot path, so it bypasses redis-py's client layer (a pipeline
+        object and a timer per command): one packed write per batch and one deadline around
+        it. A failed or timed-out batch drops the connection and is sent again."""
+        pool = aioredis.ConnectionPool.from_url(
+            self.url, socket_connect_timeout=self.connect_timeout, socket_timeout=None
+        )
+        conn = await pool.get_connection()
+        try:
+            await self._flush_forever(conn)
+        finally:
+            await conn.disconnect()
+            await pool.aclose()
+
+    async def _flush_forever(self, conn: Any) -> None:
         backoff = Backoff()
         while True:
             await self._pending_event.wait()
             self._pending_event.clear()
             while self._pending:
                 batch = self._pending[:1000]
+                # The first update of a room (since we opened it, or since Redis came back)
+                # also enrols this instance among the room's writers.
+                enrol = {room for room, _ in batch} - self._registered
+                commands: list[tuple[Any, ...]] = [
+                    ("SADD", self._room_writers(room), self.instance_id) for room in enrol
+                ]
+                commands += [
+                    ("XADD", self._room_log(room, self.instance_id), "*", "u", update)
+                    for room, update in batch
+                ]
                 try:
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for room, update in batch:
-                            pipe.xadd(self._room_log(room), {"i": self.instance_id, "u": update})
-                        await pipe.execute()
+                    async with asyncio.timeout(self.connect_timeout):
+                        await conn.send_packed_command(conn.pack_commands(commands))
+                        for _ in commands:
+                            await conn.read_response()
                 except _RETRY as e:
+                    await conn.disconnect()  # replies may be out of step now
                     self.healthy = False
                     self.log.warning("could not publish %d updates (%s); retrying", len(batch), e)
                     await backoff.wait()
@@ -304,41 +398,65 @@ class RedisBackplane(Backplane):
                 del self._pending[: len(batch)]
                 if not self._pending:
                     self._idle.set()
+                for room in enrol:
+                    self._registered.add(room)
+                    self._publish_awareness_raw(room, b"w", b"")  # "follow my stream"
                 for room, _ in batch:
                     count = self._appended.get(room, 0) + 1
                     self._appended[room] = count
                     if count == self.compact_after:
                         self._spawn(self._compact(room))
 
+    def _streams_changed(self) -> None:
+        """The set of streams to follow changed: restart the pending XREAD with the new set."""
+        self._rooms_changed.set()
+        if self._reading is not None and not self._reading.done():
+            self._reading.cancel()
+
+    async def _xread(self, conn: Any, streams: dict[str, str]) -> list[tuple[str, list[Any]]]:
+        """One blocking XREAD on ``conn``, bounded by a deadline of our own."""
+        command = conn.pack_command(
+            "XREAD", "COUNT", 1000, "BLOCK", _BLOCK_MS, "STREAMS", *streams, *streams.values()
+        )
+        async with asyncio.timeout(self._blocking_read_timeout):
+            await conn.send_packed_command(command)
+            reply = await conn.read_response()
+        pairs = reply.items() if isinstance(reply, dict) else reply or ()  # RESP3 or RESP2
+        return [(_sid(stream), entries) for stream, entries in pairs]
+
     async def _follow_rooms(self) -> None:
-        """XREAD the streams of the open rooms; apply other instances' updates."""
-        reader = self._client(read_timeout=self._blocking_read_timeout)
+        """XREAD the other instances' streams of the open rooms and apply their updates.
+
+        Per-update hot path on the receiving side, so like ``_flush_updates`` it reads on a
+        connection of its own without redis-py's client layer."""
+        pool = aioredis.ConnectionPool.from_url(
+            self.url, socket_connect_timeout=self.connect_timeout, socket_timeout=None
+        )
+        conn = pool.make_connection()
         backoff = Backoff()
         lost = False
-        read: asyncio.Future[Any] | None = None
         try:
             while True:
-                if not self._cursors:
-                    await self._rooms_changed.wait()
-                self._rooms_changed.clear()
-                streams = {self._room_log(r): c for r, c in self._cursors.items()}
-                if not streams:
-                    continue
-                read = asyncio.ensure_future(reader.xread(streams, count=1000, block=_BLOCK_MS))
-                changed = asyncio.ensure_future(self._rooms_changed.wait())
+                streams: dict[str, str] = {}
+                where: dict[str, tuple[str, str]] = {}
+                while not streams:
+                    self._rooms_changed.clear()
+                    for room, cursors in self._cursors.items():
+                        for writer, cursor in cursors.items():
+                            stream = self._room_log(room, writer)
+                            streams[stream] = cursor
+                            where[stream] = (room, writer)
+                    if not streams:
+                        await self._rooms_changed.wait()
+                self._reading = asyncio.ensure_future(self._xread(conn, streams))
                 try:
-                    await asyncio.wait({read, changed}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    changed.cancel()
-                if not read.done():
-                    read.cancel()  # the set of rooms changed: read again with the new set
-                    with contextlib.suppress(BaseException):
-                        await read
-                    await reader.connection_pool.disconnect()
-                    continue
-                try:
-                    results = read.result()
+                    results = await self._reading
+                except asyncio.CancelledError:
+                    if self._closing or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                        raise
+                    continue  # _streams_changed: read again with the new set
                 except _RETRY as e:
+                    await conn.disconnect()
                     if not lost:
                         self.log.warning("lost Redis (%s); reconnecting", e)
                     lost, self.healthy = True, False
@@ -354,49 +472,62 @@ class RedisBackplane(Backplane):
                         continue
                     self.log.info("Redis is back; rooms merged")
                     continue
-                for stream, entries in results or []:
-                    room = self._room_from_log(stream)
-                    if room not in self._cursors:
-                        continue
+                for stream, entries in results:
+                    room, writer = where[stream]
+                    cursors = self._cursors.get(room)
+                    if cursors is None or writer not in cursors:
+                        continue  # closed meanwhile
                     for entry_id, fields in entries:
-                        self._cursors[room] = _sid(entry_id)
-                        if _sid(fields.get(b"i", b"")) != self.instance_id:
-                            self.sink.apply_remote_update(room, fields[b"u"])
+                        cursors[writer] = _sid(entry_id)
+                        self.sink.apply_remote_update(room, _pairs(fields)[b"u"])
         finally:
-            if read is not None and not read.done():
-                read.cancel()  # closing: the pending XREAD would fail on a closed connection
+            if self._reading is not None and not self._reading.done():
+                self._reading.cancel()  # closing: the pending XREAD would fail on a closed socket
                 with contextlib.suppress(BaseException):
-                    await read
-            await reader.aclose()
+                    await self._reading
+            await conn.disconnect()
+            await pool.aclose()
 
     async def _compact(self, room: str) -> None:
-        """Fold the room's stream into its snapshot, if we get the lease."""
+        """Fold every writer's stream of the room into its snapshot, if we get the lease."""
         lease = self.key("room", room, "lease")
         token = uuid.uuid4().hex
         try:
             if not await self.redis.set(lease, token, nx=True, px=30_000):
                 return
             try:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.hgetall(self.key("room", room, "snap"))
-                    pipe.xrange(self._room_log(room), "-", "+")
-                    snap, entries = await pipe.execute()
-                if not entries:
-                    return
-                updates = ([snap[b"data"]] if snap.get(b"data") else []) + [
-                    fields[b"u"] for _, fields in entries
-                ]
-                folded = await asyncio.to_thread(fold_updates, updates)
-                last = _sid(entries[-1][0])
+                data, last, streams = await self._read_room_raw(room)
+                updates = [data] if data else []
+                for writer, entries in streams.items():
+                    folded = _parse_sid(last.get(writer, "0-0"))
+                    new = [(i, f[b"u"]) for i, f in entries if _parse_sid(_sid(i)) > folded]
+                    if new:
+                        updates += [u for _, u in new]
+                        last[writer] = _sid(new[-1][0])
+                if len(updates) <= 1:
+                    return  # nothing new since the last fold
+                folded_update = await asyncio.to_thread(fold_updates, updates)
                 await self.redis.hset(
-                    self.key("room", room, "snap"), mapping={"data": folded, "last": last}
+                    self.key("room", room, "snap"),
+                    mapping={"data": folded_update, "last": json.dumps(last, sort_keys=True)},
                 )
                 # Trim what is folded and older than the grace period: a follower that lags by
                 # less than that never misses an entry; one that lost Redis resyncs in full.
-                ms, seq = _parse_sid(last)
                 grace_ms = int((time.time() - self.trim_grace) * 1000)
-                min_id = f"{ms}-{seq + 1}" if ms <= grace_ms else f"{grace_ms}-0"
-                await self.redis.xtrim(self._room_log(room), minid=min_id)
+                live = {i["id"] for i in await self.cluster()}
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for writer in streams:
+                        ms, seq = _parse_sid(last.get(writer, "0-0"))
+                        min_id = f"{ms}-{seq + 1}" if ms <= grace_ms else f"{grace_ms}-0"
+                        pipe.xtrim(self._room_log(room, writer), minid=min_id)
+                    await pipe.execute()
+                # A dead instance's stream, once folded and trimmed empty, is dropped.
+                for writer in streams:
+                    if writer in live or writer == self.instance_id:
+                        continue
+                    if await self.redis.xlen(self._room_log(room, writer)) == 0:
+                        await self.redis.srem(self._room_writers(room), writer)
+                        await self.redis.delete(self._room_log(room, writer))
                 self._appended[room] = 0
             finally:
                 # Release only our own lease.
@@ -449,6 +580,8 @@ class RedisBackplane(Backplane):
         key = room.decode()
         if kind == b"u":
             self.sink.apply_remote_awareness(key, instance_id, payload)
+        elif kind == b"w":
+            self._add_writer(key, instance_id)
         elif kind == b"q":
             states = self.sink.local_awareness(key)
             if states is not None:
@@ -474,6 +607,7 @@ class RedisBackplane(Backplane):
                     self.key("instance", self.instance_id), json.dumps(info), ex=ttl
                 )
                 live = {i["id"] for i in await self.cluster()}
+                await self._refresh_writers()
                 for instance in self.sink.remote_instances() - live:
                     self.log.info("instance %s is gone: dropping its awareness states", instance)
                     self.sink.forget_remote_instance(instance)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pycrdt import Doc, merge_updates
 
 from ..auth import Identity
+from ..backplane.base import REMOTE
 from ..errors import MalformedMessage
 from . import protocol as p
 from .awareness import RemoteOwner, RoomAwareness
@@ -239,7 +240,7 @@ class Room:
         except ValueError as e:
             raise MalformedMessage(f"invalid Yjs update: {e}") from None
         self.updates_applied += 1
-        self.store.append(self.key, update)
+        self.store.append(self.key, update, relaxed=origin is REMOTE)
         self.broadcast(
             Outgoing(frame or p.encode_update(update), KIND_UPDATE, update, self.key),
             exclude=origin,

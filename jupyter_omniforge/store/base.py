@@ -36,13 +36,14 @@ class RoomStore(ABC):
         storage. Idempotent; `append()` raises `StoreClosedError` from the moment it is called."""
 
     @abstractmethod
-    def append(self, room: str, update: bytes) -> None:
+    def append(self, room: str, update: bytes, *, relaxed: bool = False) -> None:
         """Queue one update for `room`. Never blocks and never waits for I/O.
 
         The update is durable (survives a killed process) after the next group commit: at
-        most `commit_interval` seconds later plus the duration of two commits (the one in
-        flight and its own). Updates of a room are stored, and returned by `load()`, in the
-        order they were appended.
+        most `commit_interval` seconds later (`relaxed_commit_interval` for a `relaxed` update,
+        one already durable elsewhere) plus the duration of two commits (the one in flight and
+        its own). Updates of a room are stored, and returned by `load()`, in the order they
+        were appended.
         Raises `StoreClosedError` if the store is not running."""
 
     @abstractmethod

@@ -58,6 +58,7 @@ class SQLiteRoomStore(RoomStore):
         database: Database,
         *,
         commit_interval: float = 0.005,
+        relaxed_commit_interval: float = 1.0,
         compact_idle: float = 5.0,
         compact_max_updates: int = 1000,
         close_database: bool = True,
@@ -69,6 +70,7 @@ class SQLiteRoomStore(RoomStore):
             raise ValueError("intervals must be >= 0 and compact_max_updates >= 1")
         self._db = database
         self._commit_interval = commit_interval
+        self._relaxed_commit_interval = max(commit_interval, relaxed_commit_interval)
         self._compact_idle = compact_idle
         self._compact_max_updates = compact_max_updates
         self._close_database = close_database
@@ -158,7 +160,12 @@ class SQLiteRoomStore(RoomStore):
 
     # --- group commit ---
 
-    def append(self, room: str, update: bytes) -> None:
+    def append(self, room: str, update: bytes, *, relaxed: bool = False) -> None:
+        """Queue ``update`` for the next group commit.
+
+        ``relaxed`` updates are durable elsewhere already (another instance applied them and
+        Redis holds them), so they may wait ``relaxed_commit_interval`` for company: one commit
+        per second instead of one per update. Any plain append ships them sooner."""
         self._require_running()
         assert self._loop is not None
         if not isinstance(update, bytes):
@@ -168,8 +175,12 @@ class SQLiteRoomStore(RoomStore):
             self._pending_since = now
         self._last_id += 1
         self._pending.append((self._last_id, room, update))
-        if self._commit_timer is None and not self._in_flight:
-            self._commit_timer = self._loop.call_later(self._commit_interval, self._ship)
+        if not self._in_flight:
+            deadline = now + (self._relaxed_commit_interval if relaxed else self._commit_interval)
+            if self._commit_timer is None or deadline < self._commit_timer.when():
+                if self._commit_timer is not None:
+                    self._commit_timer.cancel()
+                self._commit_timer = self._loop.call_at(deadline, self._ship)
 
         count = self._since_compaction.get(room, 0) + 1
         self._since_compaction[room] = count

@@ -10,7 +10,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
@@ -35,6 +35,30 @@ def ws_frame(payload: bytes, opcode: int = OPCODE_BINARY) -> tuple[bytes, bytes]
 
 
 Frame = tuple[bytes, bytes]
+
+
+def write_frame(stream: Any, head: bytes, tail: bytes = b"") -> Any:
+    """Write one frame to a Tornado stream; return the write's future, or None when it is sent.
+
+    Fan-out writes the same frame to hundreds of streams, and ``IOStream.write`` costs a future
+    and its bookkeeping each time. When nothing is queued on a plain (not TLS) stream, the frame
+    goes straight to the socket instead; only what the kernel does not take is handed to
+    Tornado, behind nothing, so the order of bytes on the wire is kept.
+    """
+    if not tail and type(stream) is IOStream and not stream.writing() and not stream.closed():
+        try:
+            sent = stream.socket.send(head)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = 0  # a broken connection: Tornado's write reports and closes it
+        if sent == len(head):
+            return None
+        head = memoryview(head)[sent:]
+    future = stream.write(head)
+    if tail:
+        future = stream.write(tail)
+    return future
 
 
 class FrameWriter:
@@ -79,9 +103,7 @@ class FrameWriter:
         future = None
         try:
             for head, tail in frames:
-                future = stream.write(head)
-                if tail:
-                    future = stream.write(tail)
+                future = write_frame(stream, head, tail)
         except StreamClosedError:
             self._closed = True
             return

@@ -18,7 +18,7 @@ from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError, RateLimi
 from ..limits import TokenBucket
 from ..rooms.names import parse_room_name
 from ..rooms.peer import Outgoing, Peer
-from .frames import OPCODE_BINARY, ws_frame
+from .frames import OPCODE_BINARY, write_frame, ws_frame
 from .socket import OmniForgeWebSocket
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
@@ -52,9 +52,7 @@ class SocketTransport:
         head, tail = message.encoded(ws_binary_frame, ws_binary_frame)
         stream = self._stream
         try:
-            self._last_write = stream.write(head)
-            if tail:
-                self._last_write = stream.write(tail)
+            self._last_write = write_frame(stream, head, tail)
         except StreamClosedError:
             return False  # on_close follows and removes the peer
         return stream.writing()

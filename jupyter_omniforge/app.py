@@ -14,9 +14,10 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, Unicode, default
+from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default
 
 from ._version import __version__
+from .apps import AppRegistry
 from .backplane import Backplane, LocalBackplane
 from .errors import OmniForgeError
 from .events.bus import EventBus
@@ -28,6 +29,7 @@ from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
 from .rooms.manager import RoomManager
+from .rooms.names import RoomNames
 from .store import Database, SQLiteRoomStore
 
 MiB = 1024 * 1024
@@ -208,6 +210,20 @@ class OmniForgeApp(ExtensionApp):
     def _default_instance_id(self) -> str:
         return uuid.uuid4().hex[:12]
 
+    # -- apps served under their own namespaces (jupyter_omniforge.apps) -------------------------
+
+    apps = Instance(
+        AppRegistry,
+        args=(),
+        help="""The apps other extensions registered (jupyter_omniforge.apps.register): each is
+        served under {base_url}{namespace}/. Not a setting: filled at load time.""",
+    )
+
+    @property
+    def room_names(self) -> RoomNames:
+        """The room names this server serves: the built-in ones and those of registered apps."""
+        return self.apps.names
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
@@ -229,8 +245,13 @@ class OmniForgeApp(ExtensionApp):
         )
         self.backplane.attach(self.room_manager)
         self.bus = EventBus(
-            self.backplane.event_log, event_logger=self.serverapp.event_logger, logger=self.log
+            self.backplane.event_log,
+            self.apps.types,
+            event_logger=self.serverapp.event_logger,
+            logger=self.log,
         )
+        self.apps.bus = self.bus
+        self.apps.log = self.log
         self.presence_events = PresenceEvents(self.bus, log=self.log)
         self.room_manager.listeners.append(self.presence_events)
         self.room_state = RoomStateWriter(
@@ -338,7 +359,9 @@ class OmniForgeApp(ExtensionApp):
     ) -> dict[str, Any]:
         """Emit a typed event on ``channel``: validated, stored, streamed to subscribers.
 
-        Returns the envelope. Raises ``ValidationError`` (nothing stored or sent) when invalid.
+        Returns the envelope. Raises ``ValidationError`` (nothing stored or sent) when invalid,
+        and for an app's event types: those go through ``self.apps[namespace].emit(room, ...)``,
+        which runs the app's hook.
         """
         await self.started()
         return await self.bus.emit(channel, type, data, source={"username": username})
@@ -347,9 +370,7 @@ class OmniForgeApp(ExtensionApp):
         """Send an ephemeral message ``{type: "message", roomId, event: type, data}`` to the gateway
         clients currently in ``room``; not validated, stored or replayed. Returns how many
         connections it was handed to (0 when the room is not open)."""
-        from .rooms.names import parse_room_name
-
-        key = str(parse_room_name(room))
+        key = str(self.room_names.parse(room))
         live = self.room_manager.get(key)
         if live is None:
             return 0

@@ -3,13 +3,15 @@
     jupyter omniforge emit build:42 build.progress --data '{"percent": 40, "message": "compiling"}'
     jupyter omniforge watch build:42            # exits 0 when it completes, 1 when it fails
     jupyter omniforge history build:42
+    jupyter omniforge generate inventory.yaml -o inventory/ [--check]
 
 The server is the one given by ``--url``/``--token``, else ``OMNIFORGE_URL``/``OMNIFORGE_TOKEN``,
 else the running Jupyter server this shell descends from, else the only one running.
 
-Exit statuses: 0 success (for ``watch``: the build or deployment completed); 1 it failed; 2 invalid
-arguments or an event the server refused; 3 no server found, unreachable or refusing us;
-124 ``--timeout`` expired; 130 interrupted.
+Exit statuses: 0 success (for ``watch``: the build or deployment completed); 1 it failed (for
+``generate --check``: DIR is out of date); 2 invalid arguments, an invalid spec or an event the
+server refused; 3 no server found, unreachable or refusing us; 124 ``--timeout`` expired;
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ class Usage(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter omniforge",
-        description="Emit and follow OmniForge build/deploy events on a running Jupyter server.",
-        epilog="Exit statuses: 0 ok, 1 failed (watch), 2 invalid input, 3 server not found or "
-        "unreachable, 124 timeout.",
+        description="Emit and follow OmniForge build/deploy events on a running Jupyter server; "
+        "generate the endpoints and clients of a real-time app from a spec.",
+        epilog="Exit statuses: 0 ok, 1 failed (watch) or out of date (generate --check), "
+        "2 invalid input, 3 server not found or unreachable, 124 timeout.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -98,6 +101,23 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("channel", metavar="CHANNEL", help="a name, pattern or comma list")
     history.add_argument("--after", metavar="ID", help="start after this event id")
     history.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate an app's Jupyter Server extension, clients and tests from a spec",
+        description="Write into DIR the app a RealtimeAgent spec describes: an installable "
+        "Jupyter Server extension served by jupyter_omniforge, with a hook per event type "
+        "(handlers.py: written once, never overwritten), Python and TypeScript clients and a "
+        "pytest suite. Other files are rewritten on every run. An invalid spec exits 2 and "
+        "writes nothing.",
+    )
+    generate.add_argument("spec", metavar="SPEC", help="the spec, YAML or JSON (*.json)")
+    generate.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    generate.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 with a diff when DIR is out of date with SPEC",
+    )
     return parser
 
 
@@ -105,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script exits with it)."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "generate":
+            return generate(args.spec, args.output, check=args.check)
         if args.command == "emit":
             data = _json_object(args.data)
             forge = OmniForge(args.url, args.token)
@@ -131,6 +153,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_UNREACHABLE, f"no server: {e}")
     except ClientError as e:
         return _fail(EXIT_UNREACHABLE, str(e))
+
+
+def generate(spec: str, output: str, *, check: bool = False) -> int:
+    """``jupyter omniforge generate``: 0 written (or up to date), 1 stale (``--check``), 2 invalid."""
+    from .agent import RealtimeAgent, SpecError
+
+    try:
+        agent = RealtimeAgent(spec)
+    except SpecError as e:
+        problems = "\n".join(f"  {line}" for line in str(e).splitlines())
+        return _fail(EXIT_USAGE, f"invalid spec {spec}:\n{problems}")
+    if check:
+        diffs = agent.check(output)
+        if diffs:
+            sys.stdout.write("".join(diffs))
+            return _fail(EXIT_FAILED, f"{output} is out of date with {spec}: generate it again")
+        print(f"{output} is up to date with {spec}")
+        return EXIT_OK
+    result = agent.generate(output)
+    for path in result.written:
+        print(f"wrote {path}")
+    for path in result.kept:
+        print(f"kept  {path} (yours)")
+    if not result.written:
+        print(f"{output} was up to date")
+    for event_type, function in result.missing_hooks:
+        print(
+            f"note: {agent.spec.app}/handlers.py has no {function}(event) for {event_type}: "
+            "add it to check those events (until then they are stored once valid)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
 
 
 def _fail(status: int, message: str) -> int:

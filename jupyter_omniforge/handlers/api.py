@@ -11,8 +11,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from tornado import web
 
 from ..errors import OmniForgeError
-from ..rooms.names import parse_room_name
-from ..rooms.roots import KIND_ROOTS, parse_roots, root_names, roots_as_json
+from ..rooms.roots import parse_roots, root_names, roots_as_json
 from ..store.compaction import fold_updates
 
 
@@ -61,7 +60,7 @@ class RoomHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        room_name = parse_room_name(name)
+        room_name = self.omniforge.room_names.parse(name)
         manager = self.omniforge.room_manager
         room = manager.get(str(room_name))
         if room is not None:
@@ -81,7 +80,7 @@ class RoomHandler(OmniForgeAPIHandler):
                 "size": len(full),
                 "awareness": 0,
             }
-        roots = dict(KIND_ROOTS.get(room_name.kind, {}))
+        roots = self.omniforge.room_names.roots(room_name)
         roots.update(parse_roots(self.get_query_argument("roots", "")))
         info["open"] = room is not None
         info["roots"] = root_names(full)
@@ -91,7 +90,7 @@ class RoomHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized  # DELETE maps to the "write" action
     async def delete(self, name: str) -> None:
-        await self.omniforge.room_manager.delete(parse_room_name(name))
+        await self.omniforge.room_manager.delete(self.omniforge.room_names.parse(name))
         self.set_status(204)
         self.finish()
 

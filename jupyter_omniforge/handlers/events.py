@@ -13,7 +13,6 @@ from tornado.iostream import StreamClosedError
 from ..auth import identity_from_user
 from ..errors import ValidationError
 from ..events.bus import EventMessage
-from ..rooms.names import ChannelMatcher
 from .api import OmniForgeAPIHandler
 
 
@@ -21,7 +20,17 @@ def _patterns(raw: str) -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()] or ["*"]
 
 
-class EventsHandler(OmniForgeAPIHandler):
+class _EventsBase(OmniForgeAPIHandler):
+    def initialize(self, omniforge: Any, namespace: str | None = None) -> None:
+        super().initialize(omniforge)
+        # An app's endpoint: channels are relative to its namespace, events go through its hooks.
+        self.namespace = namespace
+
+    def patterns(self, raw: str) -> list[str]:
+        return self.omniforge.room_names.patterns(_patterns(raw), self.namespace)
+
+
+class EventsHandler(_EventsBase):
     """``POST`` emits an event; ``GET`` pages through history."""
 
     @web.authenticated
@@ -37,7 +46,10 @@ class EventsHandler(OmniForgeAPIHandler):
         if unknown:
             raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
         source = identity_from_user(self.current_user).as_source()
-        envelope = await self.omniforge.bus.emit(
+        emitter = (
+            self.omniforge.bus if self.namespace is None else self.omniforge.apps[self.namespace]
+        )
+        envelope = await emitter.emit(
             body.get("channel"), body.get("type"), body.get("data"), source=source
         )
         self.write_json(envelope, status=201)
@@ -45,7 +57,7 @@ class EventsHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        patterns = _patterns(self.get_query_argument("channel", "*"))
+        patterns = self.patterns(self.get_query_argument("channel", "*"))
         after = self.get_query_argument("after", None)
         try:
             limit = int(self.get_query_argument("limit", "100"))
@@ -60,7 +72,7 @@ def sse_frame(message: EventMessage) -> bytes:
     return f"id: {message.id}\ndata: {message.json}\n\n".encode()
 
 
-class EventStreamHandler(OmniForgeAPIHandler):
+class EventStreamHandler(_EventsBase):
     """``GET omniforge/api/events/stream?channels=build:*`` — Server-Sent Events.
 
     Honours ``Last-Event-ID`` (header, or ``lastEventId`` query argument): the stream starts with
@@ -70,12 +82,11 @@ class EventStreamHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        patterns = _patterns(self.get_query_argument("channels", "*"))
+        patterns = self.patterns(self.get_query_argument("channels", "*"))
         after = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
             "lastEventId", None
         )
         bus = self.omniforge.bus
-        ChannelMatcher(patterns)  # refuse invalid patterns (400) before the stream starts
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")

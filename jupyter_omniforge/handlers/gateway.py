@@ -30,7 +30,7 @@ from ..errors import (
 from ..events.bus import EventMessage, Subscription
 from ..limits import TokenBucket
 from ..rooms import protocol as p
-from ..rooms.names import ChannelMatcher, parse_room_name
+from ..rooms.names import ChannelMatcher
 from ..rooms.peer import KIND_AWARENESS, KIND_MESSAGE, KIND_UPDATE, Outgoing, Peer
 from ..rooms.room import Room
 from .frames import OPCODE_TEXT, FrameWriter, ws_frame
@@ -194,14 +194,14 @@ class GatewayHandler(OmniForgeWebSocket):
 
     def _membership(self, frame: dict[str, Any]) -> Membership:
         room_id = frame.get("roomId")
-        key = str(parse_room_name(room_id))
+        key = str(self.omniforge.room_names.parse(room_id))
         membership = self.memberships.get(key)
         if membership is None:
             raise MalformedMessage(f"not in room {key}: send joinRoom first")
         return membership
 
     async def _join(self, frame: dict[str, Any]) -> None:
-        name = parse_room_name(frame.get("roomId"))
+        name = self.omniforge.room_names.parse(frame.get("roomId"))
         key = str(name)
         if key in self.memberships:
             membership = self.memberships[key]

@@ -16,7 +16,6 @@ from tornado.websocket import WebSocketHandler
 
 from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError, RateLimited
 from ..limits import TokenBucket
-from ..rooms.names import parse_room_name
 from ..rooms.peer import Outgoing, Peer
 from .frames import OPCODE_BINARY, write_frame, ws_frame
 from .socket import OmniForgeWebSocket
@@ -70,15 +69,16 @@ class SocketTransport:
 class RoomWebSocketHandler(OmniForgeWebSocket):
     """One y-websocket connection to one room."""
 
-    def initialize(self, omniforge: Any) -> None:
+    def initialize(self, omniforge: Any, namespace: str | None = None) -> None:
         super().initialize(omniforge)
+        self.namespace = namespace  # an app's endpoint: names are relative to its namespace
         self.room = None
         self.peer: Peer | None = None
         self._closing = False
 
     def before_upgrade(self, room: str, *args: Any) -> None:
         try:
-            self.room_name = parse_room_name(unquote(room))
+            self.room_name = self.omniforge.room_names.parse(unquote(room), self.namespace)
         except InvalidRoomName as e:
             raise web.HTTPError(400, str(e), reason="Invalid room name") from None
 

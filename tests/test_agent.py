@@ -1,0 +1,664 @@
+"""Stories of the RealtimeAgent and of the apps extension point it builds on.
+
+An extension registers an app (``tests/agent_app.py``) and gets its own endpoints, hooks and
+names; ``jupyter omniforge generate`` turns a spec into such an extension — which installs into
+a fresh virtual environment and passes its own tests there — with TypeScript that compiles under
+``tsc --strict`` and talks to a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pycrdt import Text
+from tornado.httpclient import HTTPClientError
+
+from jupyter_omniforge import cli
+from jupyter_omniforge.agent import RealtimeAgent, SpecError
+from jupyter_omniforge.apps import AppRegistry, Channel, DeclarationError, RealtimeApp
+from jupyter_omniforge.client.apps import AppClient, AppRoom
+from jupyter_omniforge.errors import ValidationError
+
+from . import agent_app
+from .conftest import fetch_json, wait_for
+from .nodeclient import node_installed
+from .realtime import SSE, Gateway
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+EXAMPLE_SPEC = ROOT / "examples" / "inventory.yaml"
+EXAMPLE_DIR = ROOT / "examples" / "inventory"
+JS_DIR = HERE / "js"
+TSC = JS_DIR / "node_modules" / ".bin" / "tsc"
+BIN = Path(sys.executable).parent
+
+#: A second spec, of another shape than the inventory example: JSON, four kinds (one without
+#: roots or events, one with events only), every Yjs type, enums, nullable and integer fields,
+#: a property name that is no identifier, a Draft 2020-12 schema with a $ref, four presence types.
+KANBAN: dict[str, Any] = {
+    "app": "kanban_board",
+    "namespace": "kanban-board",
+    "version": "1.2.0",
+    "description": "A team's kanban board",
+    "channels": [
+        {
+            "kind": "board",
+            "document": {"title": "text", "columns": "array", "settings": "map"},
+            "events": {
+                "card.moved": {
+                    "type": "object",
+                    "properties": {
+                        "card": {"type": "string", "minLength": 3},
+                        "to": {"enum": ["todo", "doing", "done"]},
+                        "position": {"type": "integer", "minimum": 0, "maximum": 1000},
+                        "note": {"type": ["string", "null"]},
+                    },
+                    "required": ["card", "to"],
+                },
+                "board.renamed": {
+                    "type": "object",
+                    "properties": {"title": {"type": "string", "examples": ["Sprint 12"]}},
+                    "required": ["title"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        {
+            "kind": "card",
+            "document": {
+                "description": "text",
+                "labels": "map",
+                "checklist": "array",
+                "attachments": "xml",
+            },
+            "events": {
+                "card.commented": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "pattern": "^\\S", "examples": ["Looks good"]},
+                        "mentions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "urgent": {"type": "boolean"},
+                        "x-trace": {"type": "string"},
+                    },
+                    "required": ["text", "mentions"],
+                }
+            },
+        },
+        {"kind": "lobby"},
+        {
+            "kind": "wall",
+            "events": {
+                "wall.posted": {
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "type": "object",
+                    "properties": {"score": {"$ref": "#/$defs/score"}},
+                    "required": ["score"],
+                    "$defs": {
+                        "score": {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.5}
+                    },
+                }
+            },
+        },
+    ],
+    "presence": {
+        "fields": {"column": "string", "typing": "boolean", "zoom": "number", "seat": "integer"}
+    },
+}
+
+
+@pytest.fixture
+def jp_server_config(request: pytest.FixtureRequest, db_path: Path) -> dict[str, Any]:
+    """jupyter_omniforge with the hand-written app of agent_app.py, or with the generated
+    inventory app for the tests that ask for it (``inventory_on_path``): not both, as they
+    both define ``order.placed`` and an event type belongs to one app."""
+    extensions = {"jupyter_omniforge": True, "tests.agent_app": True}
+    if "inventory_on_path" in request.fixturenames:
+        request.getfixturevalue("inventory_on_path")
+        extensions = {"jupyter_omniforge": True, "inventory": True}
+    return {
+        "ServerApp": {"jpserver_extensions": extensions},
+        "OmniForgeApp": {"db_path": str(db_path), "room_idle_timeout": 0.2},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_arrivals() -> None:
+    agent_app.ARRIVALS.clear()
+
+
+class ShopClient(AppClient):
+    namespace = "shop"
+
+
+class OrderRoom(AppRoom):
+    kind = "order"
+    roots: ClassVar[dict[str, str]] = {"notes": "text", "lines": "array"}
+
+
+async def post(server_url: str, token: str, path: str, body: Any) -> tuple[int, Any]:
+    return await fetch_json(
+        server_url + path, method="POST", token=token, body=body, raise_error=False
+    )
+
+
+async def open_sse(server_url: str, token: str, path: str, after: str) -> SSE:
+    """Server-Sent Events of ``path`` (an app's stream), replayed from the cursor ``after``."""
+    parts = urlsplit(server_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    request = [
+        f"GET {parts.path}{path} HTTP/1.0",
+        f"Host: {parts.netloc}",
+        f"Authorization: token {token}",
+        f"Last-Event-ID: {after}",
+    ]
+    writer.write(("\r\n".join(request) + "\r\n\r\n").encode())
+    sse = SSE(reader, writer)
+    await wait_for(lambda: sse.status)
+    assert sse.status == 200
+    return sse
+
+
+# -- the extension point ---------------------------------------------------------------------------
+
+
+async def test_an_app_gets_its_own_room_endpoint_serving_its_declared_roots(
+    server_url, token, omniforge
+):
+    client = ShopClient(server_url, token)
+    async with OrderRoom(client, "1") as alice, OrderRoom(client, "1") as bob:
+        alice.doc.get("notes", type=Text).insert(0, "two bolts")
+        await wait_for(lambda: str(bob.doc.get("notes", type=Text)) == "two bolts")
+        # Inside the server the room is namespaced: no built-in room can be called that.
+        assert "shop/order:1" in omniforge.room_manager.rooms
+        _, room = await fetch_json(server_url + "omniforge/api/rooms/shop/order:1", token=token)
+        assert room["content"] == {"notes": "two bolts"}
+        # The multiplexed gateway serves the app's rooms too, by their full name.
+        gateway = await Gateway.connect(server_url, token)
+        await gateway.send(type="joinRoom", roomId="shop/order:1")
+        assert (await gateway.next("docSync"))["roomId"] == "shop/order:1"
+        gateway.close()
+
+
+async def test_an_apps_event_passes_its_hook_then_reaches_subscribers_and_history(
+    server_url, token, omniforge
+):
+    gateway = await Gateway.connect(server_url, token)
+    await gateway.send(type="subscribe", channels=["shop/*"])
+    await gateway.next("subscribed")
+    code, envelope = await post(
+        server_url,
+        token,
+        "shop/events",
+        {"channel": "order:7", "type": "order.placed", "data": {"total": 12}},
+    )
+    assert code == 201, envelope
+    assert envelope["channel"] == "shop/order:7" and envelope["data"] == {"total": 12}
+    [arrival] = agent_app.ARRIVALS
+    assert (arrival.room, arrival.channel, arrival.type) == (
+        "order:7",
+        "shop/order:7",
+        "order.placed",
+    )
+    assert arrival.data == {"total": 12} and arrival.source["username"]
+    await wait_for(lambda: envelope in gateway.events())
+    _, page = await fetch_json(server_url + "shop/events?channel=order:*", token=token)
+    assert page["events"] == [envelope]
+    assert await omniforge.apps["shop"].history(["order:7"]) == [envelope]  # for hooks
+    sse = await open_sse(server_url, token, "shop/events/stream?channels=order:*", after="0")
+    await wait_for(lambda: sse.messages() == [envelope])
+    sse.close()
+    # A client joining an app's room is announced on the room's channel, like anywhere else.
+    client = ShopClient(server_url, token)
+    async with OrderRoom(client, "7"):
+        await wait_for(lambda: any(e["type"] == "user.joined" for e in gateway.events()))
+    gateway.close()
+
+
+async def test_an_event_a_hook_refuses_or_breaks_on_is_not_stored(server_url, token):
+    for data, type_, status, error in [
+        ({"total": 5000}, "order.placed", 400, "rejected"),
+        ({}, "order.audited", 500, "hook_failed"),
+        ({"total": -1}, "order.placed", 400, "invalid"),
+    ]:
+        code, body = await post(
+            server_url, token, "shop/events", {"channel": "order:1", "type": type_, "data": data}
+        )
+        assert (code, body["error"]) == (status, error), body
+    _, body = await post(
+        server_url,
+        token,
+        "shop/events",
+        {"channel": "order:1", "type": "order.placed", "data": {"total": 5000}},
+    )
+    assert (
+        body["message"] == "order.placed refused by the shop app: orders over 1000 need a manager"
+    )
+    _, page = await fetch_json(server_url + "shop/events", token=token)
+    assert page["events"] == []
+
+
+async def test_an_apps_names_and_event_types_stay_inside_the_app(
+    server_url, token, ws_connect, omniforge
+):
+    for room in ("ghost/order:1", "shop/nope:1", "shop/presence"):
+        with pytest.raises(HTTPClientError) as info:
+            await ws_connect(room)
+        assert info.value.code == 400, room
+    client = ShopClient(server_url, token)
+    for room in ("idea:1", "shop/order:1"):
+        with pytest.raises(HTTPClientError) as info:
+            await _open(client, room)
+        assert info.value.code == 400, room
+    refusals = [
+        ("omniforge/api/events", "shop/order:1", "order.placed", "emit it through shop/events"),
+        ("shop/events", "till:1", "order.placed", "go on order:{id} rooms"),
+        ("shop/events", "order:1", "build.progress", "do not go on an app's rooms"),
+        ("omniforge/api/events", "ghost/order:1", "user.joined", "no app is registered"),
+    ]
+    for path, channel, type_, message in refusals:
+        code, body = await post(
+            server_url, token, path, {"channel": channel, "type": type_, "data": {"total": 1}}
+        )
+        assert code == 400 and message in body["message"], body
+    with pytest.raises(ValidationError, match="emit it through shop/events"):
+        await omniforge.emit("shop/order:1", "order.placed", {"total": 1})
+    envelope = await omniforge.apps["shop"].emit("order:1", "order.placed", {"total": 1})
+    assert envelope["source"] == {"username": "server"} and agent_app.ARRIVALS
+
+
+async def _open(client: AppClient, room: str) -> None:
+    from jupyter_omniforge.client.rooms import open_connection
+
+    conn = await open_connection(client.room_url(room))
+    conn.close()
+
+
+def test_a_declaration_that_clashes_is_refused_and_changes_nothing():
+    registry = AppRegistry()
+    registry.add(
+        RealtimeApp("shop", [Channel("order", events={"order.placed": {"type": "object"}})])
+    )
+    cases = [
+        (RealtimeApp("shop", [Channel("till")]), "namespace: 'shop' is registered already"),
+        (RealtimeApp("api", [Channel("till")]), "namespace: 'api' is a URL prefix"),
+        (RealtimeApp("b", [Channel("build")]), "channels[0].kind: 'build' is a built-in room kind"),
+        (
+            RealtimeApp("b", [Channel("x", events={"build.progress": {"type": "object"}})]),
+            "events.build.progress: an event type with this name exists already",
+        ),
+        (
+            RealtimeApp("b", [Channel("x", events={"order.placed": {"type": "object"}})]),
+            "events.order.placed: an event type with this name exists already",
+        ),
+        (
+            RealtimeApp("b", [Channel("x", {"doc": "txt"})]),
+            "channels[0].document.doc: unknown Yjs type 'txt'",
+        ),
+        (
+            RealtimeApp("b", [Channel("x", events={"x.y": {"type": "nmber"}})]),
+            "channels[0].events.x.y.type: invalid JSON Schema",
+        ),
+    ]
+    for app, message in cases:
+        with pytest.raises(DeclarationError) as info:
+            registry.add(app)
+        assert message in str(info.value)
+    assert registry.names.namespaces == ["shop"] and len(registry) == 1
+
+
+# -- the generator: specs --------------------------------------------------------------------------
+
+
+INVALID_SPECS = [
+    (
+        "unknown Yjs type",
+        {"document": {"notes": "txt"}},
+        "channels[0].document.notes: unknown Yjs type 'txt'",
+    ),
+    (
+        "bad event name",
+        {"events": {"Order.Placed": {"type": "object"}}},
+        "channels[0].events.Order.Placed: invalid event name",
+    ),
+    (
+        "invalid JSON Schema",
+        {
+            "events": {
+                "order.placed": {"type": "object", "properties": {"total": {"type": "nmber"}}}
+            }
+        },
+        "channels[0].events.order.placed.properties.total.type: invalid JSON Schema",
+    ),
+    ("built-in kind", {"kind": "build"}, "channels[0].kind: 'build' is a built-in room kind"),
+    (
+        "built-in event type",
+        {"events": {"build.progress": {"type": "object"}}},
+        "channels[0].events.build.progress: 'build.progress' is a built-in event type",
+    ),
+    (
+        "data not an object",
+        {"events": {"order.placed": {"type": "string"}}},
+        "channels[0].events.order.placed: the data of an event is a JSON object",
+    ),
+]
+
+
+def _spec(**channel: Any) -> dict[str, Any]:
+    return {"app": "shop", "namespace": "shop", "channels": [{"kind": "order", **channel}]}
+
+
+@pytest.mark.parametrize(
+    ("case", "channel", "message"), INVALID_SPECS, ids=[c[0] for c in INVALID_SPECS]
+)
+def test_an_invalid_spec_exits_2_names_the_path_and_writes_nothing(
+    tmp_path, capsys, case, channel, message
+):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(_spec(**channel)))
+    out = tmp_path / "out"
+    assert cli.main(["generate", str(spec), "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_duplicate_kinds_and_keys_are_refused_with_their_paths(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "app: shop\nnamespace: shop\nchannels:\n  - kind: order\n  - kind: order\n"
+        "  - kind: till\n    events:\n      till.opened: {type: object}\n"
+        "      till.opened: {type: object}\n"
+    )
+    out = tmp_path / "out"
+    assert cli.main(["generate", str(spec), "-o", str(out)]) == 2
+    assert "channels[2].events.till.opened: duplicate key 'till.opened'" in capsys.readouterr().err
+    spec.write_text(spec.read_text().replace("      till.opened: {type: object}\n", "", 1))
+    assert cli.main(["generate", str(spec), "-o", str(out)]) == 2
+    assert (
+        "channels[1].kind: duplicate kind 'order' (also channels[0].kind)"
+        in capsys.readouterr().err
+    )
+    with pytest.raises(
+        SpecError, match=r"channels\[1\]\.events\.order\.placed: duplicate event type"
+    ):
+        RealtimeAgent(
+            {
+                "app": "shop",
+                "namespace": "shop",
+                "channels": [
+                    {"kind": "a", "events": {"order.placed": {"type": "object"}}},
+                    {"kind": "b", "events": {"order.placed": {"type": "object"}}},
+                ],
+            }
+        )
+    assert not out.exists()
+
+
+def test_the_output_depends_on_the_spec_alone(tmp_path):
+    # The same spec as YAML and as JSON with its keys in another order: the same bytes.
+    spec = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    reordered = tmp_path / "inventory.json"
+    reordered.write_text(json.dumps(spec, sort_keys=True))
+    RealtimeAgent(EXAMPLE_SPEC).generate(tmp_path / "a")
+    RealtimeAgent(reordered).generate(tmp_path / "b")
+    files_a = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    files_b = sorted(
+        p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
+    )
+    assert files_a == files_b
+    for path in files_a:
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
+
+
+def test_regenerating_rewrites_generated_files_keeps_user_files_and_check_sees_drift(
+    tmp_path, capsys
+):
+    spec = tmp_path / "inventory.yaml"
+    spec.write_text(EXAMPLE_SPEC.read_text())
+    out = tmp_path / "out"
+    assert cli.main(["generate", str(spec), "-o", str(out)]) == 0
+    assert cli.main(["generate", str(spec), "-o", str(out), "--check"]) == 0
+    handlers = out / "inventory" / "handlers.py"
+    mine = handlers.read_bytes() + b"\n# my own notes, \xc3\xa9t\xc3\xa9\n"
+    handlers.write_bytes(mine)
+    generated = out / "inventory" / "_generated.py"
+    generated.write_text(generated.read_text() + "x = 1\n")
+    capsys.readouterr()
+    # A hand edit of a generated file is drift; an edit of a user file is not.
+    assert cli.main(["generate", str(spec), "-o", str(out), "--check"]) == 1
+    diff = capsys.readouterr().out
+    assert "--- a/inventory/_generated.py" in diff and "-x = 1" in diff
+    assert "handlers.py" not in diff
+    # The spec gains an event type: --check shows it, generate writes it, handlers.py stays.
+    data = yaml.safe_load(spec.read_text())
+    data["channels"][0]["events"]["order.cancelled"] = {"type": "object"}
+    spec.write_text(yaml.safe_dump(data))
+    assert cli.main(["generate", str(spec), "-o", str(out), "--check"]) == 1
+    assert "+class OrderCancelled(TypedDict):" in capsys.readouterr().out
+    assert cli.main(["generate", str(spec), "-o", str(out)]) == 0
+    output = capsys.readouterr()
+    assert (
+        "wrote inventory/_generated.py" in output.out
+        and "kept  inventory/handlers.py" in output.out
+    )
+    assert "handlers.py has no on_order_cancelled(event) for order.cancelled" in output.err
+    assert handlers.read_bytes() == mine
+    assert "order.cancelled" in generated.read_text()
+    assert cli.main(["generate", str(spec), "-o", str(out), "--check"]) == 0
+    # A deleted user file is written again (and is what --check reports missing).
+    handlers.unlink()
+    assert cli.main(["generate", str(spec), "-o", str(out), "--check"]) == 1
+    assert cli.main(["generate", str(spec), "-o", str(out)]) == 0
+    assert "async def on_order_cancelled(" in handlers.read_text()
+
+
+def test_the_checked_in_example_is_what_its_spec_generates():
+    # CI runs this test: examples/inventory must be regenerated whenever the spec or the
+    # templates change. Through the installed command, as a user runs it.
+    result = subprocess.run(
+        [BIN / "jupyter", "omniforge", "generate", EXAMPLE_SPEC, "-o", EXAMPLE_DIR, "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr
+
+
+def test_generated_python_is_lint_clean_and_formatted(tmp_path):
+    for name, spec in [("inventory", EXAMPLE_SPEC), ("kanban", KANBAN)]:
+        out = tmp_path / name
+        RealtimeAgent(spec).generate(out)
+        for command in (["check", "."], ["format", "--check", "--diff", "."]):
+            result = subprocess.run(
+                [BIN / "ruff", *command], cwd=out, capture_output=True, text=True, timeout=60
+            )
+            assert result.returncode == 0, f"{name}: ruff {command}\n{result.stdout}{result.stderr}"
+
+
+# -- the generated apps, installed -----------------------------------------------------------------
+
+
+@dataclass
+class Installed:
+    app: str
+    out: Path  # the generated DIR
+    venv: Path
+    python: Path
+    site_packages: Path
+
+
+def install(spec: Path | dict[str, Any], work: Path) -> Installed:
+    """Generate ``spec`` into ``work/app`` and ``pip install`` it into a fresh virtual
+    environment that sees this one's packages (a .pth file): its dependencies are then resolved
+    as installed, with no index and no build isolation, in a few seconds."""
+    agent = RealtimeAgent(spec)
+    out = work / "app"
+    agent.generate(out)
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    site_packages = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
+    ours = sysconfig.get_paths()["purelib"]
+    (site_packages / "_omniforge_project.pth").write_text(
+        f"import site; site.addsitedir({ours!r})\n"
+    )
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation", out],
+        check=True,
+        cwd=work,
+        timeout=300,
+        capture_output=True,
+    )
+    return Installed(agent.spec.app, out, venv, python, site_packages)
+
+
+@pytest.fixture(scope="module")
+def inventory_installed(tmp_path_factory) -> Installed:
+    return install(EXAMPLE_SPEC, tmp_path_factory.mktemp("inventory"))
+
+
+@pytest.fixture(scope="module")
+def kanban_installed(tmp_path_factory) -> Installed:
+    work = tmp_path_factory.mktemp("kanban")
+    spec = work / "kanban.json"
+    spec.write_text(json.dumps(KANBAN, indent=2))
+    return install(spec, work)
+
+
+def compile_typescript(installed: Installed) -> Path:
+    """``tsc --strict`` the generated TypeScript (with declarations); returns the JS module."""
+    if not node_installed():
+        pytest.skip("node is not installed")
+    if not TSC.exists():
+        subprocess.run([shutil.which("npm") or "npm", "ci", "--prefix", JS_DIR], check=True)
+    ts = installed.out / "ts"
+    modules = ts / "node_modules"
+    if not modules.exists():
+        modules.symlink_to(JS_DIR / "node_modules", target_is_directory=True)
+    result = subprocess.run(
+        [TSC, "-p", ts, "--strict"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return ts / "lib" / f"{installed.app}.js"
+
+
+@pytest.mark.parametrize("name", ["inventory", "kanban"])
+def test_a_generated_app_installs_into_a_fresh_venv_and_passes_its_own_tests(request, name):
+    installed: Installed = request.getfixturevalue(f"{name}_installed")
+    elsewhere = installed.out.parent  # not the generated DIR: imports must find the install
+    origin = subprocess.check_output(
+        [installed.python, "-c", f"import {installed.app}; print({installed.app}.__file__)"],
+        cwd=elsewhere,
+        text=True,
+    )
+    assert Path(origin.strip()).is_relative_to(installed.site_packages), origin
+    config = (
+        installed.venv / "etc" / "jupyter" / "jupyter_server_config.d" / f"{installed.app}.json"
+    )
+    assert json.loads(config.read_text()) == {
+        "ServerApp": {"jpserver_extensions": {installed.app: True}}
+    }
+    result = subprocess.run(
+        [installed.python, "-m", "pytest", installed.out / "tests", "-q", "-p", "no:cacheprovider"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    compile_typescript(installed)
+
+
+@pytest.fixture
+def inventory_on_path(inventory_installed, monkeypatch) -> Installed:
+    """The installed inventory app importable here, for an in-process server to load it."""
+    monkeypatch.syspath_prepend(str(inventory_installed.site_packages))
+    return inventory_installed
+
+
+async def test_the_generated_typescript_client_edits_emits_and_shares_presence(
+    inventory_on_path, server_url, token
+):
+    client_js = compile_typescript(inventory_on_path)
+    node = await asyncio.create_subprocess_exec(
+        shutil.which("node") or "node",
+        JS_DIR / "appclient.mjs",
+        client_js,
+        server_url,
+        token,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+    async def step() -> dict[str, Any]:
+        line = await asyncio.wait_for(node.stdout.readline(), 30)
+        if not line:
+            raise AssertionError((await node.stderr.read()).decode()[-4000:])
+        message = json.loads(line)
+        assert message["step"] != "error", message["message"]
+        return message
+
+    try:
+        ready = await step()
+        assert ready["placed"]["channel"] == "inventory/order:ts"
+        assert ready["received"]["id"] == ready["placed"]["id"]
+        assert ready["refused"]["refused"] and ready["refused"]["status"] == 400
+        assert ready["refused"]["code"] == "invalid"
+        history = [e["type"] for e in ready["history"]]
+        assert history.count("order.placed") == 1 and set(history) <= {
+            "user.joined",
+            "order.placed",
+        }
+        # What the TypeScript client wrote is in the declared roots, as the server sees them.
+        _, room = await fetch_json(
+            server_url + "omniforge/api/rooms/inventory/order:ts", token=token
+        )
+        assert room["content"] == {
+            "notes": "from TypeScript",
+            "items": ["bolt"],
+            "meta": {"priority": "high"},
+            "body": "typed",
+        }
+
+        class Order(AppRoom):
+            kind = "order"
+
+        class Inventory(AppClient):
+            namespace = "inventory"
+
+        async with Order(Inventory(server_url, token), "ts") as python:
+            state = await wait_for(
+                lambda: next((s for s in python.presence.values() if "status" in s), None)
+            )
+            assert state["status"] == "packing" and state["user"]["username"]
+            await python.set_presence(status="watching")
+            await python.emit("order.shipped", {"carrier": "bike"})
+            node.stdin.write(b"go\n")
+            shipped = await step()
+            assert shipped["event"]["data"] == {"carrier": "bike"}
+            assert {"status": "watching"}.items() <= shipped["others"][0].items()
+            assert (await step())["step"] == "done"
+    finally:
+        if node.returncode is None:
+            node.kill()
+        await node.wait()

@@ -107,20 +107,13 @@ class AwarenessChannel(RoomConnection):
         super().__init__(conn, path)
         self._on_awareness = on_awareness
 
-    async def recv(self) -> bytes:
-        while True:
-            message = await self._conn.read_message()
-            if message is None:
-                raise StopAsyncIteration
-            if isinstance(message, str):
-                continue
-            if message[:1] == b"\x00":
-                return message
-            if message[:1] == bytes([p.MESSAGE_AWARENESS]):
-                try:
-                    self._on_awareness(p.parse_message(message).payload)
-                except Exception:
-                    log.exception("dropped an awareness frame of %s", self.path)
+    def other_message(self, message: bytes) -> None:
+        if message[:1] != bytes([p.MESSAGE_AWARENESS]):
+            return
+        try:
+            self._on_awareness(p.parse_message(message).payload)
+        except Exception:
+            log.exception("dropped an awareness frame of %s", self.path)
 
 
 class AppRoom:

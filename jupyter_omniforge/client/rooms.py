@@ -69,7 +69,11 @@ class RoomConnection:
                 continue
             if message[:1] == b"\x00":
                 return message
-            self.received.append(message)
+            self.other_message(message)
+
+    def other_message(self, message: bytes) -> None:
+        """A frame that is not sync or update (awareness, auth): kept in ``received``."""
+        self.received.append(message)
 
     def close(self) -> None:
         self._conn.close()

@@ -129,6 +129,66 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn_jupyter(
+    module: str,
+    *,
+    home: Path,
+    root: Path,
+    port: int,
+    token: str,
+    db: Path,
+    log_path: Path,
+    extra: list[str],
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m module`` (jupyter_server or jupyterlab) on ``port`` with the extension,
+    isolated from the user's Jupyter config (config, data and runtime dirs under ``home``);
+    the extension is enabled by the config file that installing the package put under
+    sys.prefix. Its output goes to ``log_path``."""
+    for name in ("config", "data", "runtime"):
+        (home / name).mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    environment = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        **(env or {}),
+    )
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                module,
+                "--no-browser",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--allow-root",
+                f"--OmniForgeApp.db_path={db}",
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=root,
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 20 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class ServerProcess:
     """A `jupyter server` subprocess with the extension, for restart and kill -9 stories."""
 
@@ -156,35 +216,16 @@ class ServerProcess:
 
     def _spawn(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        home = self.jupyter_home
-        # Isolated from the user's Jupyter config; the extension is enabled by the config file
-        # that installing the package put under sys.prefix.
-        env = dict(
-            os.environ,
-            JUPYTER_CONFIG_DIR=str(home / "config"),
-            JUPYTER_DATA_DIR=str(home / "data"),
-            JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        self.proc = spawn_jupyter(
+            "jupyter_server",
+            home=self.jupyter_home,
+            root=self.root,
+            port=self.port,
+            token=self.token,
+            db=self.db,
+            log_path=self.log_path,
+            extra=self.extra,
         )
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "jupyter_server",
-                    "--no-browser",
-                    f"--port={self.port}",
-                    "--ip=127.0.0.1",
-                    f"--IdentityProvider.token={self.token}",
-                    f"--ServerApp.root_dir={self.root}",
-                    "--allow-root",
-                    f"--OmniForgeApp.db_path={self.db}",
-                    *self.extra,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.root,
-            )
 
     async def start(self, timeout: float = 60) -> ServerProcess:
         """Start the server and wait until ``/omniforge/health/ready`` answers 200."""
@@ -215,13 +256,7 @@ class ServerProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, spawn_jupyter, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("OMNIFORGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -91,35 +90,21 @@ class LabServer:
             )
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(self.settings))
-        env = dict(
-            os.environ,
-            JUPYTER_CONFIG_DIR=str(self.home / "config"),
-            JUPYTER_DATA_DIR=str(self.home / "data"),
-            JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        self.proc = spawn_jupyter(
+            "jupyterlab",
+            home=self.home,
+            root=self.root,
+            port=self.port,
+            token=self.token,
+            db=self.db,
+            log_path=self.log_path,
+            extra=["--LabApp.expose_app_in_browser=True", *self.extra],
+            env={
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
+                )
+            },
         )
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "jupyterlab",
-                    "--no-browser",
-                    "--ip=127.0.0.1",
-                    f"--port={self.port}",
-                    "--ServerApp.port_retries=0",
-                    f"--IdentityProvider.token={self.token}",
-                    f"--ServerApp.root_dir={self.root}",
-                    "--allow-root",
-                    "--LabApp.expose_app_in_browser=True",
-                    f"--OmniForgeApp.db_path={self.db}",
-                    *self.extra,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.root,
-            )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -134,13 +119,7 @@ class LabServer:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self.proc = None
 
     def restart(self) -> LabServer:

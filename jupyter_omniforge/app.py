@@ -91,10 +91,11 @@ class OmniForgeApp(ExtensionApp):
         flushed before it is dropped.""",
     )
     awareness_interval = Float(
-        0.1,
+        0.005,
         config=True,
         help="""Awareness changes of a room go out at most once per this many seconds, batched
-        into one frame per peer.""",
+        into one frame per peer. The first change after a quiet spell goes out at once; under a
+        storm of cursor moves, each peer gets at most one awareness frame per interval.""",
     )
 
     # -- limits ----------------------------------------------------------------------------------

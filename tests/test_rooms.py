@@ -113,6 +113,27 @@ async def test_awareness_appears_with_the_server_identity_and_disappears_on_leav
     assert carol.states()[2222] is not None
 
 
+async def test_a_storm_of_cursor_moves_is_batched_and_ends_in_the_last_state(ws_connect):
+    """200 cursor moves from 4 clients within a few ms: peers get far fewer frames than moves,
+    and end with every client's last state (the first move after a quiet spell is not held)."""
+    movers = [await ws_connect("idea:storm") for _ in range(4)]
+    watcher = FrameReader(await ws_connect("idea:storm"))
+    await movers[0].write_message(awareness_frame(100, 1, {"cursor": {"anchor": -1}}), binary=True)
+    await wait_for(lambda: 100 in watcher.states())
+    before = len(watcher.frames)
+    for clock in range(2, 52):
+        for i, mover in enumerate(movers):
+            state = {"cursor": {"anchor": clock}}
+            await mover.write_message(awareness_frame(100 + i, clock, state), binary=True)
+    await wait_for(
+        lambda: all(
+            (watcher.states().get(100 + i) or {}).get("cursor") == {"anchor": 51} for i in range(4)
+        )
+    )
+    frames = [f for f in watcher.frames[before:] if p.parse_message(f).type == p.MESSAGE_AWARENESS]
+    assert len(frames) < 50, f"{len(frames)} awareness frames for 200 moves: not batched"
+
+
 async def test_query_awareness_returns_current_states(ws_connect):
     alice = FrameReader(await ws_connect("presence"))
     await alice.conn.write_message(awareness_frame(7, 1, {"room": "idea:1"}), binary=True)

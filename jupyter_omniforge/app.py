@@ -28,6 +28,7 @@ from .handlers.api import ClusterHandler, LiveHandler, ReadyHandler, RoomHandler
 from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
+from .handlers.socket import Keepalive
 from .rooms.manager import RoomManager
 from .rooms.names import RoomNames
 from .store import Database, SQLiteRoomStore
@@ -237,6 +238,7 @@ class OmniForgeApp(ExtensionApp):
             log=self.log,
         )
         self.backplane = self._make_backplane()
+        self.keepalive = Keepalive(self.ws_ping_interval)
         self.room_manager = RoomManager(
             self.store,
             backplane=self.backplane,
@@ -345,6 +347,7 @@ class OmniForgeApp(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
+        self.keepalive.stop()
         if self._started is not None and self._started.done():
             await self.room_state.close()
         await self.room_manager.close()

@@ -106,3 +106,29 @@ async def test_a_stalled_gateway_subscriber_is_dropped_and_others_get_everything
     await wait_for(lambda: len(healthy.events()) == sent, timeout=20)
     assert healthy.conn.close_code is None
     stalled.close()
+
+
+@pytest.mark.parametrize("omniforge_config", [{"ws_ping_interval": 0.2}])
+async def test_a_peer_that_never_answers_pings_is_dropped_and_a_live_one_stays(
+    ws_base, server_url, token, omniforge
+):
+    doc = Doc()
+    async with connect_room(server_url, "idea:ping", doc, token=token) as live:
+        reader, silent = await stalled_websocket(f"{ws_base}/idea:ping?token={token}")
+        room = await wait_for(lambda: omniforge.room_manager.get("idea:ping"))
+        await wait_for(lambda: len(room.peers) == 2)
+        # The silent client reads (so it is not a slow consumer) but never sends a pong.
+        received = bytearray()
+
+        async def drain() -> None:
+            while chunk := await reader.read(65536):
+                received.extend(chunk)
+
+        draining = asyncio.ensure_future(drain())
+        await wait_for(lambda: len(room.peers) == 1, timeout=5)
+        await asyncio.wait_for(draining, 5)  # the server closed the socket
+        assert b"\x89\x00" in received, "no ping was sent"
+        assert b"ping timed out" in received  # the close frame says why
+        await asyncio.sleep(0.6)  # live (Tornado answers pings) stays through more intervals
+        assert live.close_code is None and len(room.peers) == 1
+        silent.close()

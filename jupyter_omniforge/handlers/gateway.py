@@ -28,7 +28,6 @@ from ..errors import (
     UnsupportedMessage,
 )
 from ..events.bus import EventMessage, Subscription
-from ..limits import TokenBucket
 from ..rooms import protocol as p
 from ..rooms.names import ChannelMatcher
 from ..rooms.peer import KIND_AWARENESS, KIND_MESSAGE, KIND_UPDATE, Outgoing, Peer
@@ -136,9 +135,8 @@ class GatewayHandler(OmniForgeWebSocket):
         self._closing = False
 
     async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        self.set_nodelay(True)
+        self.opened()
         app = self.omniforge
-        self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
         self.writer = FrameWriter(
             self.ws_connection.stream,  # type: ignore[union-attr]
             app.send_queue_max_messages,

@@ -15,7 +15,6 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
 from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError, RateLimited
-from ..limits import TokenBucket
 from ..rooms.peer import Outgoing, Peer
 from .frames import OPCODE_BINARY, write_frame, ws_frame
 from .socket import OmniForgeWebSocket
@@ -83,9 +82,8 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
             raise web.HTTPError(400, str(e), reason="Invalid room name") from None
 
     async def open(self, room: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        self.set_nodelay(True)
+        self.opened()
         app = self.omniforge
-        self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
         self.peer = Peer(
             SocketTransport(self),
             self.identity,

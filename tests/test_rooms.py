@@ -113,6 +113,7 @@ async def test_awareness_appears_with_the_server_identity_and_disappears_on_leav
     assert carol.states()[2222] is not None
 
 
+@pytest.mark.parametrize("omniforge_config", [{"awareness_interval": 0.05}])
 async def test_a_storm_of_cursor_moves_is_batched_and_ends_in_the_last_state(ws_connect):
     """200 cursor moves from 4 clients within a few ms: peers get far fewer frames than moves,
     and end with every client's last state (the first move after a quiet spell is not held)."""

@@ -34,7 +34,7 @@ class RoomManager(RoomListener):
         *,
         backplane: Backplane | None = None,
         idle_timeout: float = 60.0,
-        awareness_interval: float = 0.005,
+        awareness_interval: float = 0.0,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store

@@ -52,7 +52,7 @@ class Room:
         store: RoomStore,
         listener: RoomListener,
         *,
-        awareness_interval: float = 0.005,
+        awareness_interval: float = 0.0,
         log: logging.Logger | None = None,
     ) -> None:
         self.name = name

@@ -45,9 +45,10 @@ def write_frame(stream: Any, head: bytes, tail: bytes = b"") -> Any:
     goes straight to the socket instead; only what the kernel does not take is handed to
     Tornado, behind nothing, so the order of bytes on the wire is kept.
     """
-    if not tail and type(stream) is IOStream and not stream.writing() and not stream.closed():
+    sock = stream.socket  # None once closed
+    if not tail and sock is not None and type(stream) is IOStream and not stream.writing():
         try:
-            sent = stream.socket.send(head)
+            sent = sock.send(head)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:

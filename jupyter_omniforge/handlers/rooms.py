@@ -53,7 +53,7 @@ class SocketTransport:
             self._last_write = write_frame(stream, head, tail)
         except StreamClosedError:
             return False  # on_close follows and removes the peer
-        return stream.writing()
+        return self._last_write is not None and stream.writing()
 
     def when_drained(self, callback: Callable[[], None]) -> None:
         if self._last_write is None or self._last_write.done():

@@ -25,10 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -43,9 +40,16 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .loadgen import wsclient
-from .loadgen.cpu import CpuMeter, CpuShare
+from .loadgen.cpu import CpuMeter, CpuShare, machine_busy_seconds, wait_for_quiet
 from .loadgen.eventloop import LOOPS, resolve_loop, run
-from .loadgen.report import RESULTS_DIR, command_line, environment, markdown_table
+from .loadgen.profiler import start_py_spy, stop_py_spy
+from .loadgen.report import (
+    RESULTS_DIR,
+    append_section,
+    command_line,
+    environment,
+    markdown_table,
+)
 from .loadgen.servers import SpawnedOmniforge, redact
 from .loadgen.stats import Summary
 
@@ -216,12 +220,28 @@ class HttpConnection(asyncio.Protocol):
             self._transport.close()
 
 
+#: An event id in comparable form: the embedded store's ids are integers (``"41"`` → (41, 0)),
+#: with Redis they are ``{stream id}@{epoch}`` (``"1795801822336-0@43d7fe00"`` → (1795801822336,
+#: 0)); either way ids of one channel increase.
+EventId = tuple[int, int]
+
+
+def parse_event_id(raw: str | bytes | bytearray) -> EventId:
+    """The comparable form of an event id as the server writes it (ValueError if it is none)."""
+    text = raw if isinstance(raw, str) else bytes(raw).decode()
+    stream_id = text.partition("@")[0]
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 @dataclass
 class Emitted:
     seq: int
-    id: int
+    id: EventId
     sent_at: float
     answered_at: float
+    #: The id as the server wrote it (a cursor to give back to it).
+    raw_id: str = ""
 
 
 class Emitter:
@@ -287,7 +307,8 @@ class Emitter:
         if status != 201:
             self.errors.append(f"seq {seq}: HTTP {status} {answer[:200]!r}")
             return None
-        return Emitted(seq, int(json.loads(answer)["id"]), sent_at, answered_at)
+        raw_id = str(json.loads(answer)["id"])
+        return Emitted(seq, parse_event_id(raw_id), sent_at, answered_at, raw_id)
 
     async def _emit_raw(self, conn: HttpConnection, body: bytes) -> tuple[int, bytes, float]:
         host, port = self.server.host_port
@@ -338,12 +359,12 @@ def send_text(ws: wsclient.WebSocketClientProtocol, text: str) -> None:
         transport.write(wsclient.encode_client_frame(wsclient.OP_TEXT, text.encode()))
 
 
-def parse_event_frame(data: bytes) -> tuple[int, int] | None:
+def parse_event_frame(data: bytes) -> tuple[EventId, int] | None:
     """(event id, sequence number) of a gateway ``event`` frame of ours, None for anything else."""
     if not data.startswith(EVENT_PREFIX):
         return None
     start = len(EVENT_PREFIX)
-    event_id = int(data[start : data.index(b'"', start)])
+    event_id = parse_event_id(data[start : data.index(b'"', start)])
     m = data.rfind(MESSAGE_KEY)
     if m < 0:
         return None
@@ -359,7 +380,7 @@ class GatewaySubscriber:
 
     def __init__(self) -> None:
         self.ws: wsclient.WebSocketClientProtocol | None = None
-        self.ids: list[int] = []
+        self.ids: list[EventId] = []
         self.seqs: list[int] = []
         self.arrivals: list[float] = []
         self.reads: list[float] = []
@@ -425,7 +446,7 @@ class SseClient(asyncio.Protocol):
 
     def __init__(self, want: int) -> None:
         self.want = want
-        self.ids: list[int] = []
+        self.ids: list[EventId] = []
         self.resets = 0
         self.status: int | None = None
         self._buf = bytearray()
@@ -462,7 +483,7 @@ class SseClient(asyncio.Protocol):
             if end < 0:
                 break
             if buf.startswith(b"id: ", pos):
-                self.ids.append(int(buf[pos + 4 : buf.index(b"\n", pos)]))
+                self.ids.append(parse_event_id(buf[pos + 4 : buf.index(b"\n", pos)]))
             elif buf.startswith(b"event: reset", pos):
                 self.resets += 1
             pos = end + 2
@@ -537,48 +558,6 @@ class LiveResult:
             and self.latency_ms.p99 <= TARGET_P99_MS
             and self.deliveries_per_s >= TARGET_DELIVERIES_PER_S
         )
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (``/proc/stat``), for the machine's other load."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return float("nan")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-async def other_cpu_share(server_pid: int | None, seconds: float = 1.0) -> float:
-    """CPU share (of one core) used by anything but this process and the server, over ``seconds``."""
-    gen, srv = CpuMeter(), CpuMeter(server_pid) if server_pid else None
-    busy0 = machine_busy_seconds()
-    gen.start()
-    if srv:
-        srv.start()
-    await asyncio.sleep(seconds)
-    ours = gen.stop().cpu_s + (srv.stop().cpu_s if srv else 0.0)
-    return max(0.0, machine_busy_seconds() - busy0 - ours) / seconds
-
-
-async def wait_for_quiet(server_pid: int | None, args: argparse.Namespace) -> str | None:
-    """Wait (at most ``--quiet-wait`` s) until other work uses < ``--quiet-cpu`` of a core.
-
-    This machine may be shared with other benchmarks; a run that starts while they are busy
-    measures them too. Returns a note when the machine never became quiet.
-    """
-    if args.quiet_wait <= 0:
-        return None
-    deadline = time.perf_counter() + args.quiet_wait
-    share = await other_cpu_share(server_pid)
-    while share > args.quiet_cpu and time.perf_counter() < deadline:
-        print(f"  (other processes use {share * 100:.0f}% of a core; waiting)", flush=True)
-        await asyncio.sleep(5)
-        share = await other_cpu_share(server_pid)
-    if share > args.quiet_cpu:
-        return f"started while other processes used {share * 100:.0f}% of a core"
-    return None
 
 
 class LoopLag:
@@ -810,7 +789,7 @@ class ReplayResult:
         return self.count / self.emit_s if self.emit_s else 0.0
 
 
-def check_replay(ids: list[int], expected: list[int], resets: int) -> str:
+def check_replay(ids: list[EventId], expected: list[EventId], resets: int) -> str:
     if resets:
         return f"FAILED ({resets} reset)"
     if ids == expected:
@@ -827,6 +806,13 @@ async def replay_run(server: Server, args: argparse.Namespace) -> ReplayResult:
     result = ReplayResult(count=count, channel=channel)
     emitter = Emitter(server, args.emit_connections, args.emitter)
     await emitter.start()
+    # The replay asks for everything after this event: an id the server wrote, whichever form
+    # its ids have (embedded or Redis).
+    before = await emitter.emit(channel, -1)
+    if before is None:
+        emitter.close()
+        result.emit_errors = emitter.errors
+        return result
     emitted: list[Emitted] = []
     next_seq = 0
 
@@ -860,10 +846,11 @@ async def replay_run(server: Server, args: argparse.Namespace) -> ReplayResult:
     expected = sorted(e.id for e in emitted)
     if not expected:
         return result
-    cursor = str(expected[0] - 1)
+    cursor = before.raw_id
     # The server writes each build event into the room build:{id} too, after the POST returned;
     # replay is timed once that work is done, so it does not compete with the replay.
-    result.room_state_lag_s = await wait_room_state(server, channel, expected[-1], args)
+    last = max(emitted, key=lambda e: e.id).raw_id
+    result.room_state_lag_s = await wait_room_state(server, channel, last, args)
     profiler = None
     if args.profile and server.pid:
         profiler = await start_profiler(server.pid, args.profile, "replay", args)
@@ -895,7 +882,7 @@ async def http_get(server: Server, path: str, timeout: float) -> tuple[int, byte
 
 
 async def wait_room_state(
-    server: Server, channel: str, last_id: int, args: argparse.Namespace
+    server: Server, channel: str, last_id: str, args: argparse.Namespace
 ) -> float | None:
     """Seconds until the room ``channel`` shows ``status.lastEventId == last_id`` (None: never)."""
     t0 = time.perf_counter()
@@ -909,14 +896,14 @@ async def wait_room_state(
             status, body = 0, b""
         if status == 200:
             seen = json.loads(body).get("content", {}).get("status", {}).get("lastEventId")
-            if seen == str(last_id):
+            if seen == last_id:
                 return time.perf_counter() - t0
         await asyncio.sleep(0.5)
     return None
 
 
 async def replay_ws(
-    server: Server, channel: str, cursor: str, expected: list[int], args: argparse.Namespace
+    server: Server, channel: str, cursor: str, expected: list[EventId], args: argparse.Namespace
 ) -> dict[str, Any]:
     sub = GatewaySubscriber()
     sub.want = len(expected)
@@ -955,7 +942,7 @@ async def replay_ws(
 
 
 async def replay_sse(
-    server: Server, channel: str, cursor: str, expected: list[int], args: argparse.Namespace
+    server: Server, channel: str, cursor: str, expected: list[EventId], args: argparse.Namespace
 ) -> dict[str, Any]:
     host, port = server.host_port
     loop = asyncio.get_running_loop()
@@ -1014,35 +1001,16 @@ async def start_profiler(
     pid: int, directory: str, name: str, args: argparse.Namespace
 ) -> Profiler | None:
     """``py-spy record`` of ``pid`` in raw (collapsed stacks) format, one sample per 10 ms."""
-    py_spy = shutil.which("py-spy") or shutil.which(str(Path(sys.executable).parent / "py-spy"))
-    if py_spy is None:
-        print("  (py-spy not found: pip install py-spy into the venv to profile)", file=sys.stderr)
-        return None
     out = Path(directory) / f"events-{args.run_id}-{name}.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # --nonblocking: the server is not paused per sample, so the profile does not slow it down.
-    proc = await asyncio.create_subprocess_exec(
-        *[py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--threads"],
-        *["--nonblocking", "--output", str(out), "--duration", str(int(args.duration + 600))],
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    await asyncio.sleep(0.5)  # let it attach
-    return Profiler(proc, out)
+    proc = await start_py_spy(pid, out, args.duration + 600, rate=100)
+    return Profiler(proc, out) if proc is not None else None
 
 
 async def finish_profiler(profiler: Profiler) -> str | None:
-    """Stop py-spy (SIGINT makes it write its output) and return the path of the stacks."""
-    if profiler.proc.returncode is None:
-        profiler.proc.send_signal(signal.SIGINT)
-    try:
-        _, err = await asyncio.wait_for(profiler.proc.communicate(), 30)
-    except asyncio.TimeoutError:
-        profiler.proc.kill()
-        _, err = await asyncio.wait_for(profiler.proc.communicate(), 5)
+    """Stop py-spy and return the path of the stacks (None if it wrote nothing)."""
+    await stop_py_spy(profiler.proc)
     if not profiler.path.exists():
-        print(f"  (py-spy wrote nothing: {err.decode(errors='replace').strip()[-300:]})")
+        print("  (py-spy wrote nothing)")
         return None
     return str(profiler.path)
 
@@ -1231,11 +1199,7 @@ def record(
         ]
     if notes:
         parts += [""] + [f"- {n}" for n in notes]
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS_FILE, "a", encoding="utf-8") as f:
-        if f.tell() == 0:
-            f.write("# events benchmark results (append-only; see ../README.md)\n\n")
-        f.write("\n".join(parts) + "\n\n")
+    append_section(RESULTS_FILE, [*parts, ""])
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -1405,7 +1369,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 attempts: list[LiveResult] = []
                 for attempt in range(1 + max(0, args.busy_retries)):
                     print(f"live: N={n}, {rate:g} events/s for {args.duration:g} s", flush=True)
-                    busy = await wait_for_quiet(server.pid, args)
+                    busy = await wait_for_quiet(
+                        [server.pid] if server.pid else [], args.quiet_wait, args.quiet_cpu
+                    )
                     if busy:
                         notes.append(f"N={n} rate {rate:g}: {busy}")
                     r = await live_run(server, n, rate, args, attempt)
@@ -1427,7 +1393,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 live.append(kept)
         if args.replay > 0:
             print(f"replay: {args.replay} events", flush=True)
-            busy = await wait_for_quiet(server.pid, args)
+            busy = await wait_for_quiet(
+                [server.pid] if server.pid else [], args.quiet_wait, args.quiet_cpu
+            )
             if busy:
                 notes.append(f"replay: {busy}")
             replay = await replay_run(server, args)

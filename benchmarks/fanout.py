@@ -30,26 +30,21 @@ from .loadgen.fullclient import FullClient, Writer
 from .loadgen.pool import SubscriberPool
 from .loadgen.report import RESULTS_DIR, append_run, command_line, environment
 from .loadgen.servers import ServerUnderTest, add_server_arguments, redact, server_from_args
+from .loadgen.settings import LoadSettings
 from .loadgen.stats import Summary
-from .loadgen.yprotocol import update_text
+from .loadgen.subscriber import StatelessSender
+from .loadgen.yprotocol import MSG_STATELESS, MSG_SYNC, update_text
 
 
-@dataclass
-class FanoutConfig:
+@dataclass(kw_only=True)
+class FanoutConfig(LoadSettings):
     subscribers: list[int]
     rates: list[float]
-    duration: float = 10.0
-    warmup: float = 1.0
-    update_size: int = 32
-    full_clients: int = 3
-    procs: int = 1
-    connect_concurrency: int = 100
-    connect_timeout: float = 30.0
-    drain_timeout: float = 10.0
     room_prefix: str = "idea:bench"
-    loop: str = "auto"
-    #: Time arrivals by the kernel's receive timestamp (True) or when the generator read them.
-    kernel_timestamps: bool = True
+    #: What the writer sends: ``update`` (Yjs updates to Text ``code``, full clients check
+    #: convergence) or ``stateless`` (Hocuspocus stateless messages carrying the marker, an
+    #: event stream's equivalent: nothing to converge, every subscriber must get every one).
+    sender: str = "update"
 
 
 @dataclass
@@ -71,6 +66,9 @@ class FanoutResult:
     drained: bool = False
     closed: dict[str, int] = field(default_factory=dict)
     writer_late_max_ms: float = 0.0
+    #: Updates per second the writer actually sent over the measured phase (below ``rate`` when
+    #: the load generator could not keep up).
+    offered_rate: float = 0.0
     worker_cpu: list[CpuShare] = field(default_factory=list)
     main_cpu: CpuShare | None = None
     server_cpu: CpuShare | None = None
@@ -86,20 +84,25 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _send_paced(writer: Writer, first_seq: int, count: int, rate: float, size: int):
+async def _send_paced(
+    writer: Writer | StatelessSender, first_seq: int, count: int, rate: float, size: int
+):
     """Send ``count`` updates at ``rate``/s on an absolute schedule (late sends do not shift it).
 
-    Returns the send times and the worst lateness against the schedule, in seconds.
+    Every update is encoded before the first is sent, so that at high rates the schedule is not
+    held up by the generator's own pycrdt work. Returns the send times and the worst lateness
+    against the schedule, in seconds.
     """
+    messages = [writer.encode_append(update_text(first_seq + i, size)) for i in range(count)]
     times: list[float] = []
     worst_late = 0.0
     start = time.perf_counter()
-    for i in range(count):
+    for i, message in enumerate(messages):
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        t = writer.append(update_text(first_seq + i, size))
+        t = writer.send_encoded(message)
         times.append(t)
         worst_late = max(worst_late, t - due)
     return times, worst_late
@@ -125,16 +128,29 @@ async def run_one(
     """One measurement: N subscribers at ``rate`` updates/s, in a room of its own."""
     room = f"{cfg.room_prefix}-{run_id}-n{n}-r{rate:g}"
     url = server.url(room)
+    framing = server.framing(room)
     result = FanoutResult(n=n, rate=rate, room=room)
-    writer = Writer()
-    readers = [FullClient() for _ in range(cfg.full_clients)]
+    writer: Writer | StatelessSender
+    if cfg.sender == "stateless":
+        writer, readers, timed = StatelessSender(framing=framing), [], (MSG_STATELESS,)
+    else:
+        writer = Writer(framing)
+        readers = [FullClient(framing) for _ in range(cfg.full_clients)]
+        timed = (MSG_SYNC,)
     try:
         await writer.start(url, cfg.connect_timeout)
         await asyncio.gather(*(r.start(url, cfg.connect_timeout) for r in readers))
 
         _log(f"[N={n} rate={rate:g}] connecting {n} subscribers in {len(pool.workers)} process(es)")
         times, failed, errors, wall = await pool.connect(
-            url, n, cfg.connect_concurrency, cfg.connect_timeout, cfg.kernel_timestamps
+            url,
+            n,
+            cfg.connect_concurrency,
+            cfg.connect_timeout,
+            cfg.kernel_timestamps,
+            framing=server.protocol,
+            document=room,
+            timed=timed,
         )
         result.connect_all_s = wall
         result.connect_ms = Summary.of([t * 1000 for t in times])
@@ -151,7 +167,8 @@ async def run_one(
 
         count = max(1, round(rate * cfg.duration))
         main_cpu = CpuMeter()
-        server_cpu = CpuMeter(server.pid) if server.pid else None
+        # With its child processes: work a server hands to them is the server's work.
+        server_cpu = CpuMeter(server.pid, tree=True) if server.pid else None
         await pool.mark()
         main_cpu.start()
         if server_cpu:
@@ -160,6 +177,8 @@ async def run_one(
         send_times, late = await _send_paced(writer, warm, count, rate, cfg.update_size)
         result.sent = count
         result.writer_late_max_ms = late * 1000
+        if count > 1 and send_times[-1] > send_times[0]:
+            result.offered_rate = (count - 1) / (send_times[-1] - send_times[0])
         result.drained, _ = await pool.wait(warm + count, cfg.drain_timeout)
         result.worker_cpu = pool.cpu()
         result.main_cpu = main_cpu.stop()
@@ -175,7 +194,11 @@ async def run_one(
         result.read_latency_ms = Summary.of(collected.read_latencies_ms)
         span = collected.last_arrival - send_times[0]
         result.deliveries_per_s = collected.delivered / span if span > 0 else 0.0
-        result.converged = await _converged(writer, readers, cfg.drain_timeout)
+        if readers:
+            assert isinstance(writer, Writer)
+            result.converged = await _converged(writer, readers, cfg.drain_timeout)
+        else:  # nothing to converge: every delivery arrived, or the run fails on those counts
+            result.converged = True
     except (OSError, RuntimeError, asyncio.TimeoutError) as e:
         result.errors.append(f"{type(e).__name__}: {e}")
     finally:

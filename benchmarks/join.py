@@ -72,6 +72,8 @@ class JoinResult:
     content_ok: int = 0
     clients: int = 0
     server_cpu: CpuShare | None = None
+    #: The load generator's (this process's) CPU during the joins.
+    gen_cpu: CpuShare | None = None
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -102,8 +104,9 @@ async def _fill(writer: Writer, size: int, chunk: int) -> None:
 async def run_one(server: ServerUnderTest, cfg: JoinConfig, size: int, run_id: str) -> JoinResult:
     room = f"{cfg.room_prefix}-{run_id}-{size}"
     url = server.url(room)
+    framing = server.framing(room)
     result = JoinResult(size=size, room=room, clients=cfg.clients)
-    writer, checker = Writer(), FullClient()
+    writer, checker = Writer(framing), FullClient(framing)
     try:
         await writer.start(url, cfg.timeout)
         await checker.start(url, cfg.timeout)
@@ -121,13 +124,15 @@ async def run_one(server: ServerUnderTest, cfg: JoinConfig, size: int, run_id: s
         gate = asyncio.Semaphore(max(1, cfg.concurrency))
         received: list[float] = []
         joined: list[float] = []
-        meter = CpuMeter(server.pid) if server.pid else None
+        meter = CpuMeter(server.pid, tree=True) if server.pid else None
+        gen_meter = CpuMeter()
+        gen_meter.start()
         if meter:
             meter.start()
 
         async def join_one() -> None:
             async with gate:
-                client = FullClient()
+                client = FullClient(framing)
                 try:
                     joined.append(await client.start(url, cfg.timeout) * 1000)
                     received.append((client.step2_received_at - client.connect_started) * 1000)
@@ -140,6 +145,7 @@ async def run_one(server: ServerUnderTest, cfg: JoinConfig, size: int, run_id: s
                     await client.close()
 
         await asyncio.gather(*(join_one() for _ in range(cfg.clients)))
+        result.gen_cpu = gen_meter.stop()
         if meter:
             result.server_cpu = meter.stop()
         result.received_ms = Summary.of(received)
@@ -165,7 +171,7 @@ COLUMNS = [
 ]
 
 
-def _size_label(size: int) -> str:
+def size_label(size: int) -> str:
     for unit, factor in (("MB", 10**6), ("KB", 10**3)):
         if size >= factor and size % factor == 0:
             return f"{size // factor} {unit}"
@@ -174,7 +180,7 @@ def _size_label(size: int) -> str:
 
 def result_row(r: JoinResult) -> list[str]:
     return [
-        _size_label(r.size),
+        size_label(r.size),
         f"{r.step2_bytes:,}",
         f"{r.fill_s:.2f}",
         str(r.clients),
@@ -255,7 +261,7 @@ async def _main(args: argparse.Namespace) -> int:
     except RuntimeError as e:
         _log(f"could not run against the server: {e}")
         return 2
-    notes = [f"{_size_label(r.size)}: {'; '.join(r.errors[:3])}" for r in results if r.errors]
+    notes = [f"{size_label(r.size)}: {'; '.join(r.errors[:3])}" for r in results if r.errors]
     for line in server.log_errors[:5]:
         _log(f"server log: {line}")
     if server.log_errors:

@@ -27,18 +27,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import re
 import secrets
-import shutil
-import signal
 import statistics
 import sys
 import time
 from array import array
-from collections import Counter
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .fanout import _converged, _send_paced
@@ -46,15 +41,24 @@ from .loadgen.cpu import CpuMeter, CpuShare, proc_cpu_times
 from .loadgen.eventloop import LOOPS, resolve_loop, run
 from .loadgen.fullclient import FullClient, Writer
 from .loadgen.pool import SubscriberPool
-from .loadgen.report import RESULTS_DIR, command_line, environment, markdown_table
+from .loadgen.profiler import start_py_spy, stop_py_spy, summarize_profile
+from .loadgen.report import (
+    RESULTS_DIR,
+    append_section,
+    command_line,
+    environment,
+    markdown_table,
+)
 from .loadgen.servers import (
     SpawnedOmniforge,
     SpawnedRedis,
     _omniforge_version,
+    dist_version,
     log_errors,
     redis_server_version,
     spawn_omniforge_servers,
 )
+from .loadgen.settings import LoadSettings
 from .loadgen.stats import Summary
 
 SERVER_NAMES = "ABCDEFGH"
@@ -95,26 +99,16 @@ LAYOUTS = {
 CPU_LAYOUTS = (("a", "local"), ("b", "same"), ("c", "mix"))
 
 
-@dataclass
-class ScaleoutConfig:
+@dataclass(kw_only=True)
+class ScaleoutConfig(LoadSettings):
     n: int = 100
     rate: float = 20.0
-    duration: float = 10.0
-    warmup: float = 1.0
-    update_size: int = 32
-    full_clients: int = 3
-    procs: int = 1
-    connect_concurrency: int = 100
-    connect_timeout: float = 30.0
-    drain_timeout: float = 10.0
     settle: float = 1.0
     idle: float = 3.0
     layouts: tuple[str, ...] = ("same", "cross", "mix", "local")
     rounds: int = 1
     server_args: tuple[str, ...] = ()
     redis_server: str = "redis-server"
-    loop: str = "auto"
-    kernel_timestamps: bool = True
     profile_dir: str | None = None
     log_dir: str | None = None
     profile_rate: int = 250
@@ -195,84 +189,6 @@ def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
 
 
-# -- profiling (optional) --------------------------------------------------------------------
-
-
-async def _start_py_spy(
-    pid: int, out: Path, seconds: float, rate: int, gil: bool
-) -> asyncio.subprocess.Process | None:
-    py_spy = shutil.which("py-spy") or shutil.which(str(Path(sys.executable).parent / "py-spy"))
-    if py_spy is None:
-        _log("  (py-spy not found: pip install py-spy into the venv to profile)")
-        return None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    proc = await asyncio.create_subprocess_exec(
-        py_spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-        "--threads", "--nonblocking", "--output", str(out), *(["--gil"] if gil else []),
-        "--duration", str(math.ceil(seconds)),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    await asyncio.sleep(0.5)  # let it attach before the measured phase
-    return proc
-
-
-async def _stop_py_spy(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-    try:
-        await asyncio.wait_for(proc.communicate(), 30)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-
-
-_FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>.*?)(?::\d+)?\)$")
-
-
-def _frame(frame: str) -> str:
-    """``func (/x/site-packages/pkg/mod.py:12)`` -> ``pkg/mod.py:func`` (lines merged)."""
-    m = _FRAME_RE.match(frame)
-    if not m:
-        return frame
-    path = m.group("file")
-    for marker in ("site-packages/", "/lib/python3", "/work/main/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{path}:{m.group('func')}"
-
-
-def summarize_profile(path: str, top: int = 20) -> str:
-    """Inclusive and self shares of the samples per function (py-spy raw format, non-idle
-    samples only; the first frame of each stack is the thread)."""
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError:
-        return f"{path}: no profile"
-    for line in text.splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        count = int(n)
-        frames = [_frame(f) for f in stack.split(";")]
-        total += count
-        for f in set(frames):
-            inclusive[f] += count
-        own[frames[-1]] += count
-    if not total:
-        return f"{path}: no samples"
-    lines = [f"{path}: {total} samples", "  inclusive:"]
-    lines += [f"    {100 * k / total:5.1f}%  {f}" for f, k in inclusive.most_common(top)]
-    lines.append("  self:")
-    lines += [f"    {100 * k / total:5.1f}%  {f}" for f, k in own.most_common(top)]
-    return "\n".join(lines)
-
-
 # -- one run -----------------------------------------------------------------------------------
 
 
@@ -324,7 +240,7 @@ async def measure(
         if profile_prefix is not None:
             for i, pid in enumerate(server_pids):
                 out = Path(f"{profile_prefix}-{SERVER_NAMES[i]}.txt")
-                proc = await _start_py_spy(
+                proc = await start_py_spy(
                     pid, out, count / cfg.rate + 5, cfg.profile_rate, cfg.profile_gil
                 )
                 if proc is not None:
@@ -356,7 +272,7 @@ async def measure(
         result.worker_cpu = pool.cpu()
         result.main_cpu = main_meter.stop()
         for proc in profilers:
-            await _stop_py_spy(proc)
+            await stop_py_spy(proc)
 
         collected = await pool.collect(warm, send_times)
         result.expected = collected.expected
@@ -692,13 +608,6 @@ def run_notes(results: list[RunResult]) -> list[str]:
     return notes
 
 
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "-"
-
-
 def append_results(
     path: Path,
     facts: list[tuple[str, str]],
@@ -707,17 +616,13 @@ def append_results(
     notes: list[str],
 ) -> None:
     """Append one section (facts, per-run table, target tables, verdicts); never rewrites."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     parts = ["## Scale-out over Redis — jupyter_omniforge", ""]
     parts += [f"- {name}: {value}" for name, value in facts]
     parts += ["", markdown_table(RUN_COLUMNS, [run_row(r) for r in results]), ""]
     for title, columns, rows in v.tables:
         parts += [f"**{title}**", "", markdown_table(columns, rows), ""]
     parts += [f"- {line}" for line in v.lines + notes] + [""]
-    with open(path, "a", encoding="utf-8") as f:
-        if f.tell() == 0:
-            f.write(f"# {path.stem} benchmark results (append-only; see ../README.md)\n\n")
-        f.write("\n".join(parts) + "\n")
+    append_section(path, parts)
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -861,8 +766,8 @@ async def _main(args: argparse.Namespace) -> int:
             *env,
             (
                 "versions",
-                f"jupyter_omniforge {_omniforge_version()}, jupyter_server {_version('jupyter_server')}, "
-                f"redis-py {_version('redis')}, redis-server {redis_server_version(cfg.redis_server)}",
+                f"jupyter_omniforge {_omniforge_version()}, jupyter_server {dist_version('jupyter_server')}, "
+                f"redis-py {dist_version('redis')}, redis-server {redis_server_version(cfg.redis_server)}",
             ),
             ("command", f"`{command_line()}`"),
             (

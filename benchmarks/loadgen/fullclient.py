@@ -9,19 +9,24 @@ from collections.abc import Callable
 from pycrdt import Doc, Text, create_sync_message, create_update_message, handle_sync_message
 
 from .wsclient import WebSocketClientProtocol, connect
-from .yprotocol import MSG_SYNC, SYNC_STEP2
+from .yprotocol import MARKER_RE, MSG_SYNC, SYNC_STEP2, Framing
 
 TEXT_NAME = "code"
+_PLAIN = Framing()
 
 
 class FullClient:
     """A y-websocket peer that applies every sync message to its own ``Doc``.
 
     It answers the server's step 1 with a real step 2, sends its own step 1 on open, and counts
-    as *synced* once the server's step 2 has been applied.
+    as *synced* once the server's step 2 has been applied. ``framing`` as for
+    :class:`~.subscriber.LightSubscriber`. With ``track_markers``, :attr:`first_seen` maps each
+    marker seen in a sync message to its first arrival time.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, framing: Framing = _PLAIN, track_markers: bool = False) -> None:
+        self.framing = framing
+        self.first_seen: dict[int, float] | None = {} if track_markers else None
         self.doc = Doc()
         self.text = self.doc.get(TEXT_NAME, type=Text)
         self.conn: WebSocketClientProtocol | None = None
@@ -43,10 +48,12 @@ class FullClient:
 
         async def _run() -> None:
             self.conn = await connect(url, self._on_message, timeout=timeout)
+            for message in self.framing.opening():
+                self.conn.send_binary(message)
             for message in self._outbox:
                 self.conn.send_binary(message)
             self._outbox.clear()
-            self.conn.send_binary(create_sync_message(self.doc))
+            self._send(create_sync_message(self.doc))
             await self.synced
 
         try:
@@ -79,20 +86,26 @@ class FullClient:
             await self.conn.close()
 
     def _send(self, message: bytes) -> None:
+        """Send one y-protocol message (framed), or keep it until connected."""
+        message = self.framing.wrap(message)
         if self.conn is None:
             self._outbox.append(message)
         else:
             self.conn.send_binary(message)
 
     def _on_message(self, data: bytes, t: float) -> None:
-        if len(data) < 2 or data[0] != MSG_SYNC:
+        at = self.framing.body_offset(data)
+        if at < 0 or len(data) < at + 2 or data[at] != MSG_SYNC:
             return
         self.messages += 1
-        reply = handle_sync_message(data[1:], self.doc)
+        if self.first_seen is not None:
+            for match in MARKER_RE.finditer(data):
+                self.first_seen.setdefault(int(match.group(1)), t)
+        reply = handle_sync_message(data[at + 1 :], self.doc)
         self._changed.set()
         if reply is not None:
             self._send(reply)
-        if data[1] == SYNC_STEP2 and not self.synced.done():
+        if data[at + 1] == SYNC_STEP2 and not self.synced.done():
             self.step2_bytes = len(data)
             self.step2_received_at = t
             self.step2_applied_at = time.perf_counter()
@@ -102,17 +115,26 @@ class FullClient:
 class Writer(FullClient):
     """The one full client that edits: appends to Text ``code`` and sends each change at once."""
 
-    def append(self, text: str) -> float:
-        """Append ``text`` in one transaction, send the update; return the send time.
-
-        The send time is ``perf_counter()`` after the update was encoded, right before it is
-        written to the socket — what a latency measures from is the wire, not pycrdt.
-        """
+    def encode_append(self, text: str) -> bytes:
+        """Append ``text`` to the document in one transaction; return the framed update message,
+        not sent yet (see :meth:`send_encoded`). Appends are applied in call order, so messages
+        encoded ahead of time must be sent in that order."""
         state = self.doc.get_state()
         self.text += text
         update = self.doc.get_update(state)
-        message = create_update_message(update)
-        t = time.perf_counter()
+        return self.framing.wrap(create_update_message(update))
+
+    def send_encoded(self, message: bytes) -> float:
+        """Send a message from :meth:`encode_append`; return the send time.
+
+        The send time is ``perf_counter()`` right before the message is written to the socket —
+        what a latency measures from is the wire, not pycrdt.
+        """
         assert self.conn is not None
+        t = time.perf_counter()
         self.conn.send_binary(message)
         return t
+
+    def append(self, text: str) -> float:
+        """Append ``text`` in one transaction, send the update; return the send time."""
+        return self.send_encoded(self.encode_append(text))

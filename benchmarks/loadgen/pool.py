@@ -9,11 +9,13 @@ import os
 import sys
 import time
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cpu import CpuMeter, CpuShare
+from .yprotocol import MSG_SYNC, Framing
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +34,22 @@ class Collected:
     closed: dict[str, int] = field(default_factory=dict)
     lag_p99_ms: float = 0.0
     lag_max_ms: float = 0.0
+
+
+@dataclass
+class StormCollected:
+    """What all receivers saw of an awareness storm."""
+
+    #: Staleness of every (receiver, announcement) pair that arrived, ms.
+    latencies_ms: array
+    lost: int
+    #: (receiver, sender) pairs where the receiver does not hold the sender's last state.
+    stale_end: int
+    exact: int
+    expected: int
+    #: Frames the receivers got (a server batching states into one frame sends fewer).
+    frames: int
+    lag_p99_ms: float
 
 
 class WorkerProcess:
@@ -93,6 +111,8 @@ class SubscriberPool:
     def __init__(self, workers: list[WorkerProcess], loop: str) -> None:
         self.workers = workers
         self.loop = loop
+        #: Subscribers connected in each worker (since the last :meth:`disconnect`).
+        self.connected = [0] * len(workers)
 
     @classmethod
     async def start(cls, procs: int, loop: str) -> SubscriberPool:
@@ -119,12 +139,18 @@ class SubscriberPool:
         timeout: float,
         kernel_timestamps: bool,
         group: str | None = None,
+        *,
+        framing: str = Framing.name,
+        document: str = "",
+        timed: Sequence[int] = (MSG_SYNC,),
     ) -> tuple[list[float], int, list[str], float]:
         """Connect ``n`` subscribers; return (per-connection seconds, failed, errors, wall seconds).
 
         ``timeout`` bounds each connection; the whole call is bounded by enough of those for
         ``n`` connections at ``concurrency`` in flight. Calling it again adds subscribers (to
-        another URL, say); ``group`` names them for :meth:`collect`.
+        another URL, say); ``group`` names them for :meth:`collect`. ``framing`` names the
+        message framing (``loadgen.yprotocol.FRAMINGS``) for room ``document``; ``timed``, the
+        message types whose markers are timed.
         """
         k = len(self.workers)
         counts = [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -138,9 +164,14 @@ class SubscriberPool:
             url=url,
             timeout=timeout,
             kernel_timestamps=kernel_timestamps,
+            framing=framing,
+            document=document,
+            timed=list(timed),
             **({"group": group} if group is not None else {}),
         )
         wall = time.perf_counter() - t0
+        for i, r in enumerate(replies):
+            self.connected[i] += r["connected"]
         times = [t for r in replies for t in r["connect_s"]]
         failed = sum(r["failed"] for r in replies)
         errors = [e for r in replies for e in r["errors"]]
@@ -186,5 +217,39 @@ class SubscriberPool:
             lag_max_ms=max(r["lag_max_ms"] for r in replies),
         )
 
+    async def storm(self, count: int, hz: float, timeout: float) -> tuple[dict[str, float], float]:
+        """Every open subscriber announces ``count`` cursor states at ``hz`` (see
+        ``loadgen.awareness``); return (send time of every marker, worst lateness in ms)."""
+        per_worker, first = [], 0
+        for c in self.connected:
+            per_worker.append({"first_sender": first})
+            first += c
+        replies = await self._all("storm", timeout, per_worker, senders=first, count=count, hz=hz)
+        sent: dict[str, float] = {}
+        for r in replies:
+            sent.update(r["sent"])
+        return sent, max(r["late_max_ms"] for r in replies)
+
+    async def collect_storm(
+        self, sent: dict[str, float], senders: int, count: int, warm: int
+    ) -> StormCollected:
+        """What every receiver saw of the storm (see :meth:`Worker.collect_storm`)."""
+        replies = await self._all(
+            "collect_storm", 120, sent=sent, senders=senders, count=count, warm=warm
+        )
+        latencies = array("d")
+        for r in replies:
+            latencies.frombytes(base64.b64decode(r["latencies_ms"]))
+        return StormCollected(
+            latencies_ms=latencies,
+            lost=sum(r["lost"] for r in replies),
+            stale_end=sum(r["stale_end"] for r in replies),
+            exact=sum(r["exact"] for r in replies),
+            expected=sum(r["expected"] for r in replies),
+            frames=sum(r["frames"] for r in replies),
+            lag_p99_ms=max(r["lag_p99_ms"] for r in replies),
+        )
+
     async def disconnect(self) -> None:
         await self._all("disconnect", 60)
+        self.connected = [0] * len(self.workers)

@@ -8,19 +8,11 @@ import platform
 import shlex
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .servers import redact
+from .servers import dist_version, redact
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "-"
 
 
 def environment(loop: str) -> list[tuple[str, str]]:
@@ -35,8 +27,8 @@ def environment(loop: str) -> list[tuple[str, str]]:
         (
             "load generator",
             (
-                f"Python {platform.python_version()}, pycrdt {_version('pycrdt')}, event loop {loop}"
-                + (f" (uvloop {_version('uvloop')})" if loop == "uvloop" else "")
+                f"Python {platform.python_version()}, pycrdt {dist_version('pycrdt')}, event loop {loop}"
+                + (f" (uvloop {dist_version('uvloop')})" if loop == "uvloop" else "")
             ),
         ),
     ]
@@ -58,7 +50,9 @@ def command_line() -> str:
 def _module_name() -> str:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    return spec.name if spec is not None else sys.argv[0]
+    if spec is None:
+        return sys.argv[0]
+    return spec.name.removesuffix(".__main__")  # ``python -m package`` runs package.__main__
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -76,13 +70,18 @@ def append_run(
     notes: Sequence[str] = (),
 ) -> None:
     """Append one run (heading, facts, table, notes) to ``path``; never rewrites earlier runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     parts = [f"## {title}", ""]
     parts += [f"- {name}: {value}" for name, value in facts]
     parts += ["", markdown_table(columns, rows), ""]
     if notes:
         parts += [f"- {note}" for note in notes] + [""]
+    append_section(path, parts)
+
+
+def append_section(path: Path, lines: Sequence[str]) -> None:
+    """Append ``lines`` (one run's section) to ``path``, creating it with its heading if new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         if f.tell() == 0:
             f.write(f"# {path.stem} benchmark results (append-only; see ../README.md)\n\n")
-        f.write("\n".join(parts) + "\n")
+        f.write("\n".join(lines) + "\n")

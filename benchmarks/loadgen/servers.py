@@ -2,8 +2,14 @@
 
 A URL template is a ``ws://`` URL containing ``{room}``, e.g.
 ``ws://127.0.0.1:8888/omniforge/rooms/{room}?token=T`` or ``ws://127.0.0.1:1234/{room}`` for the
-y-websocket reference server. Other servers (Hocuspocus, jupyter-server-ydoc) get their own
-spawner here, next to :class:`SpawnedOmniforge`, when they are compared.
+y-websocket reference server. Spawners, each an async context manager entering to a ready
+:class:`ServerUnderTest` and stopping the process on leaving:
+
+- :class:`SpawnedOmniforge`: ``jupyter server`` with this extension (its rooms);
+- :class:`SpawnedJupyterYdoc`: ``jupyter server`` without it, jupyter-server-ydoc's rooms;
+- :class:`SpawnedNodeServer`: a Node.js server from ``benchmarks/peers`` (the y-websocket
+  reference server, Hocuspocus);
+- :class:`SpawnedRedis`: a throw-away ``redis-server``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .yprotocol import FRAMINGS, Framing, framing_for
+
 _TOKEN_RE = re.compile(r"(token=)[^&\s'\"]+")
 
 
@@ -41,9 +49,15 @@ class ServerUnderTest:
     pid: int | None = None
     #: Error lines from the log of a server we spawned, filled in once it stopped.
     log_errors: list[str] = field(default_factory=list)
+    #: How clients frame messages (a name in ``yprotocol.FRAMINGS``).
+    protocol: str = Framing.name
 
     def url(self, room: str) -> str:
         return self.url_template.replace("{room}", room)
+
+    def framing(self, room: str) -> Framing:
+        """The framing of a client of ``room`` on this server."""
+        return framing_for(self.protocol, room)
 
 
 def free_port() -> int:
@@ -52,39 +66,67 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class SpawnedOmniforge:
-    """``jupyter server`` with the omniforge extension, on a free port, random token, temp root.
+async def stop_process(proc: asyncio.subprocess.Process | None, timeout: float) -> bool:
+    """SIGTERM ``proc`` and wait up to ``timeout`` seconds, then SIGKILL it; no-op if it ended.
 
-    Its Jupyter data dir (hence the omniforge store) is in the same temp dir: every run starts
-    from an empty store.
-
-    Use as ``async with SpawnedOmniforge() as server:``; :attr:`server` is ready once entered
-    (``GET /omniforge/health/ready`` answered 200). Leaving stops the process (SIGTERM, then
-    SIGKILL after ``stop_timeout``) and removes the temp dir; the server log is kept in
-    :attr:`log_tail` for reports.
+    Returns True if it had to be killed.
     """
+    if proc is None or proc.returncode is not None:
+        return False
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return True
+    return False
+
+
+class ServerProcess:
+    """A server process on a free loopback port, logging to a temp dir, ready once an HTTP GET
+    of :meth:`ready_url` answers 200. Subclasses say what to run (:meth:`command`,
+    :meth:`environment`) and what it serves (:meth:`make_server`).
+
+    Use as ``async with SpawnedOmniforge() as server:``; :attr:`server` is ready once entered.
+    Leaving stops the process (SIGTERM, then SIGKILL after ``stop_timeout``) and removes the temp
+    dir; the server log's last ``log_lines`` lines are kept in :attr:`log_tail` for reports and
+    its error lines in ``server.log_errors``.
+    """
+
+    #: What the process is, for messages.
+    what = "server"
 
     def __init__(
         self,
         startup_timeout: float = 60.0,
         stop_timeout: float = 10.0,
         *,
-        extra_args: Sequence[str] = (),
-        token: str | None = None,
         log_lines: int = 400,
     ) -> None:
         self.log_lines = log_lines  # how much of the server log :attr:`log_tail` keeps
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
-        #: More ``jupyter server`` arguments, after ours (e.g. ``--OmniForgeApp.redis_url=...``).
-        self.extra_args = list(extra_args)
         self.port = free_port()
-        #: Several instances of one deployment share a token, as behind a load balancer.
-        self.token = token or secrets.token_hex(16)
         self.proc: asyncio.subprocess.Process | None = None
         self.tmpdir: str | None = None
         self.log_tail = ""
         self.server: ServerUnderTest | None = None
+        #: Whether it ignored SIGTERM for ``stop_timeout`` seconds and was killed.
+        self.killed = False
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment; :attr:`tmpdir` exists when this is called."""
+        return dict(os.environ)
+
+    def ready_url(self) -> urllib.request.Request:
+        raise NotImplementedError
+
+    def make_server(self) -> ServerUnderTest:
+        raise NotImplementedError
 
     def _log_path(self) -> Path:
         assert self.tmpdir is not None
@@ -99,31 +141,12 @@ class SpawnedOmniforge:
 
     async def __aenter__(self) -> ServerUnderTest:
         self.tmpdir = tempfile.mkdtemp(prefix="omniforge-bench-")
-        root = Path(self.tmpdir) / "root"
-        root.mkdir()
-        (Path(self.tmpdir) / "data").mkdir()
-        env = dict(os.environ)
-        # Runtime files, the omniforge SQLite store and file ids all go to the temp dir, so a
-        # benchmark neither reads nor pollutes the user's Jupyter data.
-        env["JUPYTER_RUNTIME_DIR"] = str(Path(self.tmpdir) / "runtime")
-        env["JUPYTER_DATA_DIR"] = str(Path(self.tmpdir) / "data")
+        env = self.environment()
         # A local file opened once before the child starts; the child inherits it, we close ours.
         log = open(self._log_path(), "wb")  # noqa: ASYNC230
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                f"--port={self.port}",
-                "--ServerApp.ip=127.0.0.1",
-                "--ServerApp.port_retries=0",
-                f"--ServerApp.token={self.token}",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.open_browser=False",
-                # jupyter server refuses to start as root unless told; containers often are root.
-                *(["--allow-root"] if os.geteuid() == 0 else []),
-                *self.extra_args,
+                *self.command(),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -136,23 +159,18 @@ class SpawnedOmniforge:
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
-        self.server = ServerUnderTest(
-            url_template=f"ws://127.0.0.1:{self.port}/omniforge/rooms/{{room}}?token={self.token}",
-            label=f"jupyter_omniforge {_omniforge_version()} (spawned jupyter server)",
-            pid=self.proc.pid,
-        )
+        self.server = self.make_server()
         return self.server
 
     async def _wait_ready(self) -> None:
         assert self.proc is not None
-        url = f"http://127.0.0.1:{self.port}/omniforge/health/ready"
-        request = urllib.request.Request(url, headers={"Authorization": f"token {self.token}"})
+        request = self.ready_url()
         deadline = time.monotonic() + self.startup_timeout
         last = "no answer"
         while time.monotonic() < deadline:
             if self.proc.returncode is not None:
                 raise RuntimeError(
-                    f"jupyter server exited with {self.proc.returncode} before it was ready:\n"
+                    f"{self.what} exited with {self.proc.returncode} before it was ready:\n"
                     + self._read_log_tail()
                 )
             try:
@@ -165,24 +183,199 @@ class SpawnedOmniforge:
                 last = f"HTTP {status}"
             await asyncio.sleep(0.25)
         raise RuntimeError(
-            f"{url} not ready after {self.startup_timeout:.0f} s ({last}):\n"
+            f"{request.full_url} not ready after {self.startup_timeout:.0f} s ({last}):\n"
             + self._read_log_tail()
         )
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), self.stop_timeout)
-            except asyncio.TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if await stop_process(self.proc, self.stop_timeout):
+            self.killed = True
         if self.tmpdir is not None:
             self.log_tail = self._read_log_tail(self.log_lines)
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
         if self.server is not None:
             self.server.log_errors = log_errors(self.log_tail)
+
+
+class SpawnedJupyterServer(ServerProcess):
+    """``jupyter server`` on a free port, random token, temp root; rooms at :attr:`room_path`.
+
+    Its Jupyter data dir (hence the omniforge store) is in the same temp dir: every run starts
+    from an empty store. Ready once ``GET`` :attr:`ready_path` answered 200.
+    """
+
+    what = "jupyter server"
+    #: Where rooms are, below the server's root URL, with ``{room}``.
+    room_path = "omniforge/rooms/{room}"
+    #: Answers 200 once the server can take clients.
+    ready_path = "omniforge/health/ready"
+    #: ``jupyter server`` arguments every instance gets (after the common ones).
+    base_args: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        *,
+        extra_args: Sequence[str] = (),
+        token: str | None = None,
+        log_lines: int = 400,
+    ) -> None:
+        super().__init__(startup_timeout, stop_timeout, log_lines=log_lines)
+        #: More ``jupyter server`` arguments, after ours (e.g. ``--OmniForgeApp.redis_url=...``).
+        self.extra_args = list(extra_args)
+        #: Several instances of one deployment share a token, as behind a load balancer.
+        self.token = token or secrets.token_hex(16)
+
+    def label(self) -> str:
+        return f"jupyter_omniforge {_omniforge_version()} (spawned jupyter server)"
+
+    def environment(self) -> dict[str, str]:
+        assert self.tmpdir is not None
+        (Path(self.tmpdir) / "root").mkdir()
+        (Path(self.tmpdir) / "data").mkdir()
+        env = dict(os.environ)
+        # Runtime files, the omniforge SQLite store and file ids all go to the temp dir, so a
+        # benchmark neither reads nor pollutes the user's Jupyter data.
+        env["JUPYTER_RUNTIME_DIR"] = str(Path(self.tmpdir) / "runtime")
+        env["JUPYTER_DATA_DIR"] = str(Path(self.tmpdir) / "data")
+        return env
+
+    def command(self) -> list[str]:
+        assert self.tmpdir is not None
+        return [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            f"--port={self.port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.token={self.token}",
+            f"--ServerApp.root_dir={Path(self.tmpdir) / 'root'}",
+            "--ServerApp.open_browser=False",
+            # jupyter server refuses to start as root unless told; containers often are root.
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+            *self.base_args,
+            *self.extra_args,
+        ]
+
+    def ready_url(self) -> urllib.request.Request:
+        return urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/{self.ready_path}",
+            headers={"Authorization": f"token {self.token}"},
+        )
+
+    def make_server(self) -> ServerUnderTest:
+        assert self.proc is not None
+        return ServerUnderTest(
+            url_template=f"ws://127.0.0.1:{self.port}/{self.room_path}?token={self.token}",
+            label=self.label(),
+            pid=self.proc.pid,
+        )
+
+
+class SpawnedOmniforge(SpawnedJupyterServer):
+    """``jupyter server`` with the omniforge extension: its rooms at ``omniforge/rooms/{room}``."""
+
+
+class SpawnedJupyterYdoc(SpawnedJupyterServer):
+    """``jupyter server`` with jupyter-server-ydoc and without omniforge: its *transient* rooms.
+
+    ``api/collaboration/room/{id}`` takes the last path segment as the room id; one with fewer
+    than two colons (``idea:x``) is not a file but a ``TransientRoom`` (pycrdt-websocket's
+    ``YRoom``, never stored, never cleaned up). Authentication is Jupyter's, like ours (the
+    token), authorization the ``contents`` resource (the default authorizer allows all).
+    """
+
+    room_path = "api/collaboration/room/{room}"
+    ready_path = "api/status"
+    base_args = ("--ServerApp.jpserver_extensions=jupyter_omniforge=False",)
+
+    def label(self) -> str:
+        return f"jupyter-server-ydoc {dist_version('jupyter-server-ydoc')} (spawned jupyter server)"
+
+
+#: The Node.js peers' package (``npm ci --prefix benchmarks/peers`` installs them).
+PEERS_DIR = Path(__file__).resolve().parents[1] / "peers"
+
+
+class SpawnedNodeServer(ServerProcess):
+    """A Node.js server from ``benchmarks/peers``: ``node SCRIPT`` with ``HOST=127.0.0.1`` and
+    ``PORT`` in its environment, ready once ``GET /`` answers 200. Rooms are
+    ``ws://127.0.0.1:PORT/{room}``; ``protocol`` names the framing its clients need."""
+
+    what = "node server"
+
+    def __init__(
+        self, script: Path, label: str, protocol: str = Framing.name, **kwargs: float
+    ) -> None:
+        super().__init__(**kwargs)
+        self.script = script
+        self._label = label
+        self.protocol = protocol
+
+    def command(self) -> list[str]:
+        if not self.script.exists():
+            raise RuntimeError(f"{self.script} is missing: run `npm ci --prefix {PEERS_DIR}`")
+        return [shutil.which("node") or "node", str(self.script)]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port)}
+
+    def ready_url(self) -> urllib.request.Request:
+        return urllib.request.Request(f"http://127.0.0.1:{self.port}/")
+
+    def make_server(self) -> ServerUnderTest:
+        assert self.proc is not None
+        return ServerUnderTest(
+            url_template=f"ws://127.0.0.1:{self.port}/{{room}}",
+            label=self._label,
+            pid=self.proc.pid,
+            protocol=self.protocol,
+        )
+
+
+def peer_version(package: str) -> str:
+    """The version of an npm package installed in ``benchmarks/peers``, or ``?``."""
+    import json
+
+    try:
+        manifest = PEERS_DIR / "node_modules" / package / "package.json"
+        return json.loads(manifest.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "?"
+
+
+def node_version() -> str:
+    """``v20.20.2`` from ``node --version``, or ``?``."""
+    return _tool_version(["node", "--version"], r"(v\S+)")
+
+
+class SpawnedYWebsocket(SpawnedNodeServer):
+    """The y-websocket reference server (npm ``y-websocket`` 1.5, its ``bin/server.js``), in
+    memory (no ``YPERSISTENCE``), garbage collection of Yjs on (its default)."""
+
+    def __init__(self, **kwargs: float) -> None:
+        super().__init__(
+            PEERS_DIR / "node_modules" / "y-websocket" / "bin" / "server.js",
+            f"y-websocket {peer_version('y-websocket')} reference server (node {node_version()})",
+            **kwargs,
+        )
+
+
+class SpawnedHocuspocus(SpawnedNodeServer):
+    """Hocuspocus (npm ``@hocuspocus/server`` 4) through ``benchmarks/peers/hocuspocus-server.mjs``:
+    no extensions, in memory, stateless messages broadcast to the document's connections."""
+
+    def __init__(self, **kwargs: float) -> None:
+        super().__init__(
+            PEERS_DIR / "hocuspocus-server.mjs",
+            f"Hocuspocus {peer_version('@hocuspocus/server')} (node {node_version()})",
+            protocol="hocuspocus",
+            **kwargs,
+        )
 
 
 @asynccontextmanager
@@ -287,13 +480,7 @@ class SpawnedRedis:
         raise RuntimeError(f"redis-server on port {self.port} not ready ({last})")
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), self.stop_timeout)
-            except asyncio.TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await stop_process(self.proc, self.stop_timeout)
         if self.tmpdir is not None:
             try:
                 self.log_tail = (Path(self.tmpdir) / "redis.log").read_text(errors="replace")[
@@ -307,15 +494,20 @@ class SpawnedRedis:
 
 def redis_server_version(executable: str = "redis-server") -> str:
     """``7.0.15`` from ``redis-server --version``, or ``?``."""
+    return _tool_version([executable, "--version"], r"v=(\S+)")
+
+
+def _tool_version(command: list[str], pattern: str) -> str:
+    """The first group of ``pattern`` in what ``command`` prints, or ``?``."""
     import subprocess
 
     try:
         out = subprocess.run(
-            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
+            command, capture_output=True, text=True, timeout=10, check=False
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return "?"
-    match = re.search(r"v=(\S+)", out)
+    match = re.search(pattern, out)
     return match.group(1) if match else "?"
 
 
@@ -349,6 +541,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--label", help="server name for the results file (default: from the URL)")
     parser.add_argument("--server-pid", type=int, help="server process id, to report its CPU share")
+    parser.add_argument(
+        "--framing",
+        choices=tuple(FRAMINGS),
+        default=Framing.name,
+        help="how the --url server frames messages (hocuspocus: document-name prefix, auth first)",
+    )
 
 
 @asynccontextmanager
@@ -358,7 +556,9 @@ async def server_from_args(args: argparse.Namespace) -> AsyncIterator[ServerUnde
     Raises RuntimeError (with the server log's tail) if a spawned server never became ready.
     """
     if not args.spawn_omniforge:
-        yield ServerUnderTest(args.url, args.label or redact(args.url), args.server_pid)
+        yield ServerUnderTest(
+            args.url, args.label or redact(args.url), args.server_pid, protocol=args.framing
+        )
         return
     async with SpawnedOmniforge() as server:
         if args.label:
@@ -378,10 +578,15 @@ def _http_status(request: urllib.request.Request) -> int:
         return e.code
 
 
-def _omniforge_version() -> str:
+def dist_version(dist: str) -> str:
+    """The installed version of Python distribution ``dist``, or ``-``."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("jupyter_omniforge")
+        return version(dist)
     except PackageNotFoundError:
-        return "?"
+        return "-"
+
+
+def _omniforge_version() -> str:
+    return dist_version("jupyter_omniforge")

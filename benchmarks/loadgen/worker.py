@@ -4,9 +4,11 @@ Run by :class:`benchmarks.loadgen.pool.SubscriberPool` as ``python -m benchmarks
 Requests and replies are one JSON object per line; every request gets exactly one reply, in
 order. Commands:
 
-- ``connect {url, count, concurrency, timeout, kernel_timestamps[, group]}`` →
-  ``{connected, failed, errors, connect_s}``; ``group`` (optional) names these subscribers, e.g.
-  by the server they connected to, so ``collect`` can report them apart.
+- ``connect {url, count, concurrency, timeout, kernel_timestamps[, group, framing, document,
+  timed]}`` → ``{connected, failed, errors, connect_s}``; ``group`` (optional) names these
+  subscribers, e.g. by the server they connected to, so ``collect`` can report them apart;
+  ``framing`` (``y-websocket`` or ``hocuspocus``) and ``document`` (the room) say how messages
+  are framed; ``timed`` lists the message types whose markers are timed (default: sync).
 - ``wait {count, timeout}`` → ``{complete, incomplete, closed}``: wait until every open subscriber
   has seen ``count`` distinct markers (rooms are fresh and markers numbered from 0, so that means
   "all of ``0..count-1``"); subscribers whose connection closed are not waited for.
@@ -15,6 +17,14 @@ order. Commands:
   against the writer's ``send_times``, counts, last arrival, closed connections, loop lag, and
   with kernel timestamps also the latencies as read by this process (``read_latencies_ms``).
   With ``group``, only the subscribers connected with that group count.
+- ``storm {first_sender, senders, count, hz}`` → ``{sent, late_max_ms}``: subscriber ``i`` of
+  this worker becomes sender ``first_sender + i`` of ``senders`` and announces ``count`` cursor
+  states at ``hz``, phases spread evenly over all senders (``loadgen.awareness``); ``sent`` maps
+  each marker to its send time.
+- ``collect_storm {sent, senders, count, warm}`` → staleness (ms, float64, base64) of every
+  announcement ``>= warm`` at every receiver of this worker (``loadgen.awareness.staleness``),
+  ``lost``, ``stale_end`` (receiver, sender) pairs without the sender's last state, ``exact``,
+  ``expected``, ``frames`` (awareness frames received, all told), loop lag.
 - ``disconnect {}`` → ``{closed}``; ``exit {}`` → ``{}`` and the process ends (also on stdin EOF).
 
 Timestamps are ``time.perf_counter()``, i.e. ``CLOCK_MONOTONIC`` on Linux, which is one clock
@@ -32,9 +42,11 @@ import time
 from array import array
 from typing import Any
 
+from .awareness import announce, staleness
 from .eventloop import LOOPS, run
 from .stats import percentile
 from .subscriber import LightSubscriber
+from .yprotocol import MSG_SYNC, Framing, framing_for
 
 LAG_INTERVAL_S = 0.01
 LAG_MAX_SAMPLES = 200_000
@@ -44,6 +56,8 @@ class Worker:
     def __init__(self) -> None:
         self.subscribers: list[LightSubscriber] = []
         self.group_of: dict[LightSubscriber, str | None] = {}
+        #: Awareness storm: the sender index of each subscriber that announced.
+        self.sender_of: dict[LightSubscriber, int] = {}
         self._lag: list[float] = []
         self._lag_task: asyncio.Task[None] | None = None
 
@@ -55,13 +69,18 @@ class Worker:
         timeout: float,
         kernel_timestamps: bool,
         group: str | None = None,
+        framing: str = Framing.name,
+        document: str = "",
+        timed: list[int] | None = None,
     ) -> dict:
         gate = asyncio.Semaphore(max(1, concurrency))
         errors: list[str] = []
+        frame = framing_for(framing, document)
+        types = timed if timed is not None else [MSG_SYNC]
 
         async def one() -> float | None:
             async with gate:
-                sub = LightSubscriber(kernel_timestamps)
+                sub = LightSubscriber(kernel_timestamps, frame, types)
                 try:
                     elapsed = await sub.start(url, timeout)
                 except Exception as e:  # every failure is reported, none aborts the run
@@ -108,9 +127,7 @@ class Worker:
         return {}
 
     def collect(self, lo: int, send_times: list[float], group: str | None = None) -> dict:
-        if self._lag_task is not None:
-            self._lag_task.cancel()
-            self._lag_task = None
+        lag = self._stop_lag()
         subscribers = [
             s for s in self.subscribers if group is None or self.group_of.get(s) == group
         ]
@@ -134,7 +151,6 @@ class Worker:
             if sub.conn is not None and sub.conn.closed.done():
                 reason = sub.conn.closed.result()
                 reasons[reason] = reasons.get(reason, 0) + 1
-        lag = sorted(self._lag)
         return {
             "latencies_ms": base64.b64encode(latencies.tobytes()).decode(),
             "read_latencies_ms": base64.b64encode(read_latencies.tobytes()).decode(),
@@ -146,9 +162,52 @@ class Worker:
             "lag_max_ms": lag[-1] * 1000 if lag else 0.0,
         }
 
+    def _stop_lag(self) -> list[float]:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            self._lag_task = None
+        return sorted(self._lag)
+
+    async def storm(self, first_sender: int, senders: int, count: int, hz: float) -> dict:
+        subs = self.subscribers  # those closed since drop what they send
+        # Start together a little later, phases spread over all senders of the room.
+        start = time.perf_counter() + 0.2
+        sent: dict[int, float] = {}
+        calls = []
+        for i, sub in enumerate(subs):
+            sender = first_sender + i
+            self.sender_of[sub] = sender
+            calls.append(announce(sub, sender, count, hz, start + sender / senders / hz, sent))
+        late = await asyncio.gather(*calls)
+        return {"sent": sent, "late_max_ms": max(late, default=0.0) * 1000}
+
+    def collect_storm(self, sent: dict[str, float], senders: int, count: int, warm: int) -> dict:
+        lag = self._stop_lag()
+        send_times = {int(seq): t for seq, t in sent.items()}
+        everyone = range(senders)
+        latencies = array("d")
+        lost = stale_end = exact = expected = 0
+        frames = sum(sub.timed_frames for sub in self.sender_of)
+        for sub, receiver in self.sender_of.items():
+            got = staleness(sub.first_seen, receiver, everyone, count, warm, send_times, latencies)
+            lost += got[0]
+            stale_end += got[1]
+            exact += got[2]
+            expected += (senders - 1) * (count - warm)
+        return {
+            "latencies_ms": base64.b64encode(latencies.tobytes()).decode(),
+            "lost": lost,
+            "stale_end": stale_end,
+            "exact": exact,
+            "expected": expected,
+            "frames": frames,
+            "lag_p99_ms": percentile(lag, 99) * 1000 if lag else 0.0,
+        }
+
     async def disconnect(self) -> dict:
         subs, self.subscribers = self.subscribers, []
         self.group_of = {}
+        self.sender_of = {}
         await asyncio.gather(*(s.conn.close(timeout=2.0) for s in subs if s.conn is not None))
         return {"closed": len(subs)}
 
@@ -174,6 +233,10 @@ async def serve(loop_name: str) -> None:
             reply = worker.mark()
         elif cmd == "collect":
             reply = worker.collect(**request)
+        elif cmd == "storm":
+            reply = await worker.storm(**request)
+        elif cmd == "collect_storm":
+            reply = worker.collect_storm(**request)
         elif cmd == "disconnect":
             reply = await worker.disconnect()
         elif cmd == "exit":

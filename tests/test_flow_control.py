@@ -132,3 +132,48 @@ async def test_a_peer_that_never_answers_pings_is_dropped_and_a_live_one_stays(
         await asyncio.sleep(0.6)  # live (Tornado answers pings) stays through more intervals
         assert live.close_code is None and len(room.peers) == 1
         silent.close()
+
+
+def masked_binary_frame(payload: bytes) -> bytes:
+    """A client-to-server WebSocket binary frame of any length."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x82, 0x80 | n))
+    elif n <= 0xFFFF:
+        header = bytes((0x82, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x82, 0x80 | 127)) + n.to_bytes(8, "big")
+    mask = os.urandom(4)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_updates_that_arrive_together_leave_together(ws_base, token):
+    """A burst of 50 updates in one TCP write reaches a peer as far fewer frames, intact."""
+    from jupyter_omniforge.client.rooms import open_connection
+    from jupyter_omniforge.rooms import protocol as p
+
+    author = Doc()
+    text = author.get("code", type=Text)
+    updates: list[bytes] = []
+    author.observe(lambda event: updates.append(event.update))
+    for i in range(50):
+        text += f"{i};"
+    watcher = await open_connection(f"{ws_base}/idea:burst?token={token}")
+    mirror = Doc()
+    frames: list[bytes] = []
+
+    async def read() -> None:
+        while (message := await watcher.read_message()) is not None:
+            if message[:2] == bytes((p.MESSAGE_SYNC, p.SYNC_UPDATE)):
+                frames.append(message)
+                mirror.apply_update(p.parse_message(message).payload)
+
+    reading = asyncio.ensure_future(read())
+    _, burst = await stalled_websocket(f"{ws_base}/idea:burst?token={token}")
+    burst.write(b"".join(masked_binary_frame(p.encode_update(u)) for u in updates))
+    await burst.drain()
+    await wait_for(lambda: str(mirror.get("code", type=Text)) == str(text))
+    assert 1 <= len(frames) < 10, f"{len(frames)} frames for 50 updates"
+    burst.close()
+    watcher.close()
+    reading.cancel()

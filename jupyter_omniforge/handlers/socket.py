@@ -88,11 +88,17 @@ class OmniForgeWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         app = self.omniforge
         self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
         app.keepalive.watch(self)
-        # The handshake is over: its request and response headers and the login cookie Jupyter
-        # set on it are never read again, and every idle connection would keep them (~3 KB).
-        self.request.headers = HTTPHeaders()
+        # The handshake is over: its request and response headers, arguments and cookies, the
+        # login cookie Jupyter set on it and the template helpers are never used again, and
+        # every idle connection would keep them (~4 KB).
+        request = self.request
+        request.headers = HTTPHeaders()
+        request.arguments = request.query_arguments = request.body_arguments = {}
+        request.files = {}
+        request.__dict__.pop("_cookies", None)
         self._headers = HTTPHeaders()
         self.__dict__.pop("_new_cookie", None)
+        self.__dict__.pop("ui", None)
 
     def on_pong(self, data: bytes) -> None:
         self.awaiting_pong = False

@@ -92,7 +92,7 @@ class OmniForgeWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         # login cookie Jupyter set on it and the template helpers are never used again, and
         # every idle connection would keep them (~4 KB).
         request = self.request
-        request.headers = HTTPHeaders()
+        request.headers.__init__()  # emptied in place: Tornado's suspended upgrade holds it too
         request.arguments = request.query_arguments = request.body_arguments = {}
         request.files = {}
         request.__dict__.pop("_cookies", None)

@@ -271,18 +271,24 @@ class RedisBackplane(Backplane):
 
     async def _read_room_raw(
         self, room: str
-    ) -> tuple[bytes | None, dict[str, str], dict[str, list]]:
-        """Snapshot, its per-writer positions and every writer's stream, read atomically."""
+    ) -> tuple[bytes | None, dict[str, str], dict[str, list[tuple[str, bytes]]]]:
+        """Read atomically: the snapshot, the stream id of each writer it is folded through,
+        and each writer's ``(id, update)`` entries not folded into it yet."""
         reply = await self._read_room_script(
             keys=[self.key("room", room, "snap"), self._room_writers(room)],
             args=[self._room_log(room, "")],
         )
         snap = _pairs(reply[0])
         last = json.loads(snap[b"last"]) if snap.get(b"last") else {}
-        streams = {
-            _sid(writer): [(entry_id, _pairs(fields)) for entry_id, fields in entries]
-            for writer, entries in zip(reply[1::2], reply[2::2], strict=True)
-        }
+        streams = {}
+        for name, entries in zip(reply[1::2], reply[2::2], strict=True):
+            writer = _sid(name)
+            folded = _parse_sid(last.get(writer, "0-0"))
+            streams[writer] = [
+                (_sid(entry_id), _pairs(fields)[b"u"])
+                for entry_id, fields in entries
+                if _parse_sid(_sid(entry_id)) > folded
+            ]
         return snap.get(b"data"), last, streams
 
     async def _read_room(self, room: str) -> tuple[list[bytes], dict[str, str]]:
@@ -291,9 +297,8 @@ class RedisBackplane(Backplane):
         updates = [data] if data else []
         cursors = {}
         for writer, entries in streams.items():
-            folded = _parse_sid(last.get(writer, "0-0"))
-            updates += [f[b"u"] for i, f in entries if _parse_sid(_sid(i)) > folded]
-            cursors[writer] = _sid(entries[-1][0]) if entries else last.get(writer, "0-0")
+            updates += [update for _, update in entries]
+            cursors[writer] = entries[-1][0] if entries else last.get(writer, "0-0")
         cursors.pop(self.instance_id, None)
         return updates, cursors
 
@@ -499,11 +504,9 @@ class RedisBackplane(Backplane):
                 data, last, streams = await self._read_room_raw(room)
                 updates = [data] if data else []
                 for writer, entries in streams.items():
-                    folded = _parse_sid(last.get(writer, "0-0"))
-                    new = [(i, f[b"u"]) for i, f in entries if _parse_sid(_sid(i)) > folded]
-                    if new:
-                        updates += [u for _, u in new]
-                        last[writer] = _sid(new[-1][0])
+                    if entries:
+                        updates += [update for _, update in entries]
+                        last[writer] = entries[-1][0]
                 if len(updates) <= 1:
                     return  # nothing new since the last fold
                 folded_update = await asyncio.to_thread(fold_updates, updates)

@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .loadgen import wsclient
-from .loadgen.cpu import CpuMeter, CpuShare, machine_busy_seconds, wait_for_quiet
+from .loadgen.cpu import CpuMeter, CpuShare, format_share, machine_busy_seconds, wait_for_quiet
 from .loadgen.eventloop import LOOPS, resolve_loop, run
 from .loadgen.profiler import start_py_spy, stop_py_spy
 from .loadgen.report import (
@@ -1049,10 +1049,6 @@ def summarize_profile(path: str, top: int = 25) -> str:
 # -- report --------------------------------------------------------------------------------------
 
 
-def _pct(share: CpuShare | None) -> str:
-    return f"{share.share * 100:.0f}%" if share is not None else "-"
-
-
 def _ms(value: float) -> str:
     return f"{value:.1f}"
 
@@ -1081,8 +1077,8 @@ def live_row(r: LiveResult) -> list[object]:
         order,
         f"{_ms(post.p50)}/{_ms(post.p99)}" if post else "-",
         _ms(r.lateness_max_ms),
-        _pct(r.gen_cpu),
-        _pct(r.server_cpu),
+        format_share(r.gen_cpu),
+        format_share(r.server_cpu),
         _per_event(r.server_cpu, r.measured, 1e3, "ms"),
         _ms(r.loop_lag_p99_ms),
         f"{r.other_cpu * 100:.0f}%",
@@ -1134,8 +1130,8 @@ def emit_summary(r: ReplayResult) -> str:
     lag = "never" if r.room_state_lag_s is None else f"{r.room_state_lag_s:.1f} s"
     return (
         f"emitted {r.count:,} in {r.emit_s:.1f} s ({r.emit_rate:,.0f}/s) with "
-        f"gen CPU {_pct(r.emit_gen_cpu)} ({_per_event(r.emit_gen_cpu, r.count, 1e6, 'µs')}/event), "
-        f"server CPU {_pct(r.emit_server_cpu)} "
+        f"gen CPU {format_share(r.emit_gen_cpu)} ({_per_event(r.emit_gen_cpu, r.count, 1e6, 'µs')}/event), "
+        f"server CPU {format_share(r.emit_server_cpu)} "
         f"({_per_event(r.emit_server_cpu, r.count, 1e3, 'ms')}/event); "
         f"build room up to date {lag} after the last POST answer"
     )
@@ -1157,8 +1153,8 @@ def replay_rows(r: ReplayResult) -> list[list[object]]:
                 ", ".join("timeout" if s is None else f"{s:.3f}" for s in secs),
                 ", ".join(f"{f * 1000:.0f}" for f in firsts) or "-",
                 f"{tries[-1]['received']} / " + "; ".join(statuses),
-                ", ".join(_pct(t["gen_cpu"]) for t in tries),
-                ", ".join(_pct(t["server_cpu"]) for t in tries),
+                ", ".join(format_share(t["gen_cpu"]) for t in tries),
+                ", ".join(format_share(t["server_cpu"]) for t in tries),
                 "PASS" if passed else "FAIL",
             ]
         )

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .loadgen.cpu import CpuMeter, CpuShare
+from .loadgen.cpu import CpuMeter, CpuShare, format_share
 from .loadgen.eventloop import LOOPS, resolve_loop, run
 from .loadgen.fullclient import FullClient, Writer
 from .loadgen.pool import SubscriberPool
@@ -207,10 +207,6 @@ async def run_one(
     return result
 
 
-def _pct(share: CpuShare | None) -> str:
-    return f"{share.share * 100:.0f}%" if share is not None else "-"
-
-
 COLUMNS = [
     "N",
     "rate/s",
@@ -252,8 +248,8 @@ def result_row(r: FanoutResult) -> list[str]:
         f"{r.connect_ms.p50:.0f}/{r.connect_ms.p99:.0f}",
         "OK" if r.converged else "FAILED",
         workers,
-        _pct(r.main_cpu),
-        _pct(r.server_cpu),
+        format_share(r.main_cpu),
+        format_share(r.server_cpu),
         f"{r.worker_lag_p99_ms:.1f}",
     ]
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .loadgen.cpu import CpuMeter, CpuShare
+from .loadgen.cpu import CpuMeter, CpuShare, format_share
 from .loadgen.eventloop import LOOPS, resolve_loop, run
 from .loadgen.fullclient import FullClient, Writer
 from .loadgen.report import RESULTS_DIR, append_run, command_line, environment
@@ -189,7 +189,7 @@ def result_row(r: JoinResult) -> list[str]:
         f"{r.joined_ms.max:.1f}",
         f"{r.received_ms.p50:.1f}",
         f"{r.content_ok}/{r.clients}",
-        f"{r.server_cpu.share * 100:.0f}%" if r.server_cpu else "-",
+        format_share(r.server_cpu),
     ]
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fanout import _converged, _send_paced
-from .loadgen.cpu import CpuMeter, CpuShare, proc_cpu_times
+from .loadgen.cpu import CpuMeter, CpuShare, format_share, proc_cpu_times
 from .loadgen.eventloop import LOOPS, resolve_loop, run
 from .loadgen.fullclient import FullClient, Writer
 from .loadgen.pool import SubscriberPool
@@ -360,10 +360,6 @@ async def run_layout(
 # -- report ------------------------------------------------------------------------------------
 
 
-def _pct(share: CpuShare | None) -> str:
-    return f"{share.share * 100:.0f}%" if share is not None else "-"
-
-
 RUN_COLUMNS = [
     "layout",
     "round",
@@ -408,11 +404,11 @@ def run_row(r: RunResult) -> list[str]:
         "OK" if r.converged else "FAILED",
         groups,
         f"{r.per_1000(r.server_cpu_s):.3f} ({r.per_1000(r.server_sys_s):.3f})",
-        " + ".join(_pct(s) for s in r.server_cpu) or "-",
+        " + ".join(format_share(s) for s in r.server_cpu) or "-",
         " + ".join(f"{s.share * 100:.1f}%" for s in r.idle_cpu) or "-",
         f"{r.per_1000(r.redis_cpu.cpu_s):.3f}" if r.redis_cpu else "-",
-        _pct(r.redis_cpu),
-        f"{workers * 100:.0f}% / {_pct(r.main_cpu)}" if workers is not None else "-",
+        format_share(r.redis_cpu),
+        f"{workers * 100:.0f}% / {format_share(r.main_cpu)}" if workers is not None else "-",
         f"{r.worker_lag_p99_ms:.1f}",
     ]
 

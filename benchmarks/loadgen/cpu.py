@@ -83,6 +83,11 @@ class CpuShare:
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
+def format_share(share: CpuShare | None) -> str:
+    """``share`` as a percentage of one core for a results table; ``-`` when not measured."""
+    return f"{share.share * 100:.0f}%" if share is not None else "-"
+
+
 class CpuMeter:
     """Measures one process's CPU between :meth:`start` and :meth:`stop`.
 

@@ -11,6 +11,7 @@ import random
 import pytest
 from pycrdt import Doc, Text
 
+from jupyter_omniforge.backplane.redis import RedisBackplane
 from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.client.rooms import open_connection, room_url
 from jupyter_omniforge.rooms import protocol as p
@@ -111,6 +112,52 @@ async def test_awareness_and_its_removal_cross_instances(cluster):
     await wait_for(lambda: 777 in seen_by_bob and seen_by_bob[777] is None, timeout=20)
     reader.cancel()
     bob.close()
+
+
+class AwarenessRecorder:
+    """The receiving end of a backplane: records the awareness other instances relay."""
+
+    def __init__(self, room: str) -> None:
+        self.rooms = {room: None}
+        self.received: list[bytes] = []
+
+    def apply_remote_awareness(self, room: str, instance: str, awareness_update: bytes) -> None:
+        self.received.append(awareness_update)
+
+    def local_awareness(self, room: str) -> None:
+        return None
+
+    def remote_instances(self) -> set[str]:
+        return set()
+
+    def expire_remote_awareness(self, older_than: float) -> None:
+        pass
+
+
+async def test_awareness_crosses_in_the_order_it_was_published(redis_server):
+    """Pub/sub may lose awareness, but must not reorder it: a removal that overtakes the
+    state it removes leaves a ghost cursor on the other instances."""
+    sender, receiver = (RedisBackplane(redis_server.url, instance_id=i) for i in ("a", "b"))
+    recorder = AwarenessRecorder("idea:1")
+    receiver.attach(recorder)
+    sender.attach(AwarenessRecorder("idea:1"))
+    await sender.start()
+    await receiver.start()
+    try:
+        while not recorder.received:  # until the receiver is subscribed
+            sender.publish_awareness("idea:1", b"probe")
+            await asyncio.sleep(0.05)
+        recorder.received.clear()
+        for burst in range(10):
+            for n in range(100):
+                sender.publish_awareness("idea:1", b"%d" % (burst * 100 + n))
+            await asyncio.sleep(0)
+        await wait_for(lambda: len([m for m in recorder.received if m != b"probe"]) >= 1000)
+        received = [int(m) for m in recorder.received if m != b"probe"]
+        assert received == list(range(1000))
+    finally:
+        await sender.close()
+        await receiver.close()
 
 
 async def test_events_cross_instances_and_replay_after_switching_instance(cluster):

@@ -52,6 +52,9 @@ _EMPTY = b"\x00\x00"
 _BLOCK_MS = 5000  # how long one XREAD waits for new entries
 _RETRY = (RedisError, OSError, asyncio.TimeoutError)
 
+#: Awareness messages kept while Redis is unreachable, at most.
+_MAX_ANNOUNCEMENTS = 10_000
+
 #: Read a room atomically: its snapshot hash, then each writer's id and whole stream.
 #: KEYS: snapshot, writers set; ARGV: the streams' key prefix (the writer id completes it).
 _READ_ROOM = """
@@ -132,7 +135,10 @@ class RedisBackplane(Backplane):
         self._registered: set[str] = set()  # rooms whose writers set holds this instance
         self._rooms_changed = asyncio.Event()
         self._reading: asyncio.Future[Any] | None = None  # the follower's pending XREAD
-        self._pending: list[tuple[str, bytes]] = []
+        self._pending: list[tuple[str, bytes]] = []  # (room, update) to append to our streams
+        # Awareness messages to publish, in order: sent on the same connection as the updates,
+        # since a removal that overtook the state it removes would leave a ghost elsewhere.
+        self._announcements: list[bytes] = []
         self._pending_event = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing waits to be published
         self._idle.set()
@@ -352,11 +358,15 @@ class RedisBackplane(Backplane):
 
     def publish_update(self, room: str, update: bytes) -> None:
         self._pending.append((room, update))
+        self._wake_flusher()
+
+    def _wake_flusher(self) -> None:
         self._idle.clear()
         self._pending_event.set()
 
     async def _flush_updates(self) -> None:
-        """Send what ``publish_update`` queued, in batches, on a connection of its own.
+        """Send what ``publish_update`` and ``_publish_awareness_raw`` queued, in batches and
+        in order, on a connection of its own.
 
         This is the per-update hot path, so it bypasses redis-py's client layer (a pipeline
         object and a timer per command): one packed write per batch and one deadline around
@@ -376,8 +386,9 @@ class RedisBackplane(Backplane):
         while True:
             await self._pending_event.wait()
             self._pending_event.clear()
-            while self._pending:
+            while self._pending or self._announcements:
                 batch = self._pending[:1000]
+                announcements = self._announcements[:1000]
                 # The first update of a room (since we opened it, or since Redis came back)
                 # also enrols this instance among the room's writers.
                 enrol = {room for room, _ in batch} - self._registered
@@ -388,6 +399,8 @@ class RedisBackplane(Backplane):
                     ("XADD", self._room_log(room, self.instance_id), "*", "u", update)
                     for room, update in batch
                 ]
+                channel = self.key("awareness")
+                commands += [("PUBLISH", channel, message) for message in announcements]
                 try:
                     async with asyncio.timeout(self.connect_timeout):
                         await conn.send_packed_command(conn.pack_commands(commands))
@@ -396,12 +409,18 @@ class RedisBackplane(Backplane):
                 except _RETRY as e:
                     await conn.disconnect()  # replies may be out of step now
                     self.healthy = False
-                    self.log.warning("could not publish %d updates (%s); retrying", len(batch), e)
+                    self.log.warning(
+                        "could not publish %d updates and %d awareness messages (%s); retrying",
+                        len(batch),
+                        len(announcements),
+                        e,
+                    )
                     await backoff.wait()
                     continue
                 backoff.reset()
                 del self._pending[: len(batch)]
-                if not self._pending:
+                del self._announcements[: len(announcements)]
+                if not self._pending and not self._announcements:
                     self._idle.set()
                 for room in enrol:
                     self._registered.add(room)
@@ -550,11 +569,12 @@ class RedisBackplane(Backplane):
         if self._redis is None:
             return
         message = b"\0".join((self.instance_id.encode(), room.encode(), kind)) + b"\0" + payload
-        self._spawn(self._publish_quietly(message))
-
-    async def _publish_quietly(self, message: bytes) -> None:
-        with contextlib.suppress(*_RETRY):
-            await self.redis.publish(self.key("awareness"), message)
+        if len(self._announcements) >= _MAX_ANNOUNCEMENTS:
+            # Redis has been away for a while: the oldest awareness goes (states expire on
+            # the other instances anyway); updates are never dropped.
+            del self._announcements[: _MAX_ANNOUNCEMENTS // 10]
+        self._announcements.append(message)
+        self._wake_flusher()
 
     async def _follow_awareness(self) -> None:
         backoff = Backoff()

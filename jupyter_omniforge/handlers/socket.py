@@ -14,11 +14,12 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.httputil import HTTPHeaders
 from tornado.ioloop import PeriodicCallback
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler, _WebSocketParams
 
 from ..auth import identity_from_user
 from ..errors import OmniForgeError
 from ..limits import TokenBucket
+from .reader import CallbackFrameReader
 
 
 class Keepalive:
@@ -99,6 +100,13 @@ class OmniForgeWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._headers = HTTPHeaders()
         self.__dict__.pop("_new_cookie", None)
         self.__dict__.pop("ui", None)
+
+    def get_websocket_protocol(self) -> CallbackFrameReader | None:
+        """Tornado's protocol, reading with callbacks (see :mod:`.reader`); no compression."""
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            return None
+        params = _WebSocketParams(max_message_size=self.max_message_size)
+        return CallbackFrameReader(self, False, params)
 
     def on_pong(self, data: bytes) -> None:
         self.awaiting_pong = False

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import random
+import time
 
 import pytest
 from pycrdt import Doc, Text
@@ -158,6 +159,21 @@ async def test_awareness_crosses_in_the_order_it_was_published(redis_server):
     finally:
         await sender.close()
         await receiver.close()
+
+
+async def test_sigterm_right_after_a_crowd_left_stops_the_server_promptly(cluster):
+    """Shutting down while hundreds of departures are still being processed used to lose the
+    cancellation of a Redis reader, and the server then ignored SIGTERM."""
+    (a,) = await cluster(1)
+    conns = [await open_connection(room_url(a.url, "idea:crowd", a.token)) for _ in range(300)]
+    for conn in conns:
+        conn.close()
+    await asyncio.sleep(0.2)
+    a.proc.terminate()
+    started = time.monotonic()
+    await wait_for(lambda: a.proc.poll() is not None, timeout=20)
+    assert a.proc.returncode == 0
+    assert time.monotonic() - started < 5
 
 
 async def test_events_cross_instances_and_replay_after_switching_instance(cluster):

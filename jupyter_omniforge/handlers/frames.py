@@ -46,7 +46,14 @@ def write_frame(stream: Any, head: bytes, tail: bytes = b"") -> Any:
     Tornado, behind nothing, so the order of bytes on the wire is kept.
     """
     sock = stream.socket  # None once closed
-    if not tail and sock is not None and type(stream) is IOStream and not stream.writing():
+    # ``_write_buffer._size`` is ``stream.writing()`` without its two calls: this runs once per
+    # peer per broadcast.
+    if (
+        not tail
+        and sock is not None
+        and type(stream) is IOStream
+        and not stream._write_buffer._size
+    ):
         try:
             sent = sock.send(head)
         except (BlockingIOError, InterruptedError):

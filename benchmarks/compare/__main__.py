@@ -38,7 +38,7 @@ from ..loadgen.servers import (
 from . import awareness, events, fanout, join, memory, rate, rooms
 from .config import QUICK, CompareConfig
 from .contenders import CONTENDERS, Running, start
-from .outcome import GEN_BUSY, Outcome
+from .outcome import GEN_BUSY, Outcome, median_of_rounds
 from .plot import plot
 from .table import LOAD_COLUMNS, derive, detail_table, load_rows, summary
 
@@ -137,22 +137,28 @@ async def compare(cfg: CompareConfig, run_id: str) -> list[Outcome]:
     outcomes: list[Outcome] = []
     try:
         for i, workload in enumerate(cfg.workloads):
-            shift = i % len(cfg.contenders)
-            for key in cfg.contenders[shift:] + cfg.contenders[:shift]:
-                _log(f"== {workload} — {CONTENDERS[key].title}")
-                o = await measure(workload, key, pool, cfg, run_id)
-                outcomes.append(o)
-                figures = ", ".join(f"{k} {v:,.1f}" for k, v in o.figures.items())
-                status = "skipped: " + o.skipped if o.skipped else ("OK" if o.ok else "FAILED")
-                print(
-                    f"{workload:12} {CONTENDERS[key].title:20} {status} ({o.seconds:.0f} s) {figures}",
-                    flush=True,
-                )
-                for line in o.problems + o.notes + o.generator_bound():
-                    print(f"    {line}", flush=True)
+            rounds: dict[str, list[Outcome]] = {key: [] for key in cfg.contenders}
+            for r in range(cfg.rounds):
+                shift = (i + r) % len(cfg.contenders)
+                for key in cfg.contenders[shift:] + cfg.contenders[:shift]:
+                    label = f" (round {r + 1} of {cfg.rounds})" if cfg.rounds > 1 else ""
+                    _log(f"== {workload} — {CONTENDERS[key].title}{label}")
+                    o = await measure(workload, key, pool, cfg, run_id)
+                    rounds[key].append(o)
+                    _print_outcome(o)
+            outcomes += [median_of_rounds(rounds[key]) for key in cfg.contenders]
     finally:
         await pool.stop()
     return outcomes
+
+
+def _print_outcome(o: Outcome) -> None:
+    figures = ", ".join(f"{k} {v:,.1f}" for k, v in o.figures.items())
+    status = "skipped: " + o.skipped if o.skipped else ("OK" if o.ok else "FAILED")
+    title = CONTENDERS[o.contender].title
+    print(f"{o.workload:12} {title:20} {status} ({o.seconds:.0f} s) {figures}", flush=True)
+    for line in o.problems + o.notes + o.generator_bound():
+        print(f"    {line}", flush=True)
 
 
 def versions(contenders: Sequence[str]) -> str:
@@ -186,7 +192,13 @@ def settings(cfg: CompareConfig) -> str:
         f"awareness {cfg.awareness_clients} clients x {cfg.awareness_hz:g} Hz for "
         f"{cfg.awareness_duration:g} s; events 1 → {cfg.events_subscribers} at "
         f"{cfg.events_rate:g}/s for {cfg.events_duration:g} s; {cfg.procs} subscriber "
-        f"process(es); a fresh server (and Redis) per workload and server; arrival = "
+        f"process(es); a fresh server (and Redis) per workload and server"
+        + (
+            f", {cfg.rounds} interleaved rounds, figures are their medians"
+            if cfg.rounds > 1
+            else ""
+        )
+        + "; arrival = "
         + ("kernel receive timestamp" if cfg.kernel_timestamps else "read time")
     )
 
@@ -326,6 +338,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, C
         "use it to find where time goes, not for the figures",
     )
     p.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every workload this many times against every server, interleaved, and "
+        "report the median of each figure (default 1)",
+    )
     p.add_argument("--results", type=Path, default=RESULTS_DIR / "compare.md")
     p.add_argument("--no-record", action="store_true", help="print only; write no results")
     args = p.parse_args(argv)
@@ -348,6 +367,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, C
         server_args=args.server_arg,
         profile_dir=args.profile,
         profile_rate=args.profile_rate,
+        rounds=max(1, args.rounds),
     )
     for _, name, _, _ in SIZE_OPTIONS:
         given = getattr(args, name)

@@ -16,6 +16,10 @@ class CompareConfig(LoadSettings):
     workloads: list[str]
     # (a) fan-out at a fixed rate (``duration``, ``warmup`` and the generator's settings are
     # LoadSettings')
+    #: Every workload runs this many times against every server, rounds interleaved; each
+    #: figure is the median of its rounds (loopback latency tails on a shared 2-core VM vary
+    #: by tens of percent between identical runs).
+    rounds: int = 1
     subscribers: list[int] = field(default_factory=lambda: [10, 100, 500, 1000])
     rate: float = 20.0
     duration: float = 6.0

@@ -114,3 +114,26 @@ class Outcome:
             for name, load in self.loads.items()
             if not math.isnan(load.busiest) and load.busiest > GEN_BUSY
         ]
+
+
+def median_of_rounds(rounds: Sequence[Outcome]) -> Outcome:
+    """One outcome from several rounds of a workload on one server: each figure is the median
+    of the rounds that measured it; rows, loads, problems and notes of every round are kept,
+    marked with their round. Any round's problem makes the whole a failed run."""
+    if len(rounds) == 1:
+        return rounds[0]
+    first = rounds[0]
+    out = Outcome(first.workload, first.contender, skipped=first.skipped)
+    for key in dict.fromkeys(k for o in rounds for k in o.figures):
+        values = sorted(o.figures[key] for o in rounds if key in o.figures)
+        mid = len(values) // 2
+        out.figures[key] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    for i, o in enumerate(rounds, 1):
+        tag = f"round {i}"
+        out.lower_bounds |= o.lower_bounds
+        out.problems += [f"{tag}: {line}" for line in o.problems]
+        out.notes += [f"{tag}: {line}" for line in o.notes]
+        out.loads.update({f"{name} ({tag})": load for name, load in o.loads.items()})
+        out.rows += [[f"{row[0]} ({tag})", *row[1:]] if row else row for row in o.rows]
+        out.seconds += o.seconds
+    return out

@@ -32,7 +32,7 @@ class Outgoing:
     ``update`` holds the raw Yjs update for ``KIND_UPDATE`` messages, so a backlog can merge them.
     """
 
-    __slots__ = ("_encoded", "_first_key", "_first_value", "kind", "payload", "room", "update")
+    __slots__ = ("_encoded", "kind", "payload", "room", "update")
 
     def __init__(
         self, payload: bytes, kind: str = KIND_OTHER, update: bytes | None = None, room: str = ""
@@ -41,24 +41,13 @@ class Outgoing:
         self.kind = kind
         self.update = update
         self.room = room
-        # The first encoding asked for (the one of every peer of a room, usually) is kept in two
-        # slots: a fan-out asks for it once per peer.
-        self._first_key: Any = None
-        self._first_value: Any = None
-        self._encoded: dict[Any, Any] | None = None
+        self._encoded: dict[Any, Any] = {}
 
     def __len__(self) -> int:
         return len(self.payload)
 
     def encoded(self, key: Any, encode: Callable[[Outgoing], Any]) -> Any:
         """``encode(self)``, computed once per ``key`` (one key per wire format)."""
-        if key is self._first_key:
-            return self._first_value
-        if self._first_key is None:
-            self._first_key, self._first_value = key, encode(self)
-            return self._first_value
-        if self._encoded is None:
-            self._encoded = {}
         try:
             return self._encoded[key]
         except KeyError:

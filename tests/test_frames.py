@@ -15,7 +15,7 @@ from pycrdt import Doc, Text
 from jupyter_omniforge.rooms import protocol as p
 
 from .conftest import wait_for
-from .test_rooms import text_of, witnessed_room
+from .test_rooms import server_text, witnessed_room
 
 BINARY, CONTINUATION, CLOSE, PING, PONG = 0x2, 0x0, 0x8, 0x9, 0xA
 
@@ -94,11 +94,6 @@ def update_inserting(text: str) -> bytes:
     return p.encode_update(doc.get_update())
 
 
-async def server_text(omniforge, room: str) -> str | None:
-    live = omniforge.room_manager.get(room)
-    return text_of(live.doc) if live else None
-
-
 async def test_frames_split_byte_by_byte_fragmented_and_batched_all_arrive(
     server_url, token, omniforge
 ):
@@ -115,7 +110,7 @@ async def test_frames_split_byte_by_byte_fragmented_and_batched_all_arrive(
     await ws.send(frame(CONTINUATION, message[6:]))
     await ws.send(frame(BINARY, update_inserting("c")) + frame(PING, b"last"))
     assert await ws.until(PONG) == b"last"
-    assert sorted(await server_text(omniforge, "idea:frames")) == ["a", "b", "c"]
+    assert sorted(server_text(omniforge, "idea:frames")) == ["a", "b", "c"]
     # A close frame is answered with the same code, then the server hangs up.
     await ws.send(frame(CLOSE, struct.pack("!H", 1000)))
     assert await ws.until(CLOSE) == struct.pack("!H", 1000)
@@ -129,7 +124,7 @@ async def test_a_frame_larger_than_one_read_arrives_whole(server_url, token, omn
     await ws.send(frame(BINARY, update_inserting(big)))
     await ws.send(frame(PING, b"done?"))
     assert await ws.until(PONG) == b"done?"
-    assert await server_text(omniforge, "idea:big") == big
+    assert server_text(omniforge, "idea:big") == big
     ws.close()
 
 

@@ -258,12 +258,13 @@ async def witnessed_room(server_url, token, omniforge):
     doc = Doc()
     async with connect_room(server_url, "idea:victim", doc, token=token) as conn:
         doc.get("code", type=Text).insert(0, "precious")
-        await wait_for(lambda: _server_text(omniforge, "idea:victim") == "precious")
+        await wait_for(lambda: server_text(omniforge, "idea:victim") == "precious")
         yield
         await assert_unharmed(server_url, token, omniforge, (doc, conn))
 
 
-def _server_text(omniforge, room):
+def server_text(omniforge, room):
+    """The text of the live room ``room`` on the server, or None when it is not open."""
     live = omniforge.room_manager.get(room)
     return str(live.doc.get("code", type=Text)) if live else None
 

@@ -815,10 +815,10 @@ class RedisEventLog:
 async def _cancel_all(tasks: list[asyncio.Task[Any]], log: logging.Logger) -> None:
     """Cancel ``tasks`` and wait for them to end, cancelling again those that did not.
 
-    Again, because a cancellation can be lost: redis-py, under a loop busy enough that a
-    read's own deadline passes in the same turn as the cancellation, may turn it into a read
-    timeout that our retry loops then absorb (seen at shutdown right after 1,000 clients
-    left). A single cancel then left the server hanging on SIGTERM."""
+    Again, because a cancellation can be lost: at shutdown right after 300+ clients left, the
+    event follower stayed in a redis-py XREAD, marked cancelling, and a single cancel left the
+    server hanging on SIGTERM. Where redis-py absorbs it was not pinned down; cancelling again
+    ends it (tests/test_scaleout.py checks the shutdown)."""
     pending = {task for task in tasks if not task.done()}
     for _ in range(10):
         if not pending:

@@ -70,7 +70,7 @@ class OmniForgeApp(ExtensionApp):
         config=True,
         help="""Group-commit window in seconds: updates accepted within it are written to disk
         together, in one transaction. An accepted update is durable at most this long (plus one
-        commit) after it arrived.""",
+        commit) after it was applied, which is at most update_interval after it arrived.""",
     )
     compact_idle = Float(
         5.0,
@@ -90,6 +90,15 @@ class OmniForgeApp(ExtensionApp):
         config=True,
         help="""Seconds a room stays in memory after its last peer left. Its pending writes are
         flushed before it is dropped.""",
+    )
+    update_interval = Float(
+        0.005,
+        config=True,
+        help="""Document updates of a room are applied, stored and sent to its peers at most once
+        per this many seconds, merged into one update; the first update after a quiet spell goes
+        out at once (at the end of the event loop's turn). A fast writer then costs the server
+        one apply and each peer one frame per interval instead of one per update. 0: only the
+        updates that arrived in one turn of the event loop are merged.""",
     )
     awareness_interval = Float(
         0.0,
@@ -245,6 +254,7 @@ class OmniForgeApp(ExtensionApp):
             backplane=self.backplane,
             idle_timeout=self.room_idle_timeout,
             awareness_interval=self.awareness_interval,
+            update_interval=self.update_interval,
             log=self.log,
         )
         self.backplane.attach(self.room_manager)

@@ -306,6 +306,62 @@ async def test_a_malformed_frame_closes_only_that_connection(
         assert reason in (bad.close_reason or "")
 
 
+@pytest.mark.parametrize("omniforge_config", [{"update_interval": 1.0}])
+async def test_a_malformed_update_in_a_batch_closes_only_its_sender(
+    ws_connect, server_url, token, omniforge
+):
+    """A garbage update that arrives in the same batch as a good one: the batch no longer
+    applies as one merged update, so each is applied on its own; only the sender of the
+    garbage is closed, and the good update is sent and stored."""
+    async with witnessed_room(server_url, token, omniforge):
+        room = omniforge.room_manager.get("idea:victim")
+        writer, watcher = Doc(), Doc()
+        async with (
+            connect_room(server_url, "idea:victim", writer, token=token),
+            connect_room(server_url, "idea:victim", watcher, token=token),
+        ):
+            bad = await ws_connect("idea:victim")
+            await asyncio.sleep(1.1)  # a quiet spell: the next update goes out at once
+            writer.get("tokens", type=Map)["a"] = 1
+            await wait_for(lambda: watcher.get("tokens", type=Map).to_py() == {"a": 1})
+            # Within the interval that update opened: these two wait for the same batch.
+            writer.get("tokens", type=Map)["b"] = 2
+            await bad.write_message(b"\x00\x02\x03\xff\xff\xff", binary=True)
+            await wait_for(lambda: len(room._incoming) == 2)
+            while await bad.read_message() is not None:
+                pass
+            assert bad.close_code == 1002
+            assert "invalid Yjs update" in bad.close_reason
+            await wait_for(lambda: watcher.get("tokens", type=Map).to_py() == {"a": 1, "b": 2})
+        await omniforge.store.flush()
+        stored = Doc()
+        for update in await omniforge.store.load("idea:victim"):
+            stored.apply_update(update)
+        assert stored.get("tokens", type=Map).to_py() == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("omniforge_config", [{"update_interval": 1.0}])
+async def test_a_burst_waits_for_its_batch_but_a_newcomer_gets_it_at_once(server_url, token):
+    """Updates that follow one another within ``update_interval`` reach the peers together,
+    one interval after the first; a client joining meanwhile still syncs everything."""
+    writer, watcher = Doc(), Doc()
+    async with (
+        connect_room(server_url, "idea:burst", writer, token=token),
+        connect_room(server_url, "idea:burst", watcher, token=token),
+    ):
+        await asyncio.sleep(1.1)
+        text = writer.get("code", type=Text)
+        text += "first"
+        await wait_for(lambda: text_of(watcher) == "first")
+        for word in (" second", " third"):
+            text += word
+        newcomer = Doc()
+        async with connect_room(server_url, "idea:burst", newcomer, token=token):
+            await wait_for(lambda: text_of(newcomer) == "first second third", timeout=0.5)
+            assert text_of(watcher) == "first", "the burst did not wait for its batch"
+            await wait_for(lambda: text_of(watcher) == "first second third")
+
+
 async def test_a_text_frame_closes_the_connection(ws_connect, server_url, token, omniforge):
     async with witnessed_room(server_url, token, omniforge):
         bad = await ws_connect("idea:victim")

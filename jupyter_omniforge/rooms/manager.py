@@ -35,12 +35,14 @@ class RoomManager(RoomListener):
         backplane: Backplane | None = None,
         idle_timeout: float = 60.0,
         awareness_interval: float = 0.0,
+        update_interval: float = 0.0,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
         self.backplane = backplane
         self.idle_timeout = idle_timeout
         self.awareness_interval = awareness_interval
+        self.update_interval = update_interval
         self.log = log or logging.getLogger(__name__)
         self.rooms: dict[str, Room] = {}
         self.listeners: list[RoomListener] = []
@@ -75,6 +77,7 @@ class RoomManager(RoomListener):
                 self.store,
                 self,
                 awareness_interval=self.awareness_interval,
+                update_interval=self.update_interval,
                 log=self.log,
             )
             room.load(shared)

@@ -43,6 +43,47 @@ class RoomListener(Protocol):
     def awareness_changed(self, room: Room, awareness_update: bytes, origin: Any) -> None: ...
 
 
+class Pacer:
+    """Runs ``flush`` once for any number of :meth:`schedule` calls, at most once per
+    ``interval`` seconds.
+
+    The first call after a quiet spell only waits for the end of this turn of the event loop, so
+    what arrives together leaves together and a quiet room adds no delay; while calls keep
+    coming faster than ``interval``, each flush takes everything that arrived since the last.
+    With ``interval`` 0 that is once per loop turn: batching then grows only with the server's
+    own backlog.
+    """
+
+    __slots__ = ("_flush", "_handle", "_last", "interval")
+
+    def __init__(self, flush: Callable[[], None], interval: float) -> None:
+        self._flush = flush
+        self.interval = interval
+        self._handle: asyncio.Handle | None = None
+        self._last = float("-inf")
+
+    def schedule(self) -> None:
+        if self._handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = self._last + self.interval - loop.time() if self.interval > 0 else 0.0
+        if delay > 0:
+            self._handle = loop.call_later(delay, self._run)
+        else:
+            self._handle = loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        if self.interval > 0:
+            self._last = asyncio.get_running_loop().time()
+        self._flush()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 class Room:
     """One collaboration room. Create through :class:`~.manager.RoomManager`."""
 
@@ -53,24 +94,26 @@ class Room:
         listener: RoomListener,
         *,
         awareness_interval: float = 0.0,
+        update_interval: float = 0.0,
         log: logging.Logger | None = None,
     ) -> None:
         self.name = name
         self.key = str(name)
-        self.doc = Doc()
+        self._doc = Doc()
         self.awareness = RoomAwareness()
         self.peers: set[Peer] = set()
         self.store = store
         self.listener = listener
-        self.awareness_interval = awareness_interval
         self.log = log or logging.getLogger(__name__)
         self.updates_applied = 0
         self._users: Counter[str] = Counter()
         self._remote_owners: dict[str, RemoteOwner] = {}
-        self._awareness_timer: asyncio.TimerHandle | None = None
-        self._awareness_sent_at = 0.0
-        # Document updates applied in this turn of the event loop, sent together at its end.
+        # Updates from peers not applied yet, updates applied but not sent yet (with the origin
+        # they are not sent back to), and awareness changes: each handled in batches (:class:`Pacer`).
+        self._incoming: list[tuple[bytes, bytes | None, Peer]] = []
         self._outbox: list[tuple[bytes, bytes | None, Any]] = []
+        self._update_pacer = Pacer(self._flush_outbox, update_interval)
+        self._awareness_pacer = Pacer(self._flush_awareness, awareness_interval)
         self.closed = False
 
     # -- loading ---------------------------------------------------------------------------------
@@ -158,7 +201,7 @@ class Room:
                 self._refuse_write(peer)
                 return
             relay = frame if message.subtype == p.SYNC_UPDATE else None
-            self.apply_update(message.payload, origin=peer, frame=relay)
+            self.receive_update(peer, message.payload, relay)
         elif message.type == p.MESSAGE_AWARENESS:
             self.apply_awareness(peer, message.payload)
         elif message.type == p.MESSAGE_QUERY_AWARENESS:
@@ -228,8 +271,61 @@ class Room:
 
     # -- document --------------------------------------------------------------------------------
 
+    @property
+    def doc(self) -> Doc:
+        """The room's document, with every update received so far applied."""
+        if self._incoming:
+            self._apply_incoming()
+        return self._doc
+
+    def receive_update(self, peer: Peer, update: bytes, frame: bytes | None = None) -> None:
+        """An update from ``peer``: applied, stored and sent with the room's next batch.
+
+        A fast writer's updates are applied as one merged update per batch: pycrdt's cost of
+        applying an update grows with the length of the text item it extends (it re-measures
+        the item after merging into it), so applying each update on its own costs more, the
+        longer a writer types (see :class:`Pacer` for when batches go). An update that does not
+        apply closes ``peer``; nothing of it is stored or sent.
+        """
+        if update == _EMPTY_UPDATE:
+            return
+        self._incoming.append((update, frame, peer))
+        self._update_pacer.schedule()
+
+    def _apply_incoming(self) -> None:
+        batch, self._incoming = self._incoming, []
+        try:
+            update = batch[0][0] if len(batch) == 1 else merge_updates(*(u for u, _, _ in batch))
+            self._doc.apply_update(update)
+        except ValueError:
+            batch = self._apply_one_by_one(batch)
+            if not batch:
+                return
+            update = batch[0][0] if len(batch) == 1 else merge_updates(*(u for u, _, _ in batch))
+        origins = {peer for _, _, peer in batch}
+        origin = origins.pop() if len(origins) == 1 else None
+        self._applied(update, batch[0][1] if len(batch) == 1 else None, origin, count=len(batch))
+
+    def _apply_one_by_one(
+        self, batch: list[tuple[bytes, bytes | None, Peer]]
+    ) -> list[tuple[bytes, bytes | None, Peer]]:
+        """Apply a batch that failed as a whole update by update; close the peers whose update
+        does not apply (their later updates in the batch are dropped, as a closing connection's
+        later frames are). Returns what was applied."""
+        applied = []
+        for update, frame, peer in batch:
+            if peer.closed:
+                continue
+            try:
+                self._doc.apply_update(update)
+            except ValueError as e:
+                peer.close(MalformedMessage(f"invalid Yjs update: {e}"))
+                continue
+            applied.append((update, frame, peer))
+        return applied
+
     def apply_update(self, update: bytes, origin: Any = None, frame: bytes | None = None) -> bool:
-        """Apply a Yjs update, store it and send it to every peer but ``origin``.
+        """Apply a Yjs update now, store it and send it to every peer but ``origin``.
 
         ``frame`` is the ready-made update message when the caller already has it. Returns False
         for an empty update (nothing stored or sent). Raises :class:`MalformedMessage` for an
@@ -241,10 +337,8 @@ class Room:
             self.doc.apply_update(update)
         except ValueError as e:
             raise MalformedMessage(f"invalid Yjs update: {e}") from None
-        self.updates_applied += 1
-        self.store.append(self.key, update, relaxed=origin is REMOTE)
-        self._send_update(update, frame, origin)
-        self.listener.room_updated(self, update, origin)
+        self._applied(update, frame, origin)
+        self._update_pacer.schedule()
         return True
 
     def merge(self, updates: Iterable[bytes], origin: Any = None) -> bytes:
@@ -252,12 +346,10 @@ class Room:
         they added. Updates that do not decode are skipped and logged. Returns what was added."""
         before = self.doc.get_state()
         self._apply_all(updates)
-        gained = self.doc.get_update(before)
+        gained = self._doc.get_update(before)
         if gained != _EMPTY_UPDATE:
-            self.updates_applied += 1
-            self.store.append(self.key, gained)
-            self._send_update(gained)
-            self.listener.room_updated(self, gained, origin)
+            self._applied(gained, None, origin)
+            self._update_pacer.schedule()
         return gained
 
     def change(self, mutate: Callable[[Doc], None], origin: Any = None) -> bytes:
@@ -268,33 +360,45 @@ class Room:
         # The transaction's own update, not a diff against the state before: a diff carries the
         # document's whole delete set, which grows with every deletion (a build log that drops
         # its oldest lines made each event cost more than the last).
+        doc = self.doc
         captured: list[bytes] = []
-        subscription = self.doc.observe(lambda event: captured.append(event.update))
+        subscription = doc.observe(lambda event: captured.append(event.update))
         try:
-            with self.doc.transaction():
-                mutate(self.doc)
+            with doc.transaction():
+                mutate(doc)
         finally:
-            self.doc.unobserve(subscription)
+            doc.unobserve(subscription)
         update = merge_updates(*captured) if len(captured) > 1 else (captured or [_EMPTY_UPDATE])[0]
         if update != _EMPTY_UPDATE:
-            self.updates_applied += 1
-            self.store.append(self.key, update)
-            self._send_update(update)
-            self.listener.room_updated(self, update, origin)
+            self._applied(update, None, origin)
+            self._update_pacer.schedule()
         return update
 
-    def _send_update(self, update: bytes, frame: bytes | None = None, origin: Any = None) -> None:
-        """Send ``update`` to every peer but ``origin`` at the end of this event-loop turn.
-
-        Updates that arrive in the same turn (a fast writer, many writers, a busy server) leave
-        as one merged update, so each peer costs one frame and one send per turn rather than per
-        update: the busier the room, the more this saves. A quiet room pays one loop turn.
-        """
+    def _applied(
+        self,
+        update: bytes,
+        frame: bytes | None,
+        origin: Any,
+        *,
+        count: int = 1,
+    ) -> None:
+        """What follows applying ``update``: store it, tell the listener, and queue it for every
+        peer but ``origin``. The batch that sends it is scheduled already when ``update`` came
+        from :meth:`receive_update`."""
+        self.updates_applied += count
+        self.store.append(self.key, update, relaxed=origin is REMOTE)
         self._outbox.append((update, frame, origin))
-        if len(self._outbox) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_outbox)
+        self.listener.room_updated(self, update, origin)
 
     def _flush_outbox(self) -> None:
+        """Send what was applied since the last batch to every peer, as one update.
+
+        Updates that arrive within one batch (a fast writer, many writers, a busy server) leave
+        as one merged update, so each peer costs one frame and one send per batch rather than per
+        update: the busier the room, the more this saves. A quiet room pays one loop turn.
+        """
+        if self._incoming:
+            self._apply_incoming()
         batch, self._outbox = self._outbox, []
         if self.closed or not batch:
             return
@@ -321,20 +425,13 @@ class Room:
 
     def _schedule_awareness(self) -> None:
         """Send awareness changes at most once per ``awareness_interval``, batched."""
-        if self._awareness_timer is not None or self.closed:
-            return
-        loop = asyncio.get_running_loop()
-        delay = self._awareness_sent_at + self.awareness_interval - loop.time()
-        # The first change after a quiet spell still waits for the end of this loop iteration,
-        # so changes that arrive together leave together.
-        self._awareness_timer = loop.call_later(max(delay, 0.0), self._flush_awareness)
+        if not self.closed:
+            self._awareness_pacer.schedule()
 
     def _flush_awareness(self) -> None:
-        self._awareness_timer = None
         changes = self.awareness.take_changes()
         if changes is None:
             return
-        self._awareness_sent_at = asyncio.get_running_loop().time()
         self.broadcast(Outgoing(p.encode_awareness(changes), KIND_AWARENESS, room=self.key))
         self.listener.awareness_changed(self, changes, None)
 
@@ -342,10 +439,11 @@ class Room:
 
     def close(self, error: Exception | None = None) -> None:
         """Disconnect every peer (with ``error`` as the reason) and stop timers."""
+        if self._incoming:
+            self._apply_incoming()  # stored before the room goes: nothing accepted is lost
         self.closed = True
-        if self._awareness_timer is not None:
-            self._awareness_timer.cancel()
-            self._awareness_timer = None
+        self._awareness_pacer.cancel()
+        self._update_pacer.cancel()
         for peer in tuple(self.peers):
             peer.close(error)  # type: ignore[arg-type]
         self.peers.clear()

@@ -40,6 +40,13 @@ def writer_updates(count: int, size: int, first: int = 0) -> list[bytes]:
     return updates
 
 
+def apply_in_batches(doc: Doc, updates: list[bytes], batch: int) -> None:
+    """Apply ``updates`` to ``doc``, ``batch`` at a time merged into one update."""
+    for k in range(0, len(updates), batch):
+        part = updates[k : k + batch]
+        doc.apply_update(part[0] if len(part) == 1 else merge_updates(*part))
+
+
 def apply_timed(updates: list[bytes], batch: int) -> list[float]:
     """µs per update for each tenth of ``updates``, applied in merged batches of ``batch``."""
     doc = Doc()
@@ -49,9 +56,7 @@ def apply_timed(updates: list[bytes], batch: int) -> list[float]:
     for start in range(0, len(updates) - tenth + 1, tenth):
         chunk = updates[start : start + tenth]
         began = time.perf_counter()
-        for k in range(0, len(chunk), batch):
-            part = chunk[k : k + batch]
-            doc.apply_update(part[0] if len(part) == 1 else merge_updates(*part))
+        apply_in_batches(doc, chunk, batch)
         out.append((time.perf_counter() - began) / len(chunk) * 1e6)
     return out
 
@@ -64,9 +69,7 @@ def after_big_insert(first: int, count: int, size: int, batch: int) -> float:
     doc.apply_update(updates[0])
     rest = updates[1:]
     began = time.perf_counter()
-    for k in range(0, len(rest), batch):
-        part = rest[k : k + batch]
-        doc.apply_update(part[0] if len(part) == 1 else merge_updates(*part))
+    apply_in_batches(doc, rest, batch)
     return (time.perf_counter() - began) / len(rest) * 1e6
 
 

@@ -84,6 +84,17 @@ class Pacer:
             self._handle = None
 
 
+def _combined(batch: list[tuple[bytes, bytes | None, Any]]) -> tuple[bytes, bytes | None, Any]:
+    """One ``(update, frame, origin)`` for a batch of them: a lone entry as it is; else the merged
+    update, no ready-made frame, and the origin the entries share, if they share one (with
+    several origins, each gets its own updates back too, which a Yjs client ignores)."""
+    if len(batch) == 1:
+        return batch[0]
+    origins = {origin for _, _, origin in batch}
+    merged = merge_updates(*(update for update, _, _ in batch))
+    return merged, None, origins.pop() if len(origins) == 1 else None
+
+
 class Room:
     """One collaboration room. Create through :class:`~.manager.RoomManager`."""
 
@@ -295,16 +306,14 @@ class Room:
     def _apply_incoming(self) -> None:
         batch, self._incoming = self._incoming, []
         try:
-            update = batch[0][0] if len(batch) == 1 else merge_updates(*(u for u, _, _ in batch))
+            update, frame, origin = _combined(batch)
             self._doc.apply_update(update)
         except ValueError:
             batch = self._apply_one_by_one(batch)
             if not batch:
                 return
-            update = batch[0][0] if len(batch) == 1 else merge_updates(*(u for u, _, _ in batch))
-        origins = {peer for _, _, peer in batch}
-        origin = origins.pop() if len(origins) == 1 else None
-        self._applied(update, batch[0][1] if len(batch) == 1 else None, origin, count=len(batch))
+            update, frame, origin = _combined(batch)
+        self._applied(update, frame, origin, count=len(batch))
 
     def _apply_one_by_one(
         self, batch: list[tuple[bytes, bytes | None, Peer]]
@@ -402,14 +411,7 @@ class Room:
         batch, self._outbox = self._outbox, []
         if self.closed or not batch:
             return
-        if len(batch) == 1:
-            update, frame, origin = batch[0]
-        else:
-            update, frame = merge_updates(*(u for u, _, _ in batch)), None
-            origins = {o for _, _, o in batch}
-            # The origin of every merged update need not get them back; with several origins,
-            # each also gets its own updates again, which a Yjs client ignores.
-            origin = origins.pop() if len(origins) == 1 else None
+        update, frame, origin = _combined(batch)
         message = Outgoing(frame or p.encode_update(update), KIND_UPDATE, update, self.key)
         self.broadcast(message, exclude=origin)
 

@@ -18,6 +18,7 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default
 
 from ._version import __version__
 from .apps import AppRegistry
+from .apps.names import RoomNames
 from .backplane import Backplane, LocalBackplane
 from .errors import OmniForgeError
 from .events.bus import EventBus
@@ -30,7 +31,6 @@ from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
 from .rooms.manager import RoomManager
-from .rooms.names import RoomNames
 from .store import Database, SQLiteRoomStore
 
 MiB = 1024 * 1024

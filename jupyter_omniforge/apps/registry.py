@@ -2,7 +2,7 @@
 types, and its hooks, which run on every event of the app before it is stored.
 
 The registry belongs to the extension app (``omniforge.apps``); it owns the server's
-:class:`~jupyter_omniforge.rooms.names.RoomNames` and
+:class:`~jupyter_omniforge.apps.names.RoomNames` and
 :class:`~jupyter_omniforge.events.types.EventTypes`, so an app's kinds and types are known to
 every entry point the moment it is registered. Nothing here knows about Tornado.
 """
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import OmniForgeError
 from ..events.types import EventTypes
-from ..rooms.names import RoomNames
 from .declaration import DeclarationError, Hook, RealtimeApp, problems
+from .names import RoomNames
 
 if TYPE_CHECKING:
     from ..events.bus import EventBus

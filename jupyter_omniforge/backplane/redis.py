@@ -43,8 +43,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..errors import BackplaneUnavailable
+from ..events.channels import ChannelMatcher
 from ..events.log import Page
-from ..rooms.names import ChannelMatcher
 from ..store.compaction import fold_updates
 from .base import Backplane
 

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..rooms.names import ChannelMatcher, parse_room_name
+from ..rooms.names import parse_room_name
+from .channels import ChannelMatcher
 from .log import EventLog
 from .types import EventTypes
 
@@ -195,5 +196,5 @@ class EventBus:
     async def history(
         self, patterns: list[str], after: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], bool]:
-        page = await self.log.read(ChannelMatcher(patterns).patterns, after, limit)
+        page = await self.log.read(patterns, after, limit)
         return page.events, page.reset

@@ -26,7 +26,7 @@ from jsonschema.validators import validator_for
 from ..errors import InvalidRoomName, ValidationError
 
 if TYPE_CHECKING:
-    from ..rooms.names import RoomNames
+    from ..apps.names import RoomNames
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 

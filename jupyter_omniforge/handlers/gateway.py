@@ -29,7 +29,6 @@ from ..errors import (
 )
 from ..events.bus import EventMessage, Subscription
 from ..rooms import protocol as p
-from ..rooms.names import ChannelMatcher
 from ..rooms.peer import KIND_AWARENESS, KIND_MESSAGE, KIND_UPDATE, Outgoing, Peer
 from ..rooms.room import Room
 from .frames import OPCODE_TEXT, FrameWriter, ws_frame
@@ -262,7 +261,7 @@ class GatewayHandler(OmniForgeWebSocket):
             channels = [channels]
         if not isinstance(channels, list) or not channels:
             raise MalformedMessage('subscribe needs "channels": a list of names or patterns')
-        patterns = ChannelMatcher(channels).patterns
+        patterns = self.omniforge.room_names.patterns(channels)
         bus = self.omniforge.bus
         # Without a cursor, start from the newest id: the subscription is then gap-free from
         # the moment of `subscribed`, and its cursor lets the client resume from there.

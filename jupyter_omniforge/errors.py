@@ -69,9 +69,44 @@ class RoomClosed(OmniForgeError):
 
 
 class TooManyRooms(OmniForgeError):
+    """Over a quota of rooms: per gateway connection, or opened per user per minute."""
+
     http_status = 429
     close_code = 1008
     code = "too_many_rooms"
+
+
+class TooManyConnections(OmniForgeError):
+    """A user holds as many connections as ``max_connections_per_user`` allows."""
+
+    http_status = 429
+    close_code = 1008
+    code = "too_many_connections"
+
+
+class ServerBusy(OmniForgeError):
+    """The server holds as many rooms in memory as it may, none of them idle."""
+
+    http_status = 503
+    close_code = 1013  # try again later
+    code = "server_busy"
+
+
+class DocumentTooLarge(OmniForgeError):
+    """An update would grow a room's document past ``max_document_bytes``; it is refused and
+    the stored document is unchanged."""
+
+    http_status = 413
+    close_code = 1009  # message too big
+    code = "document_too_large"
+
+
+class AwarenessRefused(OmniForgeError):
+    """An awareness update over a cap: client ids per connection, bytes per state."""
+
+    http_status = 400
+    close_code = 1008
+    code = "awareness_refused"
 
 
 class ValidationError(OmniForgeError):
@@ -79,6 +114,19 @@ class ValidationError(OmniForgeError):
 
     http_status = 400
     code = "invalid"
+
+
+class ReservedEventType(ValidationError):
+    """An event type only the server emits (``user.joined``, ``user.left``)."""
+
+    code = "reserved"
+
+
+class EventTooLarge(ValidationError):
+    """An event whose data is larger than ``max_event_bytes``."""
+
+    http_status = 413
+    code = "too_large"
 
 
 class BackplaneUnavailable(OmniForgeError):

@@ -32,9 +32,8 @@ _OPENERS = frozenset(b"[{")
 
 
 class InvalidJSON(MalformedMessage):
-    """Text that is not strict JSON within the limits; ``str(error)`` says what is wrong."""
-
-    code = "invalid_json"
+    """Text that is not strict JSON within the limits; ``str(error)`` says what is wrong
+    (HTTP 400, close 1002, gateway error code ``malformed``)."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -86,7 +85,7 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int | Non
     except UnicodeDecodeError:
         raise InvalidJSON("JSON is not UTF-8") from None
     except (ValueError, RecursionError) as e:  # int digits over sys.int_info's limit, syntax
-        raise InvalidJSON(f"not valid JSON: {e}") from None
+        raise InvalidJSON(f"not JSON: {e}") from None
 
 
 def dumps(value: Any, *, max_depth: int | None = None) -> str:

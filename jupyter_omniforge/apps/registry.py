@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -93,14 +92,9 @@ class RegisteredApp:
         if bus is None:
             raise RuntimeError("jupyter_omniforge has not initialized its event bus yet")
         name = self.registry.names.parse(room, self.namespace)
-        envelope = {
-            "channel": str(name),
-            "type": type,
-            "time": time.time(),
-            "source": source or {"username": "server"},
-            "data": {} if data is None else data,
-        }
-        self.registry.types.validate({"id": "0", **envelope}, namespace=self.namespace)
+        envelope = bus.check(
+            str(name), type, data, source or {"username": "server"}, namespace=self.namespace
+        )
         hook = self.hooks.get(type)
         if hook is not None:
             await self._run(

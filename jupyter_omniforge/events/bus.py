@@ -11,16 +11,24 @@ see an id twice and must drop repeats.
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import strictjson
+from ..errors import EventTooLarge, MalformedMessage, ReservedEventType, ValidationError
 from ..rooms.names import parse_room_name
 from .channels import ChannelMatcher
 from .log import EventLog
 from .types import EventTypes
+
+#: Event types only the server emits: their ``source`` and ``data`` are facts it vouches for.
+RESERVED_TYPES = frozenset({"user.joined", "user.left"})
+
+# A cursor: an id of the SQLite log (digits) or of the Redis log (``{ms}-{seq}@{epoch}``).
+_CURSOR_RE = re.compile(r"[0-9A-Za-z@:._-]{1,64}")
 
 
 class EventMessage:
@@ -33,7 +41,7 @@ class EventMessage:
         self.id: str = envelope["id"]
         self.seq = seq  # the log's order key of the id
         self.channel: str = envelope["channel"]
-        self.json = json.dumps(envelope, separators=(",", ":"))
+        self.json = strictjson.dumps(envelope)
         self._encoded: dict[Any, Any] = {}
 
     def encoded(self, encode: Callable[[EventMessage], Any]) -> Any:
@@ -79,10 +87,16 @@ class EventBus:
         types: EventTypes | None = None,
         *,
         event_logger: Any = None,
+        max_event_bytes: int = 64 * 1024,
+        max_patterns: int = 100,
+        max_depth: int = strictjson.MAX_DEPTH,
         logger: logging.Logger | None = None,
     ) -> None:
         self.log = log
         self.types = types or EventTypes()
+        self.max_event_bytes = max_event_bytes
+        self.max_patterns = max_patterns
+        self.max_depth = max_depth
         self.event_logger = event_logger
         self.logger = logger or logging.getLogger(__name__)
         self._subscriptions: set[Subscription] = set()
@@ -95,17 +109,47 @@ class EventBus:
 
     # -- emitting --------------------------------------------------------------------------------
 
-    def check(self, channel: str, event_type: str, data: Any, source: dict[str, Any]) -> dict:
-        """The envelope (without id) of a valid event; raises ``ValidationError`` otherwise."""
+    def check(
+        self,
+        channel: str,
+        event_type: str,
+        data: Any,
+        source: dict[str, Any],
+        *,
+        internal: bool = False,
+        namespace: str | None = None,
+    ) -> dict:
+        """The envelope (without id) of a valid event; raises ``ValidationError`` otherwise.
+
+        ``data`` must be strict JSON (no NaN or infinities, nested at most ``max_depth``) of at
+        most ``max_event_bytes``; the reserved types (:data:`RESERVED_TYPES`) pass only when
+        ``internal`` (the server's own presence events). ``namespace`` is the app the event
+        arrives through (see :meth:`EventTypes.validate`).
+        """
         channel = str(parse_room_name(channel))
+        data = {} if data is None else data
+        try:
+            size = len(strictjson.dumps(data, max_depth=self.max_depth))
+        except MalformedMessage as e:
+            raise ValidationError(f"invalid {event_type} event: data: {e}") from None
+        if size > self.max_event_bytes:
+            raise EventTooLarge(
+                f"event data of {size} bytes is larger than the limit of {self.max_event_bytes} "
+                "(max_event_bytes)"
+            )
         envelope = {
             "channel": channel,
             "type": event_type,
             "time": time.time(),
             "source": source,
-            "data": {} if data is None else data,
+            "data": data,
         }
-        self.types.validate({"id": "0", **envelope})
+        self.types.validate({"id": "0", **envelope}, namespace=namespace)
+        if event_type in RESERVED_TYPES and not internal:
+            raise ReservedEventType(
+                f"{event_type} is reserved: only the server emits it, when a user joins or "
+                "leaves a room"
+            )
         return envelope
 
     async def emit(
@@ -114,14 +158,44 @@ class EventBus:
         event_type: str,
         data: Any = None,
         source: dict[str, Any] | None = None,
+        *,
+        internal: bool = False,
     ) -> dict[str, Any]:
         """Validate, store and deliver one event; return its envelope (with ``id``).
 
-        Raises :class:`~..errors.ValidationError` or :class:`~..errors.InvalidRoomName` for an
-        invalid event: nothing is then stored or sent.
+        Raises :class:`~..errors.ValidationError` (:class:`~..errors.ReservedEventType` for a
+        type only the server emits, unless ``internal``) or
+        :class:`~..errors.InvalidRoomName` for an invalid event: nothing is then stored or sent.
         """
-        envelope = self.check(channel, event_type, data, source or {"username": "server"})
+        envelope = self.check(
+            channel, event_type, data, source or {"username": "server"}, internal=internal
+        )
         return await self.log.append(envelope)
+
+    def check_patterns(self, patterns: list[str]) -> list[str]:
+        """Refuse more than ``max_patterns`` patterns in one subscription or history read."""
+        if not patterns:
+            raise ValidationError("name at least one channel or pattern")
+        if len(patterns) > self.max_patterns:
+            raise ValidationError(
+                f"{len(patterns)} channels or patterns; at most {self.max_patterns} "
+                "(max_patterns_per_subscription)"
+            )
+        return patterns
+
+    @staticmethod
+    def check_cursor(cursor: Any) -> str | None:
+        """A cursor as a client gave it (None or empty: none), or ``ValidationError``."""
+        if cursor is None or cursor == "":
+            return None
+        if isinstance(cursor, int) and not isinstance(cursor, bool):
+            cursor = str(cursor)
+        if not isinstance(cursor, str) or not _CURSOR_RE.fullmatch(cursor):
+            raise ValidationError(
+                f"invalid event id {strictjson.dumps(str(cursor)[:40])}: ids are what the "
+                "server sent"
+            )
+        return cursor
 
     def _publish_envelope(self, envelope: dict[str, Any]) -> None:
         self._publish(EventMessage(envelope, self.log.order_key(envelope["id"])))
@@ -162,8 +236,11 @@ class EventBus:
         """Everything after cursor ``after`` in order, then live events, with no gap.
 
         When the cursor is older than what is kept (or unknown), ``on_reset(reason)`` is called
-        first and delivery starts at the oldest event kept.
+        first and delivery starts at the oldest event kept. Raises ``ValidationError`` for too
+        many patterns or a malformed cursor; if it raises, nothing stays subscribed.
         """
+        self.check_patterns(patterns)
+        after = self.check_cursor(after)
         subscription = Subscription(self, patterns, deliver)
         subscription._buffer = []
         self._subscriptions.add(subscription)
@@ -185,6 +262,9 @@ class EventBus:
             for message in subscription._buffer:
                 if message.seq > seen:
                     deliver(message)
+        except BaseException:
+            subscription.close()
+            raise
         finally:
             subscription._buffer = None
         return subscription
@@ -196,5 +276,8 @@ class EventBus:
     async def history(
         self, patterns: list[str], after: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], bool]:
-        page = await self.log.read(patterns, after, limit)
+        """Up to ``limit`` kept events after ``after`` (see :meth:`subscribe_from` for the
+        checks), and whether the cursor was reset."""
+        self.check_patterns(patterns)
+        page = await self.log.read(patterns, self.check_cursor(after), limit)
         return page.events, page.reset

@@ -8,14 +8,16 @@ the highest id it deleted (``pruned_through``): a cursor below it has missed eve
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import strictjson
+from ..errors import MalformedMessage
 from ..store.database import Database
 
 _SCHEMA = """
@@ -69,11 +71,15 @@ class EventLog:
         self._prune_task: asyncio.Task[None] | None = None
         #: Called with each stored envelope (with its id), in id order, once it is committed.
         self.listener: Callable[[dict[str, Any]], None] = lambda envelope: None
+        #: Stored rows skipped because they are not valid events, since start.
+        self.malformed = 0
 
     @staticmethod
     def order_key(event_id: str) -> int:
-        """Sort key of an id of this log (ids are increasing integers)."""
-        return int(event_id) if event_id.isdigit() else -1
+        """Sort key of an id of this log (ids are increasing integers); -1 for anything else."""
+        if isinstance(event_id, str) and event_id.isdigit() and len(event_id) <= 20:
+            return int(event_id)
+        return -1
 
     async def start(self) -> None:
         await self.database.migrate(_SCHEMA)
@@ -116,7 +122,13 @@ class EventLog:
         self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]
     ) -> None:
         rows = [
-            (e["channel"], e["type"], e["time"], json.dumps(e["source"]), json.dumps(e["data"]))
+            (
+                e["channel"],
+                e["type"],
+                e["time"],
+                strictjson.dumps(e["source"]),
+                strictjson.dumps(e["data"]),
+            )
             for e, _ in batch
         ]
         try:
@@ -156,10 +168,18 @@ class EventLog:
     async def read(
         self, patterns: Iterable[str], after: str | int | None, limit: int = 1000
     ) -> Page:
-        """Up to ``limit`` events of channels matching ``patterns`` with ids after ``after``."""
+        """Up to ``limit`` events of channels matching ``patterns`` with ids after ``after``.
+
+        A stored row that is not a valid event (written by something else, or damaged) is
+        skipped, logged and counted in :attr:`malformed`; it never fails the read."""
         # Patterns (``build:*``) are valid SQLite GLOBs as they are: names hold no ``?`` or ``[``.
         globs = list(patterns)
-        return await self.database.run(lambda conn: _read(conn, globs, after, limit))
+        page, bad = await self.database.run(lambda conn: _read(conn, globs, after, limit))
+        if bad:
+            self.malformed += len(bad)
+            for event_id, reason in bad:
+                self.log.error("skipped stored event %s: %s", event_id, reason)
+        return page
 
     async def last_id(self) -> str:
         return str(await self.database.run(_last_id))
@@ -212,16 +232,18 @@ def _match_sql(globs: list[str]) -> tuple[str, list[str]]:
     return "(" + " OR ".join("channel GLOB ?" for _ in globs) + ")", list(globs)
 
 
-def _read(conn: sqlite3.Connection, globs: list[str], after: str | int | None, limit: int) -> Page:
+def _read(
+    conn: sqlite3.Connection, globs: list[str], after: str | int | None, limit: int
+) -> tuple[Page, list[tuple[Any, str]]]:
+    """The page, and the ``(id, reason)`` of the rows skipped as malformed."""
     match, params = _match_sql(globs)
     last = _last_id(conn)
     reset = False
     if after is None or after == "":
         cursor = None
     else:
-        try:
-            cursor = int(after)
-        except (TypeError, ValueError):
+        cursor = EventLog.order_key(str(after))
+        if cursor < 0:
             cursor, reset = 0, True  # not a cursor of ours
         if cursor > last:
             cursor, reset = 0, True  # from the future: this log lost data or is another log
@@ -245,15 +267,31 @@ def _read(conn: sqlite3.Connection, globs: list[str], after: str | int | None, l
             "ORDER BY id LIMIT ?",
             [cursor, *params, limit],
         ).fetchall()
-    events = [
-        {
-            "id": str(row[0]),
-            "channel": row[1],
-            "type": row[2],
-            "time": row[3],
-            "source": json.loads(row[4]),
-            "data": json.loads(row[5]),
-        }
-        for row in rows
-    ]
-    return Page(events, reset)
+    events, bad = [], []
+    for row in rows:
+        try:
+            events.append(_envelope(row))
+        except (MalformedMessage, TypeError, ValueError) as e:
+            bad.append((row[0], str(e)))
+    return Page(events, reset), bad
+
+
+def _envelope(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A stored row as an envelope; raises when the row is not a valid one."""
+    event_id, channel, event_type, when, source, data = row
+    if not isinstance(channel, str) or not isinstance(event_type, str):
+        raise ValueError("channel and type must be text")
+    if not isinstance(when, int | float) or not math.isfinite(when):
+        raise ValueError("time must be a finite number")
+    source = strictjson.loads(source)
+    data = strictjson.loads(data)
+    if not isinstance(source, dict) or not isinstance(data, dict):
+        raise ValueError("source and data must be JSON objects")
+    return {
+        "id": str(event_id),
+        "channel": channel,
+        "type": event_type,
+        "time": when,
+        "source": source,
+        "data": data,
+    }

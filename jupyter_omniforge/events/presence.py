@@ -27,7 +27,7 @@ class PresenceEvents:
             "peers": len(room.peers),
         }
         task = asyncio.ensure_future(
-            self.bus.emit(room.key, event_type, data, source=identity.as_source())
+            self.bus.emit(room.key, event_type, data, source=identity.as_source(), internal=True)
         )
         self._tasks.add(task)
         task.add_done_callback(self._done)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft7Validator
-from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from ..errors import InvalidRoomName, ValidationError
@@ -156,8 +155,8 @@ class EventTypes:
         if validator.is_valid(envelope):  # the common case, without collecting errors
             if app_type is None or app_type.validator.is_valid(envelope["data"]):
                 return
-            _raise_first(event_type, app_type.validator.iter_errors(envelope["data"]), "data")
-        _raise_first(event_type, validator.iter_errors(envelope), None)
+            _raise_all(event_type, app_type.validator.iter_errors(envelope["data"]), "data")
+        _raise_all(event_type, validator.iter_errors(envelope), None)
 
     def _usable(self, event_type: str, namespace: str | None) -> bool:
         owner = self._app_types.get(event_type)
@@ -199,11 +198,16 @@ def _namespace_of(channel: Any) -> str | None:
     return None
 
 
-def _raise_first(event_type: str, errors: Any, prefix: str | None) -> None:
-    error = best_match(errors)
-    if error is not None:
+def _raise_all(event_type: str, errors: Any, prefix: str | None) -> None:
+    """Raise one ``ValidationError`` naming every schema error (at most 20), by path."""
+    found = sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if not found:
+        return
+    lines = []
+    for error in found[:20]:
         parts = [str(p) for p in error.absolute_path]
         if prefix is not None:
             parts.insert(0, prefix)
-        where = "/".join(parts) or "event"
-        raise ValidationError(f"invalid {event_type} event: {where}: {error.message}")
+        lines.append(f"{'/'.join(parts) or 'event'}: {error.message}")
+    more = f"; and {len(found) - 20} more" if len(found) > 20 else ""
+    raise ValidationError(f"invalid {event_type} event: {'; '.join(lines)}{more}")

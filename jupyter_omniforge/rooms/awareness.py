@@ -1,24 +1,41 @@
 """Awareness of one room: who is here, their cursors and selections.
 
 States are kept as the JSON text clients sent, with one change: the ``user`` field of every state
-is replaced by the server-side identity of the connection that announced it. A connection owns the
-client ids it announces first; another connection cannot overwrite or remove them. When a
-connection leaves, its states are removed and the removal goes out like any other change.
+is replaced by the server-side identity of the connection that announced it.
+
+Who may say what:
+
+- A client id belongs to the user who first announced it in this room. Another user can never
+  announce or remove it; the same user on a new connection (a reconnect, a second tab) takes it
+  over at once.
+- A connection may announce at most ``awareness_clients_per_connection`` client ids, each state
+  at most ``awareness_state_bytes`` of strict JSON (an object, or null to leave). Over a cap the
+  connection is refused (:class:`~jupyter_omniforge.errors.AwarenessRefused`): one frame must
+  not make the server hold, and send every peer and every later joiner, thousands of states.
+- The server numbers what it relays. A client's own clock only orders that client's messages;
+  the clock peers see grows with every change the server relays for a client id, so a client
+  that reconnects is shown again at once (peers would ignore its old clock after its removal).
+
+When a connection leaves, its states are removed and the removal goes out like any other change.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MalformedMessage
+from .. import strictjson
+from ..errors import AwarenessRefused, MalformedMessage
+from ..limits import RoomLimits
 from .protocol import AwarenessEntry, decode_awareness_update, encode_awareness_update
 
 if TYPE_CHECKING:
     from .peer import Peer
 
 NULL_STATE = "null"
+
+#: Client ids that are not live any more whose claim and clock are still remembered, at most.
+_REMEMBERED = 10_000
 
 
 class RemoteOwner:
@@ -34,10 +51,15 @@ class RemoteOwner:
 class RoomAwareness:
     """The awareness table of one room. Pure state: the room decides when changes go out."""
 
-    def __init__(self) -> None:
-        self._entries: dict[int, AwarenessEntry] = {}
-        self._owners: dict[int, Peer] = {}
-        self._removed_clocks: dict[int, int] = {}
+    def __init__(self, limits: RoomLimits | None = None) -> None:
+        self.limits = limits or RoomLimits()
+        self._entries: dict[int, AwarenessEntry] = {}  # as relayed: stamped, server clocks
+        self._owners: dict[int, Peer | RemoteOwner] = {}
+        # Remembered after a client id leaves (bounded): who claimed it and the last clock
+        # relayed for it, so that it can come back to its user, with a clock peers accept.
+        self._claims: dict[int, str] = {}
+        self._clocks: dict[int, int] = {}
+        self._client_clocks: dict[int, int] = {}  # the clock its owner connection last sent
         self._dirty: set[int] = set()
         self._seen: dict[int, float] = {}  # client id -> time.monotonic() of its last change
 
@@ -51,41 +73,131 @@ class RoomAwareness:
     def apply(self, peer: Peer | RemoteOwner, payload: bytes, *, local: bool = True) -> bool:
         """Apply an awareness update from ``peer``; return True if anything changed.
 
-        Entries for client ids owned by another connection, and stale clocks, are ignored.
-        Local changes are stamped with the peer's identity and batched (see
-        :meth:`take_changes`); remote ones (``local=False``, from another instance, already
-        stamped there) are applied as they are and not batched: the caller relays them.
+        Local updates (from a connection of this instance) are checked against the caps, stamped
+        with the peer's identity and batched (see :meth:`take_changes`); an entry for a client
+        id another user claimed, or with a stale clock, is ignored. Raises
+        :class:`AwarenessRefused` or :class:`MalformedMessage` for what closes the connection.
+
+        Remote ones (``local=False``, from another instance, already stamped there) are applied
+        as they are and not batched: the caller relays them. A remote entry that is not valid
+        (it comes through Redis: untrusted) is skipped.
         """
+        entries = decode_awareness_update(payload)
+        if not local:
+            return self._apply_remote(peer, entries)  # type: ignore[arg-type]
         changed = False
-        user = peer.identity.awareness_user() if local else None
+        identity = peer.identity  # type: ignore[union-attr]
+        username = identity.username
+        user: dict[str, Any] | None = None
         now = time.monotonic()
-        for client_id, clock, state in decode_awareness_update(payload):
+        for client_id, clock, state in entries:
+            claim = self._claims.get(client_id)
+            if claim is not None and claim != username:
+                continue  # someone else's
             owner = self._owners.get(client_id)
-            if owner is not None and owner is not peer:
-                continue
-            current = self._entries.get(client_id)
-            current_clock = current.clock if current else self._removed_clocks.get(client_id, -1)
-            if clock < current_clock or (clock == current_clock and state != NULL_STATE):
-                continue
+            if isinstance(owner, RemoteOwner):
+                continue  # live on another instance
+            if owner is not peer:
+                self._take_over(peer, client_id, owner)  # type: ignore[arg-type]
+            last = self._client_clocks.get(client_id)
+            if last is not None and (clock < last or (clock == last and state != NULL_STATE)):
+                continue  # stale, or a repeat
+            self._client_clocks[client_id] = clock
             if state == NULL_STATE:
-                if current is None:
-                    continue
-                del self._entries[client_id]
-                self._owners.pop(client_id, None)
-                self._seen.pop(client_id, None)
-                peer.awareness_ids.discard(client_id)
-                if local:
-                    self._removed_clocks[client_id] = clock
-                    self._dirty.add(client_id)
-                changed = True
+                if client_id in self._entries:
+                    self._remove(client_id)
+                    peer.awareness_ids.discard(client_id)
+                    changed = True
                 continue
-            entry = AwarenessEntry(client_id, clock, _stamp(state, user) if local else state)
-            self._entries[client_id] = entry
+            if user is None:
+                user = identity.awareness_user()
+            stamped = self._stamped(state, user)
+            relayed = max(clock, self._clocks.get(client_id, -1) + 1)
+            self._remember(client_id, username, relayed)
+            self._entries[client_id] = AwarenessEntry(client_id, relayed, stamped)
             self._owners[client_id] = peer
             self._seen[client_id] = now
             peer.awareness_ids.add(client_id)
-            if local:
-                self._dirty.add(client_id)
+            self._dirty.add(client_id)
+            changed = True
+        return changed
+
+    def _take_over(self, peer: Peer, client_id: int, owner: Peer | None) -> None:
+        """``peer`` announces ``client_id`` (its own user's, or nobody's): check its cap, and
+        take the id from another connection of the same user."""
+        claimed = peer.awareness_claimed
+        if client_id not in claimed:
+            cap = self.limits.awareness_clients_per_connection
+            if len(claimed) >= cap:
+                raise AwarenessRefused(f"more than {cap} awareness client ids on one connection")
+            claimed.add(client_id)
+        if owner is not None:
+            owner.awareness_ids.discard(client_id)
+            self._owners.pop(client_id, None)
+        self._client_clocks.pop(client_id, None)  # the new connection counts its own clock
+
+    def _stamped(self, state: str, user: dict[str, Any]) -> str:
+        limit = self.limits.awareness_state_bytes
+        value = strictjson.loads(state, max_depth=self.limits.max_depth, max_bytes=limit)
+        if not isinstance(value, dict):
+            raise MalformedMessage("an awareness state is a JSON object (or null to leave)")
+        value["user"] = user
+        return strictjson.dumps(value)
+
+    def _remember(self, client_id: int, username: str | None, clock: int) -> None:
+        if username is not None:
+            self._claims.pop(client_id, None)
+            self._claims[client_id] = username  # the most recently used last
+        self._clocks.pop(client_id, None)
+        self._clocks[client_id] = clock
+        if len(self._clocks) > len(self._entries) + _REMEMBERED:
+            for forgotten in [c for c in self._clocks if c not in self._entries][:1000]:
+                self._clocks.pop(forgotten, None)
+                self._claims.pop(forgotten, None)
+                self._client_clocks.pop(forgotten, None)
+
+    def _remove(self, client_id: int) -> AwarenessEntry | None:
+        """Forget ``client_id``'s state; its removal goes out with the next batch."""
+        entry = self._entries.pop(client_id, None)
+        self._owners.pop(client_id, None)
+        self._seen.pop(client_id, None)
+        if entry is not None:
+            self._clocks[client_id] = entry.clock + 1
+            self._dirty.add(client_id)
+        return entry
+
+    def _apply_remote(self, owner: RemoteOwner, entries: list[AwarenessEntry]) -> bool:
+        changed = False
+        now = time.monotonic()
+        for client_id, clock, state in entries:
+            current = self._owners.get(client_id)
+            if current is not None and current is not owner:
+                continue  # ours, or relayed by another instance
+            if clock < self._clocks.get(client_id, -1):
+                continue
+            if state == NULL_STATE:
+                if self._entries.pop(client_id, None) is not None:
+                    self._owners.pop(client_id, None)
+                    self._seen.pop(client_id, None)
+                    owner.awareness_ids.discard(client_id)
+                    self._clocks[client_id] = clock
+                    changed = True
+                continue
+            try:
+                value = strictjson.loads(
+                    state,
+                    max_depth=self.limits.max_depth,
+                    max_bytes=self.limits.awareness_state_bytes + 4096,  # + the stamped user
+                )
+            except MalformedMessage:
+                continue
+            if not isinstance(value, dict):
+                continue
+            self._remember(client_id, None, clock)
+            self._entries[client_id] = AwarenessEntry(client_id, clock, state)
+            self._owners[client_id] = owner
+            self._seen[client_id] = now
+            owner.awareness_ids.add(client_id)
             changed = True
         return changed
 
@@ -96,11 +208,12 @@ class RoomAwareness:
         for client_id in list(owner.awareness_ids):
             if older_than is not None and self._seen.get(client_id, 0) >= older_than:
                 continue
+            owner.awareness_ids.discard(client_id)
             entry = self._entries.pop(client_id, None)
             self._owners.pop(client_id, None)
             self._seen.pop(client_id, None)
-            owner.awareness_ids.discard(client_id)
             if entry is not None:
+                self._clocks[client_id] = entry.clock + 1
                 removed.append(AwarenessEntry(client_id, entry.clock + 1, NULL_STATE))
         return encode_awareness_update(removed) if removed else None
 
@@ -112,14 +225,10 @@ class RoomAwareness:
     def remove_peer(self, peer: Peer) -> bool:
         """Remove every state ``peer`` announced; return True if any was removed."""
         changed = False
-        for client_id in list(peer.awareness_ids):
-            entry = self._entries.pop(client_id, None)
-            self._owners.pop(client_id, None)
-            self._seen.pop(client_id, None)
-            if entry is not None:
-                self._removed_clocks[client_id] = entry.clock + 1
-                self._dirty.add(client_id)
-                changed = True
+        for client_id in peer.awareness_ids:
+            if self._owners.get(client_id) is peer:
+                self._client_clocks.pop(client_id, None)
+                changed = self._remove(client_id) is not None or changed
         peer.awareness_ids.clear()
         return changed
 
@@ -131,15 +240,9 @@ class RoomAwareness:
         for client_id in self._dirty:
             entry = self._entries.get(client_id)
             if entry is None:
-                entries.append(
-                    AwarenessEntry(client_id, self._removed_clocks[client_id], NULL_STATE)
-                )
-            else:
-                entries.append(entry)
+                entry = AwarenessEntry(client_id, self._clocks.get(client_id, 0), NULL_STATE)
+            entries.append(entry)
         self._dirty.clear()
-        # Forget removal clocks once broadcast: a returning client id starts afresh.
-        for client_id in [c for c, _, s in entries if s == NULL_STATE]:
-            self._removed_clocks.pop(client_id, None)
         return encode_awareness_update(entries)
 
     def encode_all(self) -> bytes | None:
@@ -150,15 +253,4 @@ class RoomAwareness:
 
     def states(self) -> dict[int, Any]:
         """Current states decoded, keyed by client id."""
-        return {cid: json.loads(e.state) for cid, e in self._entries.items()}
-
-
-def _stamp(state: str, user: dict[str, Any]) -> str:
-    try:
-        value = json.loads(state)
-    except ValueError as e:
-        raise MalformedMessage("awareness state is not valid JSON") from e
-    if isinstance(value, dict):
-        value["user"] = user
-        return json.dumps(value, separators=(",", ":"))
-    return state
+        return {cid: strictjson.loads(e.state, max_depth=1000) for cid, e in self._entries.items()}

@@ -3,12 +3,15 @@
 A room is loaded from the store once, however many peers join while it loads. After its last peer
 leaves it stays open for ``idle_timeout`` seconds, then its pending writes are flushed and it is
 dropped from memory, unless someone joined in the meantime.
+
+Quotas: at most ``max_rooms`` rooms in memory (idle ones are dropped early to make room), and
+each user may open at most ``rooms_per_minute`` rooms that were not open. Stored updates that fail
+the gate are quarantined by the store, and the room opens from what remains.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +19,10 @@ from pycrdt import Doc
 
 from ..auth import Identity
 from ..backplane.base import REMOTE, Backplane
-from ..errors import OmniForgeError, RoomClosed, RoomNotFound
+from ..errors import OmniForgeError, RoomClosed, RoomNotFound, ServerBusy, TooManyRooms
+from ..limits import RateQuota, RoomLimits
+from ..store.compaction import fold_updates
+from ..updates import gate, is_decode_failure
 from .names import RoomName
 from .peer import Peer
 from .room import Room, RoomListener
@@ -36,13 +42,22 @@ class RoomManager(RoomListener):
         idle_timeout: float = 60.0,
         awareness_interval: float = 0.0,
         update_interval: float = 0.0,
+        limits: RoomLimits | None = None,
+        max_rooms: int = 10_000,
+        rooms_per_minute: float = 0,
         log: logging.Logger | None = None,
     ) -> None:
+        """``rooms_per_minute`` 0 means no per-user limit on opening rooms."""
         self.store = store
         self.backplane = backplane
         self.idle_timeout = idle_timeout
         self.awareness_interval = awareness_interval
         self.update_interval = update_interval
+        self.limits = limits or RoomLimits()
+        self.max_rooms = max_rooms
+        self._open_quota = RateQuota(rooms_per_minute) if rooms_per_minute > 0 else None
+        #: Stored updates moved aside because they failed the gate, since start.
+        self.quarantined = 0
         self.log = log or logging.getLogger(__name__)
         self.rooms: dict[str, Room] = {}
         self.listeners: list[RoomListener] = []
@@ -56,12 +71,24 @@ class RoomManager(RoomListener):
     def get(self, name: str) -> Room | None:
         return self.rooms.get(name)
 
-    async def open(self, name: RoomName) -> Room:
-        """The open room called ``name``, loading it from the store if needed."""
+    async def open(self, name: RoomName, opener: Identity | None = None) -> Room:
+        """The open room called ``name``, loading it from the store if needed.
+
+        ``opener`` is the user asking (None: the server itself); opening a room that is not open
+        counts against their ``rooms_per_minute`` (:class:`TooManyRooms`). Raises
+        :class:`ServerBusy` when ``max_rooms`` rooms are in memory and none is idle.
+        """
         if self._closed:
             raise RoomClosed("the server is shutting down")
         key = str(name)
         room = self.rooms.get(key)
+        if room is not None:
+            return room
+        opening = self._opening.get(key)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        await self._admit(key, opener)
+        room = self.rooms.get(key)  # opened by someone else while we made room
         if room is not None:
             return room
         opening = self._opening.get(key)
@@ -78,12 +105,17 @@ class RoomManager(RoomListener):
                 self,
                 awareness_interval=self.awareness_interval,
                 update_interval=self.update_interval,
+                limits=self.limits,
                 log=self.log,
             )
-            room.load(shared)
+            for _, reason in room.load(shared):
+                self.log.error("room %s: skipped an update of the shared state: %s", key, reason)
             # What this instance kept that the shared state lacks (Redis lost data, or updates
             # that never reached it) goes back out: a CRDT merge makes that safe.
-            room.load(updates, publish_missing=bool(self.backplane and self.backplane.shared))
+            refused = room.load(
+                updates, publish_missing=bool(self.backplane and self.backplane.shared)
+            )
+            await self._quarantine(key, refused)
             self.rooms[key] = room
             future.set_result(room)
             self.log.debug("room %s opened from %d stored updates", key, len(updates))
@@ -95,9 +127,68 @@ class RoomManager(RoomListener):
             del self._opening[key]
         return room
 
+    async def _admit(self, key: str, opener: Identity | None) -> None:
+        """Check the quotas before opening room ``key``."""
+        quota = self._open_quota
+        if opener is not None and quota is not None and not quota.take(opener.username):
+            raise TooManyRooms(
+                f"{opener.username} opened more than {quota.per_minute:g} rooms in a minute "
+                "(rooms_per_minute)"
+            )
+        if len(self.rooms) + len(self._opening) < self.max_rooms:
+            return
+        # Make room: drop idle rooms (no peers, waiting for their eviction) now.
+        idle = [r for r in self.rooms.values() if not r.peers and r.key in self._evictions]
+        for room in idle[: max(1, len(self.rooms) + len(self._opening) - self.max_rooms + 1)]:
+            self._cancel_eviction(room.key)
+            await self._evict(room)
+        if len(self.rooms) + len(self._opening) >= self.max_rooms:
+            raise ServerBusy(
+                f"{self.max_rooms} rooms are open (max_rooms_in_memory); try again later"
+            )
+
+    async def _quarantine(self, key: str, refused: list[tuple[bytes, str]]) -> None:
+        """Move stored updates that failed the gate aside, so they are never read again."""
+        for update, reason in refused:
+            self.quarantined += 1
+            self.log.error(
+                "room %s: quarantined a stored update of %d bytes: %s", key, len(update), reason
+            )
+            try:
+                await self.store.quarantine(key, update, reason)
+            except Exception:
+                self.log.exception("room %s: could not quarantine a stored update", key)
+
+    async def read(self, name: RoomName) -> bytes | None:
+        """The stored document of ``name`` as one update, without opening the room (None: it
+        does not exist). Stored updates that fail the gate are quarantined, not read."""
+        key = str(name)
+        room = self.rooms.get(key)
+        if room is not None:
+            return room.full_update()
+        updates = await self.store.load(key)
+        if not updates:
+            return None
+        good, refused = [], []
+        for update in updates:
+            try:
+                gate(update, self.limits.max_depth)
+            except OmniForgeError as e:
+                refused.append((update, str(e)))
+                continue
+            good.append(update)
+        await self._quarantine(key, refused)
+        try:
+            return fold_updates(good)
+        except BaseException as e:
+            if not is_decode_failure(e):
+                raise
+            self.log.error("room %s: stored updates do not fold: %s", key, e)
+            return None
+
     async def join(self, name: RoomName, peer: Peer) -> Room:
-        """Open ``name`` if needed and add ``peer`` to it."""
-        room = await self.open(name)
+        """Open ``name`` if needed (on behalf of ``peer``'s user) and add ``peer`` to it."""
+        room = await self.open(name, peer.identity)
         self._cancel_eviction(room.key)
         room.join(peer)
         return room
@@ -199,14 +290,18 @@ class RoomManager(RoomListener):
 
     # -- RoomSink: what other instances send through the backplane --------------------------------
 
-    def apply_remote_update(self, key: str, update: bytes) -> None:
+    def apply_remote_update(self, key: str, update: bytes) -> bool:
+        """Apply an update another instance published; False when it was refused (it fails the
+        gate or does not decode: Redis entries are untrusted) and dropped."""
         room = self.rooms.get(key)
         if room is None:
-            return  # not open here: whoever opens it reads the shared state
+            return True  # not open here: whoever opens it reads the shared state
         try:
             room.apply_update(update, origin=REMOTE)
         except OmniForgeError as e:
             self.log.error("room %s: dropped an update from another instance: %s", key, e)
+            return False
+        return True
 
     def apply_remote_awareness(self, key: str, instance: str, awareness_update: bytes) -> None:
         room = self.rooms.get(key)
@@ -232,8 +327,12 @@ class RoomManager(RoomListener):
         room.merge(shared, origin=REMOTE)
         theirs = Doc()
         for update in shared:
-            with contextlib.suppress(ValueError):
+            try:
+                gate(update, self.limits.max_depth)
                 theirs.apply_update(update)
+            except BaseException as e:
+                if not is_decode_failure(e):
+                    raise
         missing_there = room.doc.get_update(theirs.get_state())
         return missing_there if missing_there != b"\x00\x00" else None
 

@@ -76,13 +76,14 @@ class Peer:
     __slots__ = (
         "_backlog",
         "_backlog_bytes",
+        "awareness_claimed",
         "awareness_ids",
         "can_write",
         "closed",
         "identity",
         "max_queue_bytes",
         "max_queue_messages",
-        "refused_writes",
+        "refused_reasons",
         "stats",
         "transport",
     )
@@ -101,9 +102,10 @@ class Peer:
         self.can_write = can_write
         self.max_queue_messages = max_queue_messages
         self.max_queue_bytes = max_queue_bytes
-        self.awareness_ids: set[int] = set()
+        self.awareness_ids: set[int] = set()  # the client ids whose states it holds now
+        self.awareness_claimed: set[int] = set()  # every client id it ever announced
         self.closed = False
-        self.refused_writes = 0
+        self.refused_reasons: set[str] = set()  # what it was told it may not do
         self._backlog: list[Outgoing] | None = None
         self._backlog_bytes = 0
         self.stats = {"sent": 0, "merged": 0}

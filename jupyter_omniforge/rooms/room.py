@@ -17,7 +17,9 @@ from pycrdt import Doc, merge_updates
 
 from ..auth import Identity
 from ..backplane.base import REMOTE
-from ..errors import MalformedMessage
+from ..errors import DocumentTooLarge, MalformedMessage
+from ..limits import RoomLimits
+from ..updates import check_state_vector, gate, is_decode_failure
 from . import protocol as p
 from .awareness import RemoteOwner, RoomAwareness
 from .names import RoomName
@@ -106,12 +108,17 @@ class Room:
         *,
         awareness_interval: float = 0.0,
         update_interval: float = 0.0,
+        limits: RoomLimits | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.name = name
         self.key = str(name)
         self._doc = Doc()
-        self.awareness = RoomAwareness()
+        self.limits = limits or RoomLimits()
+        self.awareness = RoomAwareness(self.limits)
+        # Bytes of the updates the document was built from: an upper bound of its encoded
+        # size (deletions shrink it), made exact whenever it nears max_document_bytes.
+        self.size_estimate = 0
         self.peers: set[Peer] = set()
         self.store = store
         self.listener = listener
@@ -129,30 +136,43 @@ class Room:
 
     # -- loading ---------------------------------------------------------------------------------
 
-    def load(self, updates: Iterable[bytes], *, publish_missing: bool = False) -> None:
+    def load(
+        self, updates: Iterable[bytes], *, publish_missing: bool = False
+    ) -> list[tuple[bytes, str]]:
         """Apply stored updates (snapshot then log) without storing or broadcasting them again.
 
         With ``publish_missing``, what these updates add to the document is handed to the
-        listener as a change (so a backplane shares it). A stored update that no longer decodes
-        (disk corruption) is skipped and logged: the rest of the document still loads.
+        listener as a change (so a backplane shares it). A stored update that fails the gate or
+        does not decode (corruption, or a row written by someone else) is skipped and logged:
+        the rest of the document still loads. Returns the skipped ``(update, reason)`` pairs.
         """
         before = self.doc.get_state() if publish_missing else None
-        self._apply_all(updates)
+        refused = self._apply_all(updates)
         if before is not None:
             missing = self.doc.get_update(before)
             if missing != _EMPTY_UPDATE:
                 self.listener.room_updated(self, missing, None)
+        return refused
 
-    def _apply_all(self, updates: Iterable[bytes]) -> None:
-        """Apply updates in one transaction, skipping (and logging) any that does not decode."""
+    def _apply_all(self, updates: Iterable[bytes]) -> list[tuple[bytes, str]]:
+        """Apply updates in one transaction, skipping (and logging) any that fails the gate or
+        does not decode; returns those ``(update, reason)``."""
+        refused: list[tuple[bytes, str]] = []
         with self.doc.transaction():
             for update in updates:
                 try:
+                    gate(update, self.limits.max_depth)
                     self.doc.apply_update(update)
-                except ValueError as e:
+                except BaseException as e:
+                    if not is_decode_failure(e):
+                        raise
                     self.log.error(
                         "room %s: skipped an update that does not decode: %s", self.key, e
                     )
+                    refused.append((update, str(e)))
+                    continue
+                self.size_estimate += len(update)
+        return refused
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -165,7 +185,8 @@ class Room:
             peer.send(Outgoing(p.encode_awareness(states), KIND_AWARENESS, room=self.key))
         username = peer.identity.username
         self._users[username] += 1
-        if self._users[username] == 1:
+        # Presence events are stored; a read-only user creates nothing, so has none.
+        if self._users[username] == 1 and peer.can_write:
             self.listener.user_joined(self, peer.identity)
 
     def leave(self, peer: Peer) -> None:
@@ -179,7 +200,8 @@ class Room:
         self._users[username] -= 1
         if self._users[username] <= 0:
             del self._users[username]
-            self.listener.user_left(self, peer.identity)
+            if peer.can_write:
+                self.listener.user_left(self, peer.identity)
 
     @property
     def users(self) -> list[Identity]:
@@ -200,19 +222,25 @@ class Room:
         message = p.parse_message(frame)
         if message.type == p.MESSAGE_SYNC:
             if message.subtype == p.SYNC_STEP1:
+                check_state_vector(message.payload)
                 try:
                     update = self.doc.get_update(message.payload)
-                except ValueError as e:
+                except BaseException as e:
+                    if not is_decode_failure(e):
+                        raise
                     raise MalformedMessage(f"invalid state vector: {e}") from None
                 peer.send(Outgoing(p.encode_sync_step2(update), KIND_OTHER, room=self.key))
                 return
             # Step 2 (a client's reply, possibly carrying offline edits) and updates are both
             # updates; an incoming update frame is relayed as it came, with no re-encoding.
             if not peer.can_write:
-                self._refuse_write(peer)
+                self.refuse(peer, "read-only: you lack write permission on omniforge")
                 return
             relay = frame if message.subtype == p.SYNC_UPDATE else None
-            self.receive_update(peer, message.payload, relay)
+            try:
+                self.receive_update(peer, message.payload, relay)
+            except DocumentTooLarge as e:
+                self.refuse(peer, str(e))
         elif message.type == p.MESSAGE_AWARENESS:
             self.apply_awareness(peer, message.payload)
         elif message.type == p.MESSAGE_QUERY_AWARENESS:
@@ -270,15 +298,12 @@ class Room:
                 count += 1
         return count
 
-    def _refuse_write(self, peer: Peer) -> None:
-        peer.refused_writes += 1
-        if peer.refused_writes == 1:  # tell a read-only peer once, not on every keystroke
-            peer.send(
-                Outgoing(
-                    p.encode_permission_denied("read-only: you lack write permission on omniforge"),
-                    room=self.key,
-                )
-            )
+    def refuse(self, peer: Peer, reason: str) -> None:
+        """Drop what ``peer`` sent and tell it why with an auth message (once per reason, not on
+        every keystroke); the connection carries on (it still receives the document)."""
+        if reason not in peer.refused_reasons:
+            peer.refused_reasons.add(reason)
+            peer.send(Outgoing(p.encode_permission_denied(reason), room=self.key))
 
     # -- document --------------------------------------------------------------------------------
 
@@ -295,20 +320,41 @@ class Room:
         A fast writer's updates are applied as one merged update per batch: pycrdt's cost of
         applying an update grows with the length of the text item it extends (it re-measures
         the item after merging into it), so applying each update on its own costs more, the
-        longer a writer types (see :class:`Pacer` for when batches go). An update that does not
-        apply closes ``peer``; nothing of it is stored or sent.
+        longer a writer types (see :class:`Pacer` for when batches go).
+
+        Raises :class:`~jupyter_omniforge.updates.UpdateRefused` for an update that fails the gate and
+        :class:`DocumentTooLarge` for one that would grow the document past
+        ``max_document_bytes``: then nothing of it is applied, stored or sent. One that passes
+        the gate but does not apply closes ``peer`` later, with the batch.
         """
         if update == _EMPTY_UPDATE:
             return
+        gate(update, self.limits.max_depth)
+        self._check_size(len(update))
         self._incoming.append((update, frame, peer))
         self._update_pacer.schedule()
+
+    def _check_size(self, added: int) -> None:
+        limit = self.limits.max_document_bytes
+        if self.size_estimate + added <= limit:
+            self.size_estimate += added
+            return
+        self.size_estimate = len(self.doc.get_update())  # exact, now
+        if self.size_estimate + added > limit:
+            raise DocumentTooLarge(
+                f"room {self.key} is at its size limit ({self.size_estimate} of {limit} bytes): "
+                "update refused"
+            )
+        self.size_estimate += added
 
     def _apply_incoming(self) -> None:
         batch, self._incoming = self._incoming, []
         try:
             update, frame, origin = _combined(batch)
             self._doc.apply_update(update)
-        except ValueError:
+        except BaseException as e:
+            if not is_decode_failure(e):
+                raise
             batch = self._apply_one_by_one(batch)
             if not batch:
                 return
@@ -327,7 +373,9 @@ class Room:
                 continue
             try:
                 self._doc.apply_update(update)
-            except ValueError as e:
+            except BaseException as e:
+                if not is_decode_failure(e):
+                    raise
                 peer.close(MalformedMessage(f"invalid Yjs update: {e}"))
                 continue
             applied.append((update, frame, peer))
@@ -338,13 +386,22 @@ class Room:
 
         ``frame`` is the ready-made update message when the caller already has it. Returns False
         for an empty update (nothing stored or sent). Raises :class:`MalformedMessage` for an
-        update that does not decode; then nothing was applied, stored or sent.
+        update that fails the gate or does not decode, and, unless it comes from another
+        instance, :class:`DocumentTooLarge` for one past ``max_document_bytes``: then nothing was
+        applied, stored or sent.
         """
         if update == _EMPTY_UPDATE:
             return False
+        gate(update, self.limits.max_depth)
+        if origin is not REMOTE:
+            self._check_size(len(update))
+        else:
+            self.size_estimate += len(update)
         try:
             self.doc.apply_update(update)
-        except ValueError as e:
+        except BaseException as e:
+            if not is_decode_failure(e):
+                raise
             raise MalformedMessage(f"invalid Yjs update: {e}") from None
         self._applied(update, frame, origin)
         self._update_pacer.schedule()
@@ -352,7 +409,8 @@ class Room:
 
     def merge(self, updates: Iterable[bytes], origin: Any = None) -> bytes:
         """Apply many updates (another replica's state); store and send to every peer only what
-        they added. Updates that do not decode are skipped and logged. Returns what was added."""
+        they added. Updates that fail the gate or do not decode are skipped and logged. Returns
+        what was added."""
         before = self.doc.get_state()
         self._apply_all(updates)
         gained = self._doc.get_update(before)

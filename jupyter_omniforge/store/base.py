@@ -68,6 +68,12 @@ class RoomStore(ABC):
         cannot be decoded), the failure is logged and the stored data is left untouched."""
 
     @abstractmethod
+    async def quarantine(self, room: str, update: bytes, reason: str) -> None:
+        """Move the stored update ``update`` of ``room`` (a logged update or the snapshot, found
+        by its bytes) out of the room into quarantine, with ``reason``: it failed the gate, so
+        it is never loaded or folded again, but kept for whoever investigates."""
+
+    @abstractmethod
     async def delete(self, room: str) -> None:
         """Forget `room`: its snapshot, its log and any of its updates not yet committed."""
 

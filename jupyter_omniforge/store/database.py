@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -163,7 +164,12 @@ class Database:
     # --- on the DB thread only ---
 
     def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        # Rooms and events are private to the server's user: the directory we create is 0700,
+        # and the file is created 0600 before SQLite opens it (its -wal and -shm files take
+        # the database file's permissions).
+        if not self._path.parent.exists():
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
         # isolation_level=None: the sqlite3 module never opens transactions behind our back;
         # _transact issues BEGIN/COMMIT/ROLLBACK explicitly.
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=self._busy_timeout)

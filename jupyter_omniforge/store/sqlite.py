@@ -8,10 +8,13 @@ import multiprocessing
 import sqlite3
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
+from ..backoff import Backoff
+from ..updates import MAX_DEPTH
 from .base import RoomStore, StoreClosedError, StoreWriteError
-from .compaction import fold_updates
+from .compaction import CorruptUpdateError, fold_updates
 from .database import Database
 
 SCHEMA = """
@@ -27,10 +30,19 @@ CREATE TABLE IF NOT EXISTS room_snapshots (
     data BLOB NOT NULL,
     updated REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS room_quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    room TEXT NOT NULL,
+    data BLOB,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 # Longest wait before retrying a failed group commit.
 MAX_RETRY_DELAY = 5.0
+# Updates one compaction may quarantine before it gives up on the room for now.
+_MAX_QUARANTINED_PER_FOLD = 100
 
 # (append id, room, update); ids grow by one per append and order the queue.
 _Entry = tuple[int, str, bytes]
@@ -62,10 +74,12 @@ class SQLiteRoomStore(RoomStore):
         compact_idle: float = 5.0,
         compact_max_updates: int = 1000,
         close_database: bool = True,
+        max_depth: int = MAX_DEPTH,
         log: logging.Logger | None = None,
     ) -> None:
         """`close_database=False` leaves the `Database` open on `close()`, for when other
-        modules share it and whoever created it closes it."""
+        modules share it and whoever created it closes it. `max_depth` is the gate's nesting
+        limit for the updates compactions fold (see :mod:`jupyter_omniforge.updates`)."""
         if commit_interval < 0 or compact_idle < 0 or compact_max_updates < 1:
             raise ValueError("intervals must be >= 0 and compact_max_updates >= 1")
         self._db = database
@@ -74,6 +88,7 @@ class SQLiteRoomStore(RoomStore):
         self._compact_idle = compact_idle
         self._compact_max_updates = compact_max_updates
         self._close_database = close_database
+        self._max_depth = max_depth
         self._log = log or logging.getLogger(__name__)
 
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -87,7 +102,8 @@ class SQLiteRoomStore(RoomStore):
         self._deleted_in_flight: set[str] = set()
         self._commit_timer: asyncio.TimerHandle | None = None
         self._pending_since = 0.0  # loop time of the oldest queued append
-        self._failed_commits_in_a_row = 0
+        first = min(max(commit_interval, 0.05) * 2, MAX_RETRY_DELAY)
+        self._commit_backoff = Backoff(first, MAX_RETRY_DELAY, jitter=0)
 
         # Compaction, per room.
         self._since_compaction: dict[str, int] = {}
@@ -98,6 +114,7 @@ class SQLiteRoomStore(RoomStore):
         self.commits = 0
         self.compactions = 0
         self.compaction_failures = 0
+        self.quarantined = 0
 
     # --- lifecycle ---
 
@@ -231,7 +248,7 @@ class SQLiteRoomStore(RoomStore):
         self._in_flight = []
         if error is None:
             self.commits += 1
-            self._failed_commits_in_a_row = 0
+            self._commit_backoff.reset()
             if self._pending:
                 # Appends that arrived during the commit wait out the rest of their window, so
                 # a steady trickle still makes one commit per interval, not one per update.
@@ -243,11 +260,7 @@ class SQLiteRoomStore(RoomStore):
         else:
             # Keep the batch, minus rooms deleted meanwhile, ahead of newer appends.
             self._pending[:0] = [entry for entry in batch if entry[1] not in deleted]
-            self._failed_commits_in_a_row += 1
-            delay = min(
-                max(self._commit_interval, 0.05) * 2**self._failed_commits_in_a_row,
-                MAX_RETRY_DELAY,
-            )
+            delay = self._commit_backoff.delay()
             self._log.error(
                 "Could not commit %d room updates, retrying in %.2f s",
                 len(batch),
@@ -306,17 +319,7 @@ class SQLiteRoomStore(RoomStore):
         if room in self._since_compaction:
             self._since_compaction[room] = 0
         try:
-            # Read and write in the database thread; fold in a separate process, so a large
-            # fold holds neither the database thread (event commits wait on it) nor the GIL
-            # (every room's fan-out waits on that).
-            read = await self._db.run(partial(_read_for_fold, room))
-            folded = 0
-            if read is not None:
-                updates, upto, count = read
-                snapshot = await asyncio.get_running_loop().run_in_executor(
-                    self._folder(), fold_updates, updates
-                )
-                folded = await self._db.run(partial(_write_fold, room, snapshot, upto, count))
+            folded = await self._fold(room)
         except Exception:
             self.compaction_failures += 1
             self._log.exception(
@@ -326,6 +329,46 @@ class SQLiteRoomStore(RoomStore):
         if folded:
             self.compactions += 1
             self._log.debug("Compacted room %r: folded %d logged updates", room, folded)
+
+    async def _fold(self, room: str) -> int:
+        """Fold the room's snapshot and log into a new snapshot; the logged rows folded.
+
+        Read and write in the database thread; fold in a separate process, so a large fold
+        holds neither the database thread (event commits wait on it) nor the GIL (every room's
+        fan-out waits on that), and a stored row that would crash pycrdt crashes that process
+        only. Rows that fail the gate are quarantined and the fold tried again without them.
+        """
+        for _ in range(_MAX_QUARANTINED_PER_FOLD):
+            read = await self._db.run(partial(_read_for_fold, room))
+            if read is None:
+                return 0
+            updates, upto, count = read
+            try:
+                snapshot = await asyncio.get_running_loop().run_in_executor(
+                    self._folder(), fold_updates, updates, self._max_depth
+                )
+            except CorruptUpdateError as e:
+                await self.quarantine(room, updates[e.index], e.reason or str(e))
+                continue
+            except BrokenProcessPool:
+                self._fold_pool = None  # the next compaction starts a new one
+                raise
+            return await self._db.run(partial(_write_fold, room, snapshot, upto, count))
+        raise CorruptUpdateError(-1, f"more than {_MAX_QUARANTINED_PER_FOLD} corrupt updates")
+
+    async def quarantine(self, room: str, update: bytes, reason: str) -> None:
+        self._require_running()
+        await self.flush()
+        moved = await self._db.run(partial(_quarantine, room, update, reason))
+        if moved:
+            self.quarantined += moved
+            self._log.error(
+                "Quarantined %d stored update(s) of room %r (%d bytes): %s",
+                moved,
+                room,
+                len(update) if isinstance(update, bytes) else -1,
+                reason,
+            )
 
     # --- reading and forgetting ---
 
@@ -398,6 +441,20 @@ def _write_fold(room: str, snapshot: bytes, upto: int, count: int, conn: sqlite3
     )
     conn.execute("DELETE FROM room_updates WHERE room = ? AND seq <= ?", (room, upto))
     return count
+
+
+def _quarantine(room: str, update: bytes, reason: str, conn: sqlite3.Connection) -> int:
+    """Move the rows of ``room`` holding ``update`` into ``room_quarantine``; rows moved."""
+    moved = 0
+    for table in ("room_updates", "room_snapshots"):
+        cursor = conn.execute(f"DELETE FROM {table} WHERE room = ? AND data = ?", (room, update))
+        moved += cursor.rowcount
+    if moved:
+        conn.execute(
+            "INSERT INTO room_quarantine (room, data, reason, created) VALUES (?, ?, ?, ?)",
+            (room, update, reason[:1000], time.time()),
+        )
+    return moved
 
 
 def _load_room(room: str, conn: sqlite3.Connection) -> list[bytes]:

@@ -1,0 +1,306 @@
+"""The Yjs update format, read without pycrdt: the gate every update passes before pycrdt sees it.
+
+pycrdt (yrs) decodes the ``Any`` values of an update recursively: an update that nests arrays or
+objects some 30,000 levels deep overflows the native stack and the whole process dies with a
+segfault, with no exception to catch. Every update that reaches a document, a merge or a fold —
+from a client, a stored row, another instance through Redis — is checked here first, and refused
+with :class:`~jupyter_omniforge.errors.MalformedMessage` when it:
+
+- nests ``Any`` values (or the JSON of embeds, formats and JSON content) deeper than
+  ``max_depth``;
+- claims more items, structs or bytes than it holds, or ends early, or has trailing bytes;
+- uses a content or value tag that does not exist.
+
+Most updates are proven safe without being read: each level of ``Any`` nesting costs at least one
+array (``0x75``) or object (``0x76``) tag byte and each level of JSON at least one ``[`` or ``{``,
+so an update holding few of those bytes cannot nest deeply. Only the others are read in full,
+without recursion; the reading is linear in the update's size.
+
+The format (lib0 encoding, Yjs "update v1")::
+
+    update      = varuint clients, clients * (varuint structs, varuint client, varuint clock,
+                  structs * struct), delete set
+    struct      = u8 info: info & 0x1f is the content ref (0 GC and 10 Skip carry a varuint
+                  length; the others are items); 0x80 an origin ID follows, 0x40 a right origin
+                  ID; with neither: varuint parent kind (1 root name: varstring, 0: parent ID),
+                  and with 0x20 a parent sub key (varstring); then the content
+    delete set  = varuint clients, clients * (varuint client, varuint ranges,
+                  ranges * (varuint clock, varuint length))
+"""
+
+from __future__ import annotations
+
+from .errors import MalformedMessage
+from .strictjson import nesting_depth
+
+#: Default deepest nesting of ``Any`` values and JSON accepted in an update.
+MAX_DEPTH = 64
+
+# Content refs of items (Yjs ContentDeleted … ContentDoc); 0 (GC) and 10 (Skip) are not items.
+_GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC, _SKIP = range(11)
+# Yjs type refs whose content carries a name: XmlElement (node name) and XmlHook (hook name).
+_NAMED_TYPES = (3, 5)
+_MAX_TYPE_REF = 6
+
+# lib0 Any tags.
+_UNDEFINED, _NULL, _VARINT, _FLOAT32, _FLOAT64, _BIGINT64, _FALSE, _TRUE = (
+    127,
+    126,
+    125,
+    124,
+    123,
+    122,
+    121,
+    120,
+)
+_STRING_TAG, _OBJECT, _ARRAY, _BYTES = 119, 118, 117, 116
+_FIXED_SIZE = {_FLOAT32: 4, _FLOAT64: 8, _BIGINT64: 8}
+_NO_BODY = frozenset((_UNDEFINED, _NULL, _FALSE, _TRUE))
+
+# A varuint wider than this many bytes does not fit the 64 bits yrs reads it into.
+_MAX_VARUINT_BYTES = 10
+
+
+class UpdateRefused(MalformedMessage):
+    """An update that must not reach pycrdt; ``str(error)`` says why (close 1002)."""
+
+
+def proven_shallow(update: bytes, max_depth: int = MAX_DEPTH) -> bool:
+    """True when ``update`` cannot nest deeper than ``max_depth``, judged by counting bytes."""
+    return (
+        update.count(b"u") + update.count(b"v") <= max_depth
+        and update.count(b"[") + update.count(b"{") <= max_depth
+    )
+
+
+def gate(update: bytes, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse (:class:`UpdateRefused`) an update pycrdt must not see; the check every update
+    passes on its way to a document, a merge or a fold."""
+    check_update(update, max_depth)
+
+
+def is_decode_failure(error: BaseException) -> bool:
+    """Whether ``error``, raised by pycrdt on bytes it was given, means "these bytes are bad"
+    (a ``ValueError``, or the ``PanicException`` of a Rust panic, which is not an Exception)
+    rather than an interruption that must propagate."""
+    return isinstance(error, Exception) or type(error).__name__ == "PanicException"
+
+
+def check_update(update: bytes, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse (:class:`UpdateRefused`) an update that pycrdt must not see (see the module doc).
+
+    Returns quietly for an update that is safe to apply, merge and fold.
+    """
+    if not isinstance(update, bytes | bytearray | memoryview):
+        raise UpdateRefused(f"an update is bytes, not {type(update).__name__}")
+    _Reader(bytes(update), max_depth).update()
+
+
+def check_state_vector(state_vector: bytes) -> None:
+    """Refuse a state vector (a sync step 1's payload) that is not one: ``varuint entries,
+    entries * (varuint client, varuint clock)``, nothing more."""
+    reader = _Reader(bytes(state_vector), 0)
+    count = reader.count(2, "state vector entries")
+    for _ in range(count):
+        reader.var_uint()
+        reader.var_uint()
+    reader.end()
+
+
+class _Reader:
+    __slots__ = ("buf", "end_pos", "max_depth", "pos")
+
+    def __init__(self, buf: bytes, max_depth: int) -> None:
+        self.buf = buf
+        self.pos = 0
+        self.end_pos = len(buf)
+        self.max_depth = max_depth
+
+    # -- primitives ------------------------------------------------------------------------------
+
+    def fail(self, what: str) -> UpdateRefused:
+        return UpdateRefused(f"invalid Yjs update: {what} (at byte {self.pos})")
+
+    def var_uint(self) -> int:
+        buf, pos = self.buf, self.pos
+        end = min(self.end_pos, pos + _MAX_VARUINT_BYTES)
+        value = shift = 0
+        while pos < end:
+            byte = buf[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                self.pos = pos
+                return value
+            shift += 7
+        raise self.fail("truncated or oversized integer")
+
+    def count(self, min_bytes_each: int, what: str) -> int:
+        """A count of things that take at least ``min_bytes_each`` bytes each: refused when the
+        rest of the update cannot hold that many (so a claimed count never drives work)."""
+        n = self.var_uint()
+        if n * min_bytes_each > self.end_pos - self.pos:
+            raise self.fail(f"{n} {what} claimed, more than the update holds")
+        return n
+
+    def skip(self, size: int) -> None:
+        if size > self.end_pos - self.pos:
+            raise self.fail("length runs past the end")
+        self.pos += size
+
+    def var_bytes(self) -> bytes:
+        size = self.var_uint()
+        start = self.pos
+        self.skip(size)
+        return self.buf[start : self.pos]
+
+    def json_string(self) -> None:
+        """A varstring holding JSON (embeds, formats, JSON content): bounded nesting."""
+        text = self.var_bytes()
+        if nesting_depth(text, self.max_depth) > self.max_depth:
+            raise self.fail(f"JSON nested deeper than {self.max_depth} levels")
+
+    def end(self) -> None:
+        if self.pos != self.end_pos:
+            raise self.fail(f"{self.end_pos - self.pos} trailing bytes")
+
+    # -- structure -------------------------------------------------------------------------------
+
+    def update(self) -> None:
+        clients = self.count(3, "clients")
+        for _ in range(clients):
+            structs = self.count(1, "structs")
+            self.var_uint()  # client
+            self.var_uint()  # clock
+            for _ in range(structs):
+                self.struct()
+        self.delete_set()
+        self.end()
+
+    def struct(self) -> None:
+        if self.pos >= self.end_pos:
+            raise self.fail("truncated struct")
+        info = self.buf[self.pos]
+        self.pos += 1
+        ref = info & 0x1F
+        if ref in (_GC, _SKIP):
+            self.var_uint()  # length
+            return
+        if info & 0x80:  # origin
+            self.var_uint()
+            self.var_uint()
+        if info & 0x40:  # right origin
+            self.var_uint()
+            self.var_uint()
+        if not info & 0xC0:
+            if self.var_uint() == 1:
+                self.var_bytes()  # a root's name
+            else:
+                self.var_uint()  # the parent's ID
+                self.var_uint()
+            if info & 0x20:
+                self.var_bytes()  # the key in a map parent
+        self.content(ref)
+
+    def content(self, ref: int) -> None:
+        if ref == _STRING or ref == _BINARY:
+            self.var_bytes()
+        elif ref == _ANY:
+            for _ in range(self.count(1, "values")):
+                self.any()
+        elif ref == _DELETED:
+            self.var_uint()
+        elif ref == _TYPE:
+            type_ref = self.var_uint()
+            if type_ref > _MAX_TYPE_REF:
+                raise self.fail(f"unknown type ref {type_ref}")
+            if type_ref in _NAMED_TYPES:
+                self.var_bytes()
+        elif ref == _JSON:
+            for _ in range(self.count(1, "JSON values")):
+                self.json_string()
+        elif ref == _EMBED:
+            self.json_string()
+        elif ref == _FORMAT:
+            self.var_bytes()  # key
+            self.json_string()
+        elif ref == _DOC:
+            self.var_bytes()  # guid
+            self.any()  # options
+        else:
+            raise self.fail(f"unknown content ref {ref}")
+
+    def any(self) -> None:
+        """One lib0 ``Any`` value, nested values included, without recursion.
+
+        The hot loop of wide values (maps of thousands of entries): one-byte lengths and keys,
+        the common case, are read inline."""
+        buf = self.buf
+        end = self.end_pos
+        pos = self.pos
+        max_depth = self.max_depth
+        # For each open array or object: the values still to read, and whether it is an object
+        # (each of whose values follows a key).
+        remaining = [1]
+        keyed = [False]
+        try:
+            while remaining:
+                if not remaining[-1]:
+                    remaining.pop()
+                    keyed.pop()
+                    continue
+                remaining[-1] -= 1
+                if keyed[-1]:
+                    size = buf[pos]
+                    if size < 0x80:
+                        pos += 1 + size
+                    else:
+                        self.pos = pos
+                        self.var_bytes()
+                        pos = self.pos
+                tag = buf[pos]
+                pos += 1
+                if tag in _NO_BODY:
+                    continue
+                if tag == _STRING_TAG or tag == _BYTES:
+                    size = buf[pos]
+                    if size < 0x80:
+                        pos += 1 + size
+                        continue
+                    self.pos = pos
+                    self.var_bytes()
+                    pos = self.pos
+                elif tag in _FIXED_SIZE:
+                    pos += _FIXED_SIZE[tag]
+                elif tag == _VARINT:
+                    self.pos = pos
+                    self.var_uint()  # a signed varint has the same continuation bits
+                    pos = self.pos
+                elif tag == _ARRAY or tag == _OBJECT:
+                    if len(remaining) > max_depth:
+                        self.pos = pos
+                        raise self.fail(f"values nested deeper than {max_depth} levels")
+                    is_object = tag == _OBJECT
+                    self.pos = pos
+                    remaining.append(self.count(2 if is_object else 1, "values"))
+                    pos = self.pos
+                    keyed.append(is_object)
+                else:
+                    self.pos = pos
+                    raise self.fail(f"unknown value tag {tag}")
+                if pos > end:
+                    break
+        except IndexError:
+            pos = end + 1  # read past the end
+        if pos > end:
+            self.pos = end
+            raise self.fail("truncated value")
+        self.pos = pos
+
+    def delete_set(self) -> None:
+        clients = self.count(2, "delete set clients")
+        for _ in range(clients):
+            self.var_uint()  # client
+            for _ in range(self.count(2, "deleted ranges")):
+                self.var_uint()
+                self.var_uint()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
+import getpass
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,11 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default
 
+from . import strictjson
 from ._version import __version__
 from .apps import AppRegistry
 from .apps.names import RoomNames
+from .auth import Identity, identity_from_user, identity_of_owner, is_token_only
 from .backplane import Backplane, LocalBackplane
 from .errors import OmniForgeError
 from .events.bus import EventBus
@@ -30,6 +32,7 @@ from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
+from .limits import ConnectionQuota, RoomLimits
 from .rooms.manager import RoomManager
 from .store import Database, SQLiteRoomStore
 
@@ -149,6 +152,61 @@ class OmniForgeApp(ExtensionApp):
         config=True,
         help="Rooms one gateway connection (omniforge/realtime) may join at once.",
     )
+    max_nesting_depth = Int(
+        64,
+        config=True,
+        help="""Deepest nesting of arrays and objects accepted anywhere: in the Any values of a
+        Yjs update (a client's, a stored row, a Redis entry), in awareness states, JSON frames,
+        request bodies and event data. Deeper is refused (close 1002, HTTP 400): pycrdt decodes
+        Any values recursively and a deep enough one kills the process.""",
+    )
+    max_document_bytes = Int(
+        128 * MiB,
+        config=True,
+        help="""Largest encoded size of one room's document. A client's update that would grow
+        it further is refused with a reason (the connection stays; nothing stored is lost).""",
+    )
+    awareness_clients_per_connection = Int(
+        4,
+        config=True,
+        help="""Awareness client ids one connection may announce (a browser tab uses one).
+        More closes the connection (1008): one frame naming thousands of ids would be relayed
+        to every peer and every later joiner.""",
+    )
+    awareness_state_bytes = Int(
+        8 * 1024,
+        config=True,
+        help="Largest awareness state (its JSON) of one client id; larger closes the connection (1008).",
+    )
+    max_connections_per_user = Int(
+        100,
+        config=True,
+        help="""Open connections (room sockets, gateway sockets, Server-Sent Events streams) one
+        user may hold; more are refused with HTTP 429 before the upgrade.""",
+    )
+    rooms_per_minute = Float(
+        120.0,
+        config=True,
+        help="""Rooms that were not open one user may open per minute (joining a room that is
+        open already is free); more are refused (HTTP 429 / close 1008). 0: no limit.""",
+    )
+    max_rooms_in_memory = Int(
+        10_000,
+        config=True,
+        help="""Rooms held in memory at once. When full, idle rooms are dropped early; when none
+        is idle, opening another is refused (close 1013, try again later).""",
+    )
+    max_event_bytes = Int(
+        64 * 1024,
+        config=True,
+        help="""Largest event data (as compact JSON), and largest gateway `message`; larger is
+        refused with HTTP 413 / an error frame.""",
+    )
+    max_patterns_per_subscription = Int(
+        100,
+        config=True,
+        help="Channels or patterns one subscription (or history request) may name.",
+    )
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -185,7 +243,10 @@ class OmniForgeApp(ExtensionApp):
         help="""Move the objects alive once the server has started out of the garbage
         collector's reach (gc.freeze). A Jupyter server holds hundreds of thousands of long-lived
         objects; without this every full collection walks them all, stalling every room for
-        ~150 ms (measured at 500 subscribers).""",
+        ~150 ms (measured at 500 subscribers). This is process-wide: it freezes the objects of
+        every extension and of Jupyter itself alive at that moment (they are then never
+        collected, which long-lived objects never are anyway); turn it off if another
+        extension relies on collecting cycles it created at start-up.""",
     )
 
     # -- scale-out -------------------------------------------------------------------------------
@@ -218,6 +279,21 @@ class OmniForgeApp(ExtensionApp):
         help="This server's id among the instances sharing a Redis (default: random).",
     )
 
+    owner_username = Unicode(
+        config=True,
+        help="""The username shown for requests authenticated by the Jupyter token alone (a
+        script, the CLI, a notebook's client), in event sources and awareness. Jupyter would
+        give each such request a new random anonymous user. Default: the operating-system user
+        running the server.""",
+    )
+
+    @default("owner_username")
+    def _default_owner_username(self) -> str:
+        try:
+            return getpass.getuser()
+        except Exception:  # no user database entry (some containers)
+            return "owner"
+
     @default("instance_id")
     def _default_instance_id(self) -> str:
         return uuid.uuid4().hex[:12]
@@ -245,16 +321,27 @@ class OmniForgeApp(ExtensionApp):
             commit_interval=self.commit_interval,
             compact_idle=self.compact_idle,
             compact_max_updates=self.compact_max_updates,
+            max_depth=self.max_nesting_depth,
             log=self.log,
         )
         self.backplane = self._make_backplane()
         self.keepalive = Keepalive(self.ws_ping_interval)
+        self.connections = ConnectionQuota(self.max_connections_per_user)
+        self.owner = identity_of_owner(self.owner_username)
         self.room_manager = RoomManager(
             self.store,
             backplane=self.backplane,
             idle_timeout=self.room_idle_timeout,
             awareness_interval=self.awareness_interval,
             update_interval=self.update_interval,
+            limits=RoomLimits(
+                max_depth=self.max_nesting_depth,
+                max_document_bytes=self.max_document_bytes,
+                awareness_clients_per_connection=self.awareness_clients_per_connection,
+                awareness_state_bytes=self.awareness_state_bytes,
+            ),
+            max_rooms=self.max_rooms_in_memory,
+            rooms_per_minute=self.rooms_per_minute,
             log=self.log,
         )
         self.backplane.attach(self.room_manager)
@@ -262,6 +349,9 @@ class OmniForgeApp(ExtensionApp):
             self.backplane.event_log,
             self.apps.types,
             event_logger=self.serverapp.event_logger,
+            max_event_bytes=self.max_event_bytes,
+            max_patterns=self.max_patterns_per_subscription,
+            max_depth=self.max_nesting_depth,
             logger=self.log,
         )
         self.apps.bus = self.bus
@@ -302,20 +392,29 @@ class OmniForgeApp(ExtensionApp):
         return {"rooms": sorted(rooms), "peers": sum(len(r.peers) for r in rooms.values())}
 
     def initialize_handlers(self) -> None:
-        kwargs = {"omniforge": self}
+        # Each handler reaches this app as ``self.extensionapp`` (jupyter_server's
+        # ExtensionHandlerMixin: the ``name`` kwarg is added for it).
         self.handlers.extend(
             [
-                (r"/omniforge/rooms/(.+)", RoomWebSocketHandler, kwargs),
-                (r"/omniforge/realtime", GatewayHandler, kwargs),
-                (r"/omniforge/api/events", EventsHandler, kwargs),
-                (r"/omniforge/api/events/stream", EventStreamHandler, kwargs),
-                (r"/omniforge/api/rooms", RoomsHandler, kwargs),
-                (r"/omniforge/api/rooms/(.+)", RoomHandler, kwargs),
-                (r"/omniforge/api/cluster", ClusterHandler, kwargs),
+                (r"/omniforge/rooms/(.+)", RoomWebSocketHandler),
+                (r"/omniforge/realtime", GatewayHandler),
+                (r"/omniforge/api/events", EventsHandler),
+                (r"/omniforge/api/events/stream", EventStreamHandler),
+                (r"/omniforge/api/rooms", RoomsHandler),
+                (r"/omniforge/api/rooms/(.+)", RoomHandler),
+                (r"/omniforge/api/cluster", ClusterHandler),
                 (r"/omniforge/health/live", LiveHandler),
-                (r"/omniforge/health/ready", ReadyHandler, kwargs),
+                (r"/omniforge/health/ready", ReadyHandler),
             ]
         )
+
+    def identity_of(self, handler: Any, user: Any) -> Identity:
+        """Who a request is, as rooms and events show it: the owner for a request that only
+        the Jupyter token authenticated (see :func:`~.auth.is_token_only`), else the Jupyter
+        user."""
+        if is_token_only(handler):
+            return self.owner
+        return identity_from_user(user)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         try:
@@ -389,14 +488,13 @@ class OmniForgeApp(ExtensionApp):
         live = self.room_manager.get(key)
         if live is None:
             return 0
-        payload = json.dumps(
+        payload = strictjson.dumps(
             {
                 "type": "message",
                 "roomId": key,
                 "event": type,
                 "data": data,
                 "source": {"username": "server"},
-            },
-            separators=(",", ":"),
+            }
         ).encode()
         return live.relay_message(payload)

@@ -89,3 +89,23 @@ def identity_from_user(user: Any) -> Identity:
         color = color_for(username)
     avatar_url = getattr(user, "avatar_url", None) or None
     return Identity(username, name, display_name, initials, str(color), avatar_url)
+
+
+def identity_of_owner(username: str) -> Identity:
+    """The identity of the server's owner: whoever holds the Jupyter token."""
+    return identity_from_user(type("Owner", (), {"username": username})())
+
+
+def is_token_only(handler: Any) -> bool:
+    """Whether ``handler``'s request was authenticated by the Jupyter token alone (header or
+    ``?token=``), with no login cookie: a script, the CLI, a notebook's client. Jupyter gives
+    such a request a new random anonymous user each time; we give it the owner's identity.
+    A browser that logged in (a cookie) keeps its own user, token or not."""
+    if not getattr(handler, "_token_authenticated", False):
+        return False
+    provider = getattr(handler, "identity_provider", None)
+    try:
+        cookie = provider.get_cookie_name(handler) if provider is not None else None
+    except Exception:
+        cookie = None
+    return cookie is None or handler.get_cookie(cookie) is None

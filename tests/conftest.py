@@ -37,7 +37,11 @@ def db_path(tmp_path: Path) -> Path:
 def jp_server_config(omniforge_config: dict[str, Any], db_path: Path) -> dict[str, Any]:
     config = {"db_path": str(db_path), "room_idle_timeout": 0.2, **omniforge_config}
     return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_omniforge": True}},
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_omniforge": True},
+            # A test may name the user of a request (X-Test-User, ?user=): tests/identities.py
+            "identity_provider_class": "tests.identities.NamedUsers",
+        },
         "OmniForgeApp": config,
     }
 
@@ -67,11 +71,21 @@ def ws_base(server_url: str) -> str:
 
 @pytest.fixture
 def ws_connect(ws_base: str, token: str) -> Callable[..., Awaitable[Any]]:
-    """Open a raw WebSocket to a room: ``await ws_connect("idea:1")``."""
+    """Open a raw WebSocket to a room: ``await ws_connect("idea:1")``; ``user="alice"`` makes
+    the connection alice's (tests/identities.py), else it is the owner's (the token's)."""
     opened: list[Any] = []
 
-    async def connect(room: str, *, token_: str | None = token, headers: dict | None = None) -> Any:
-        url = f"{ws_base}/{room}" + (f"?token={token_}" if token_ else "")
+    async def connect(
+        room: str,
+        *,
+        token_: str | None = token,
+        headers: dict | None = None,
+        user: str | None = None,
+    ) -> Any:
+        query = "&".join(
+            f"{key}={value}" for key, value in (("token", token_), ("user", user)) if value
+        )
+        url = f"{ws_base}/{room}" + (f"?{query}" if query else "")
         conn = await open_connection(url, headers=headers)
         opened.append(conn)
         return conn

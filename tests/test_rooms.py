@@ -86,8 +86,8 @@ class FrameReader:
 
 
 async def test_awareness_appears_with_the_server_identity_and_disappears_on_leave(ws_connect):
-    alice = FrameReader(await ws_connect("idea:aw"))
-    bob = FrameReader(await ws_connect("idea:aw"))
+    alice = FrameReader(await ws_connect("idea:aw", user="alice"))
+    bob = FrameReader(await ws_connect("idea:aw", user="bob"))
     # Alice claims to be someone else: the server overwrites `user` with her Jupyter identity.
     await alice.conn.write_message(
         awareness_frame(1111, 1, {"user": {"name": "Mallory"}, "cursor": {"anchor": 3}}),
@@ -99,7 +99,7 @@ async def test_awareness_appears_with_the_server_identity_and_disappears_on_leav
     assert states["user"]["username"]  # the authenticated Jupyter user
     assert states["user"]["color"].startswith("#")
     # A newcomer receives the current states when it joins.
-    carol = FrameReader(await ws_connect("idea:aw"))
+    carol = FrameReader(await ws_connect("idea:aw", user="carol"))
     await wait_for(lambda: 1111 in carol.states())
     # Bob cannot overwrite Alice's state.
     await bob.conn.write_message(awareness_frame(1111, 5, {"cursor": {"anchor": 99}}), binary=True)

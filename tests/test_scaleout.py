@@ -42,6 +42,8 @@ def cluster(server_process, redis_server, tmp_path):
                 [
                     f"--OmniForgeApp.redis_url={redis_url or redis_server.url}",
                     "--OmniForgeApp.room_idle_timeout=1",
+                    # Crowds of one user (the token's): hundreds of connections.
+                    "--OmniForgeApp.max_connections_per_user=1000",
                 ],
                 db=tmp_path / f"instance{i}" / "omniforge.sqlite",
             )

@@ -52,7 +52,7 @@ def register(serverapp: Any, app: RealtimeApp) -> RegisteredApp:
         event_logger.register_event_schema(schema)
     web_app = serverapp.web_app
     base_url = web_app.settings.get("base_url", "/")
-    kwargs = {"omniforge": omniforge, "namespace": app.namespace}
+    kwargs = {"name": EXTENSION, "namespace": app.namespace}
     web_app.add_handlers(
         ".*$",
         [

@@ -153,10 +153,12 @@ class OmniForge:
         self.url = server.url
         self.token = server.token
         self.timeout = timeout
-        # Jupyter gives each token-authenticated request without a login cookie a new anonymous
-        # identity; keeping the cookie it sets makes this client one user (``source.username``)
-        # across all its events, sync and async.
-        self._cookies = http.cookiejar.CookieJar()
+        # Requests authenticated by the token alone are the server's owner; a login cookie
+        # Jupyter sets on them would make later requests a random anonymous user instead, so
+        # none is kept.
+        self._cookies = http.cookiejar.CookieJar(
+            http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+        )
         # No proxies, as for the Tornado clients below: one route to the server for every call.
         self._opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self._cookies)

@@ -3,41 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from .. import strictjson
 from ..errors import OmniForgeError
 from ..rooms.roots import parse_roots, root_names, roots_as_json
-from ..store.compaction import fold_updates
 
 
-class OmniForgeAPIHandler(APIHandler):
-    """Base: the extension app at hand, and domain errors mapped to HTTP statuses."""
+class OmniForgeAPIHandler(ExtensionHandlerMixin, APIHandler):
+    """Base: the extension app at hand (``self.extensionapp``), strict JSON in and out, and
+    domain errors mapped to HTTP statuses."""
 
     auth_resource = "omniforge"
 
-    def initialize(self, omniforge: Any) -> None:
-        self.omniforge = omniforge
-
     async def prepare(self) -> None:
         await super().prepare()
-        await self.omniforge.started()
+        await self.extensionapp.started()
+
+    def json_body(self, max_bytes: int) -> Any:
+        """The request body as strict JSON (``InvalidJSON``, HTTP 400, when it is not; 413 when
+        it is larger than ``max_bytes``)."""
+        body = self.request.body or b"null"
+        if len(body) > max_bytes:
+            raise web.HTTPError(413, f"request body larger than {max_bytes} bytes")
+        return strictjson.loads(body, max_depth=self.extensionapp.max_nesting_depth)
 
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(value))
+        self.finish(strictjson.dumps(value))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
         error = exc_info[1] if exc_info else None
         if isinstance(error, OmniForgeError):
             self.set_status(error.http_status)
-            self.finish(json.dumps({"error": error.code, "message": str(error)}))
+            self.finish(strictjson.dumps({"error": error.code, "message": str(error)}))
             return
         super().write_error(status_code, **kwargs)
 
@@ -52,7 +58,7 @@ class RoomsHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        rooms = sorted(self.omniforge.room_manager.rooms.values(), key=lambda r: r.key)
+        rooms = sorted(self.extensionapp.room_manager.rooms.values(), key=lambda r: r.key)
         self.write_json({"rooms": [room.info() for room in rooms]})
 
 
@@ -60,18 +66,15 @@ class RoomHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        room_name = self.omniforge.room_names.parse(name)
-        manager = self.omniforge.room_manager
+        room_name = self.extensionapp.room_names.parse(name)
+        manager = self.extensionapp.room_manager
         room = manager.get(str(room_name))
+        full = await manager.read(room_name)
+        if full is None:
+            raise web.HTTPError(404, f"room {room_name} does not exist")
         if room is not None:
             info = room.info()
-            full = room.full_update()
         else:
-            # A stored room that is not open: read it without opening it for everyone.
-            updates = await manager.store.load(str(room_name))
-            if not updates:
-                raise web.HTTPError(404, f"room {room_name} does not exist")
-            full = fold_updates(updates)
             info = {
                 "name": str(room_name),
                 "kind": room_name.kind,
@@ -80,7 +83,7 @@ class RoomHandler(OmniForgeAPIHandler):
                 "size": len(full),
                 "awareness": 0,
             }
-        roots = self.omniforge.room_names.roots(room_name)
+        roots = self.extensionapp.room_names.roots(room_name)
         roots.update(parse_roots(self.get_query_argument("roots", "")))
         info["open"] = room is not None
         info["roots"] = root_names(full)
@@ -90,7 +93,7 @@ class RoomHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized  # DELETE maps to the "write" action
     async def delete(self, name: str) -> None:
-        await self.omniforge.room_manager.delete(self.omniforge.room_names.parse(name))
+        await self.extensionapp.room_manager.delete(self.extensionapp.room_names.parse(name))
         self.set_status(204)
         self.finish()
 
@@ -101,7 +104,7 @@ class ClusterHandler(OmniForgeAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        backplane = self.omniforge.backplane
+        backplane = self.extensionapp.backplane
         self.write_json({"instance": backplane.instance_id, "instances": await backplane.cluster()})
 
 
@@ -115,19 +118,16 @@ class LiveHandler(JupyterHandler):
         self.finish(b'{"status":"ok"}')
 
 
-class ReadyHandler(JupyterHandler):
+class ReadyHandler(ExtensionHandlerMixin, JupyterHandler):
     """Readiness: the store is open and rooms can be served. No auth; reveals nothing."""
-
-    def initialize(self, omniforge: Any) -> None:
-        self.omniforge = omniforge
 
     @allow_unauthenticated
     async def get(self) -> None:
         try:
-            await asyncio.wait_for(self.omniforge.started(), timeout=5)
+            await asyncio.wait_for(self.extensionapp.started(), timeout=5)
         except Exception:
             self.log.warning("OmniForge is not ready", exc_info=True)
-        ready = self.omniforge.ready
+        ready = self.extensionapp.ready
         self.set_status(200 if ready else 503)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..auth import identity_from_user
+from .. import strictjson
 from ..errors import ValidationError
 from ..events.bus import EventMessage
 from .api import OmniForgeAPIHandler
@@ -21,13 +20,14 @@ def _patterns(raw: str) -> list[str]:
 
 
 class _EventsBase(OmniForgeAPIHandler):
-    def initialize(self, omniforge: Any, namespace: str | None = None) -> None:
-        super().initialize(omniforge)
+    def initialize(self, name: str, namespace: str | None = None) -> None:
+        super().initialize(name)
         # An app's endpoint: channels are relative to its namespace, events go through its hooks.
         self.namespace = namespace
 
     def patterns(self, raw: str) -> list[str]:
-        return self.omniforge.room_names.patterns(_patterns(raw), self.namespace)
+        app = self.extensionapp
+        return app.room_names.patterns(app.bus.check_patterns(_patterns(raw)), self.namespace)
 
 
 class EventsHandler(_EventsBase):
@@ -36,19 +36,17 @@ class EventsHandler(_EventsBase):
     @web.authenticated
     @authorized  # POST maps to the "write" action
     async def post(self) -> None:
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError as e:
-            raise ValidationError(f"request body is not JSON: {e}") from None
+        app = self.extensionapp
+        # The body holds one event: its data (at most max_event_bytes as compact JSON) and a
+        # little envelope, with room for the sender's whitespace.
+        body = self.json_body(2 * app.max_event_bytes + 4096)
         if not isinstance(body, dict):
             raise ValidationError('expected a JSON object {"channel", "type", "data"}')
         unknown = set(body) - {"channel", "type", "data"}
         if unknown:
             raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
-        source = identity_from_user(self.current_user).as_source()
-        emitter = (
-            self.omniforge.bus if self.namespace is None else self.omniforge.apps[self.namespace]
-        )
+        source = app.identity_of(self, self.current_user).as_source()
+        emitter = app.bus if self.namespace is None else app.apps[self.namespace]
         envelope = await emitter.emit(
             body.get("channel"), body.get("type"), body.get("data"), source=source
         )
@@ -63,8 +61,8 @@ class EventsHandler(_EventsBase):
             limit = int(self.get_query_argument("limit", "100"))
         except ValueError:
             raise ValidationError("limit must be an integer") from None
-        limit = max(1, min(limit, self.omniforge.event_page_max))
-        events, reset = await self.omniforge.bus.history(patterns, after, limit)
+        limit = max(1, min(limit, self.extensionapp.event_page_max))
+        events, reset = await self.extensionapp.bus.history(patterns, after, limit)
         self.write_json({"events": events, "reset": reset})
 
 
@@ -83,10 +81,20 @@ class EventStreamHandler(_EventsBase):
     @authorized
     async def get(self) -> None:
         patterns = self.patterns(self.get_query_argument("channels", "*"))
-        after = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
-            "lastEventId", None
+        bus = self.extensionapp.bus
+        after = bus.check_cursor(
+            self.request.headers.get("Last-Event-ID")
+            or self.get_query_argument("lastEventId", None)
         )
-        bus = self.omniforge.bus
+        identity = self.extensionapp.identity_of(self, self.current_user)
+        self.extensionapp.connections.acquire(identity.username)  # TooManyConnections: 429
+        try:
+            await self._stream(patterns, after)
+        finally:
+            self.extensionapp.connections.release(identity.username)
+
+    async def _stream(self, patterns: list[str], after: str | None) -> None:
+        bus = self.extensionapp.bus
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
@@ -99,7 +107,7 @@ class EventStreamHandler(_EventsBase):
         try:
             while not self._done.is_set():
                 try:
-                    await asyncio.wait_for(self._done.wait(), self.omniforge.sse_keepalive)
+                    await asyncio.wait_for(self._done.wait(), self.extensionapp.sse_keepalive)
                 except asyncio.TimeoutError:
                     self._write(b": keepalive\n\n")
         finally:
@@ -109,12 +117,12 @@ class EventStreamHandler(_EventsBase):
         self._write(message.encoded(sse_frame))
 
     def _reset(self, reason: str) -> None:
-        self._write(f"event: reset\ndata: {json.dumps({'reason': reason})}\n\n".encode())
+        self._write(f"event: reset\ndata: {strictjson.dumps({'reason': reason})}\n\n".encode())
 
     def _write(self, data: bytes) -> None:
         if self._done.is_set():
             return
-        if self._pending_flushes > self.omniforge.send_queue_max_messages:
+        if self._pending_flushes > self.extensionapp.send_queue_max_messages:
             self.log.info("closing a Server-Sent Events stream that cannot keep up")
             self._done.set()
             self.request.connection.close()

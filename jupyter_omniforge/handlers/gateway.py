@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import random
 from collections.abc import Callable
 from typing import Any
 
+from .. import strictjson
 from ..errors import (
+    AwarenessRefused,
     Forbidden,
     MalformedMessage,
     OmniForgeError,
-    RateLimited,
     SlowConsumer,
     TooManyRooms,
     UnsupportedMessage,
+    ValidationError,
 )
 from ..events.bus import EventMessage, Subscription
 from ..rooms import protocol as p
@@ -56,7 +57,7 @@ def decode_update(value: Any) -> bytes:
 
 
 def _text_frame(obj: Any) -> tuple[bytes, bytes]:
-    return ws_frame(json.dumps(obj, separators=(",", ":")).encode(), OPCODE_TEXT)
+    return ws_frame(strictjson.dumps(obj).encode(), OPCODE_TEXT)
 
 
 def gateway_frame(message: Outgoing) -> tuple[bytes, bytes] | None:
@@ -69,7 +70,11 @@ def gateway_frame(message: Outgoing) -> tuple[bytes, bytes] | None:
         return ws_frame(message.payload, OPCODE_TEXT)
     if message.kind == KIND_AWARENESS:
         update = p.parse_message(message.payload).payload
-        states = {str(e.client_id): json.loads(e.state) for e in p.decode_awareness_update(update)}
+        # States were checked on their way in (strict JSON, bounded): parsing them is safe.
+        states = {
+            str(e.client_id): strictjson.loads(e.state, max_depth=strictjson.MAX_DEPTH * 2)
+            for e in p.decode_awareness_update(update)
+        }
         return _text_frame(
             {"type": "awareness", "roomId": message.room, "update": _b64(update), "states": states}
         )
@@ -123,11 +128,16 @@ class Membership:
         self.clock = 0
 
 
+#: Refusals that end the connection instead of an ``error`` frame: the sender overstepped a cap
+#: meant to protect everyone else.
+_FATAL = (AwarenessRefused,)
+
+
 class GatewayHandler(OmniForgeWebSocket):
     """One multiplexed realtime connection: many rooms, many event channels."""
 
-    def initialize(self, omniforge: Any) -> None:
-        super().initialize(omniforge)
+    def initialize(self, name: str) -> None:
+        super().initialize(name)
         self.memberships: dict[str, Membership] = {}
         self.subscriptions: list[Subscription] = []
         self.writer: FrameWriter | None = None
@@ -135,7 +145,7 @@ class GatewayHandler(OmniForgeWebSocket):
 
     async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.opened()
-        app = self.omniforge
+        app = self.extensionapp
         self.writer = FrameWriter(
             self.ws_connection.stream,  # type: ignore[union-attr]
             app.send_queue_max_messages,
@@ -163,54 +173,54 @@ class GatewayHandler(OmniForgeWebSocket):
         # that loads its room completes before the applyUpdate that follows it.
         if self._closing:
             return
-        if not self.bucket.take():
-            self.close_with(
-                RateLimited(f"more than {self.omniforge.max_messages_per_second:g} messages/s")
-            )
-            return
         frame: Any = None
         try:
             if isinstance(message, bytes):
                 raise UnsupportedMessage("binary frame: the gateway speaks JSON text frames")
-            try:
-                frame = json.loads(message)
-            except ValueError:
-                raise MalformedMessage("frame is not JSON") from None
+            app = self.extensionapp
+            frame = strictjson.loads(
+                message, max_depth=app.max_nesting_depth, max_bytes=app.max_message_size
+            )
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise MalformedMessage('a frame is a JSON object with a string "type"')
             handler = self._dispatch.get(frame["type"])
             if handler is None:
-                raise UnsupportedMessage(f"unknown message type {frame['type']!r}")
+                raise UnsupportedMessage(
+                    f"unknown message type {strictjson.dumps(frame['type'][:40])}"
+                )
             await handler(self, frame)
+        except _FATAL as e:
+            self.close_with(e)
         except OmniForgeError as e:
             room_id = frame.get("roomId") if isinstance(frame, dict) else None
-            self.send_refusal(e, **({"roomId": room_id} if isinstance(room_id, str) else {}))
+            context = {"roomId": room_id} if isinstance(room_id, str) and len(room_id) < 300 else {}
+            self.send_refusal(e, **context)
         except Exception:
             self.log.exception("gateway frame failed")
             self.send_json({"type": "error", "code": "internal", "message": "internal error"})
 
     def _membership(self, frame: dict[str, Any]) -> Membership:
         room_id = frame.get("roomId")
-        key = str(self.omniforge.room_names.parse(room_id))
+        key = str(self.extensionapp.room_names.parse(room_id))
         membership = self.memberships.get(key)
         if membership is None:
             raise MalformedMessage(f"not in room {key}: send joinRoom first")
         return membership
 
     async def _join(self, frame: dict[str, Any]) -> None:
-        name = self.omniforge.room_names.parse(frame.get("roomId"))
+        name = self.extensionapp.room_names.parse(frame.get("roomId"))
         key = str(name)
         if key in self.memberships:
             membership = self.memberships[key]
         else:
-            if len(self.memberships) >= self.omniforge.max_rooms_per_connection:
+            if len(self.memberships) >= self.extensionapp.max_rooms_per_connection:
                 raise TooManyRooms(
-                    f"at most {self.omniforge.max_rooms_per_connection} rooms per connection"
+                    f"at most {self.extensionapp.max_rooms_per_connection} rooms per connection"
                 )
             peer = Peer(GatewayTransport(self, key), self.identity, can_write=self.can_write)
-            room = await self.omniforge.room_manager.join(name, peer)
+            room = await self.extensionapp.room_manager.join(name, peer)
             if self._closing:
-                self.omniforge.room_manager.leave(room, peer)
+                self.extensionapp.room_manager.leave(room, peer)
                 return
             membership = self.memberships[key] = Membership(room, peer)
         self.send_json(
@@ -220,7 +230,7 @@ class GatewayHandler(OmniForgeWebSocket):
     async def _leave(self, frame: dict[str, Any]) -> None:
         membership = self._membership(frame)
         del self.memberships[membership.room.key]
-        self.omniforge.room_manager.leave(membership.room, membership.peer)
+        self.extensionapp.room_manager.leave(membership.room, membership.peer)
         self.send_json({"type": "left", "roomId": membership.room.key})
 
     async def _apply_update(self, frame: dict[str, Any]) -> None:
@@ -236,7 +246,8 @@ class GatewayHandler(OmniForgeWebSocket):
         if isinstance(value, dict | type(None)):
             # A plain state object for this connection's own awareness client id.
             membership.clock += 1
-            entry = p.AwarenessEntry(membership.client_id, membership.clock, json.dumps(value))
+            state = strictjson.dumps(value)
+            entry = p.AwarenessEntry(membership.client_id, membership.clock, state)
             update = p.encode_awareness_update([entry])
         else:
             update = decode_update(value)  # a y-protocols awareness update
@@ -244,30 +255,40 @@ class GatewayHandler(OmniForgeWebSocket):
 
     async def _message(self, frame: dict[str, Any]) -> None:
         membership = self._membership(frame)
-        payload = json.dumps(
+        if not membership.peer.can_write:
+            raise Forbidden("read-only: you may not send messages to a room")
+        payload = strictjson.dumps(
             {
                 "type": "message",
                 "roomId": membership.room.key,
                 "data": frame.get("data"),
                 "source": self.identity.as_source(),
-            },
-            separators=(",", ":"),
+            }
         ).encode()
+        limit = self.extensionapp.max_event_bytes
+        if len(payload) > limit:
+            raise ValidationError(
+                f"a message of {len(payload)} bytes is larger than the limit of {limit} "
+                "(max_event_bytes)"
+            )
         membership.room.relay_message(payload, origin=membership.peer)
 
-    async def _subscribe(self, frame: dict[str, Any]) -> None:
-        channels = frame.get("channels")
+    def _patterns(self, channels: Any) -> list[str]:
         if isinstance(channels, str):
             channels = [channels]
         if not isinstance(channels, list) or not channels:
-            raise MalformedMessage('subscribe needs "channels": a list of names or patterns')
-        patterns = self.omniforge.room_names.patterns(channels)
-        bus = self.omniforge.bus
+            raise MalformedMessage('"channels" is a list of channel names or patterns')
+        bus = self.extensionapp.bus
+        return self.extensionapp.room_names.patterns(bus.check_patterns(channels))
+
+    async def _subscribe(self, frame: dict[str, Any]) -> None:
+        patterns = self._patterns(frame.get("channels"))
+        bus = self.extensionapp.bus
         # Without a cursor, start from the newest id: the subscription is then gap-free from
         # the moment of `subscribed`, and its cursor lets the client resume from there.
-        after = frame.get("lastEventId") or await bus.last_id()
-        self.send_json({"type": "subscribed", "channels": patterns, "lastEventId": str(after)})
-        subscription = await bus.subscribe_from(patterns, str(after), self._deliver, self._reset)
+        after = bus.check_cursor(frame.get("lastEventId")) or await bus.last_id()
+        self.send_json({"type": "subscribed", "channels": patterns, "lastEventId": after})
+        subscription = await bus.subscribe_from(patterns, after, self._deliver, self._reset)
         if self._closing:
             subscription.close()
         else:
@@ -275,14 +296,15 @@ class GatewayHandler(OmniForgeWebSocket):
 
     async def _unsubscribe(self, frame: dict[str, Any]) -> None:
         channels = frame.get("channels")
+        patterns = None if channels is None else self._patterns(channels)
         keep = []
         for subscription in self.subscriptions:
-            if channels is None or subscription.matches.patterns == list(channels):
+            if patterns is None or subscription.matches.patterns == patterns:
                 subscription.close()
             else:
                 keep.append(subscription)
         self.subscriptions = keep
-        self.send_json({"type": "unsubscribed", "channels": channels})
+        self.send_json({"type": "unsubscribed", "channels": patterns})
 
     def _deliver(self, message: EventMessage) -> None:
         self.send_frame(message.encoded(event_frame))
@@ -327,7 +349,8 @@ class GatewayHandler(OmniForgeWebSocket):
         memberships, self.memberships = self.memberships, {}
         for membership in memberships.values():
             membership.peer.closed = True
-            self.omniforge.room_manager.leave(membership.room, membership.peer)
+            self.extensionapp.room_manager.leave(membership.room, membership.peer)
 
     def on_close(self) -> None:
         self._cleanup()
+        self.release()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 import sys
 from asyncio import Future
+from typing import Any
 
 from tornado.iostream import StreamClosedError
 from tornado.util import _websocket_mask  # type: ignore[attr-defined]
@@ -25,6 +26,19 @@ from tornado.websocket import WebSocketProtocol13
 
 #: Bytes asked for per read when no frame is known to be larger.
 READ_CHUNK = 64 * 1024
+OPCODE_TEXT = 0x1
+
+#: What :meth:`CallbackFrameReader._frame` returns when the connection is closing: read no more.
+_STOP: Any = object()
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
 
 _LENGTH16 = struct.Struct("!H")
 _LENGTH64 = struct.Struct("!Q")
@@ -108,7 +122,15 @@ class CallbackFrameReader(WebSocketProtocol13):
             if masked:
                 payload = _websocket_mask(data[pos + head - 4 : pos + head], payload)
             pos += head + length
+            # Every frame counts against the rate limit (pings and continuations included), and
+            # a connection that is being closed is read no further.
+            if not self.handler.frame_received():
+                self._unread = b""
+                return
             handled = self._frame(b0 & self.FIN, opcode, payload)
+            if handled is _STOP:
+                self._unread = b""
+                return
             if handled is not None:  # a coroutine on_message: wait for it, like Tornado
                 self._unread = data[pos:]
                 handled.add_done_callback(lambda _: self._resume())
@@ -151,6 +173,10 @@ class CallbackFrameReader(WebSocketProtocol13):
             self._fragmented_message_opcode = opcode
             self._fragmented_message_buffer = bytearray(data)
             return None
+        if opcode == OPCODE_TEXT and not _is_utf8(data):
+            # Tornado would drop the connection without a word; RFC 6455 says 1007.
+            self.close(1007, "text frame is not valid UTF-8")
+            return _STOP
         return self._handle_message(opcode, data)
 
     def _lost(self) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
-from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError, RateLimited
+from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError
 from ..rooms.peer import Outgoing, Peer
 from .frames import OPCODE_BINARY, write_frame, ws_frame
 from .socket import OmniForgeWebSocket
@@ -68,22 +67,24 @@ class SocketTransport:
 class RoomWebSocketHandler(OmniForgeWebSocket):
     """One y-websocket connection to one room."""
 
-    def initialize(self, omniforge: Any, namespace: str | None = None) -> None:
-        super().initialize(omniforge)
+    def initialize(self, name: str, namespace: str | None = None) -> None:
+        super().initialize(name)
         self.namespace = namespace  # an app's endpoint: names are relative to its namespace
         self.room = None
         self.peer: Peer | None = None
         self._closing = False
 
     def before_upgrade(self, room: str, *args: Any) -> None:
+        # ``room`` is already URL-decoded by Tornado: decoding it again would let
+        # ``idea%253Ax`` in here while REST refuses it.
         try:
-            self.room_name = self.omniforge.room_names.parse(unquote(room), self.namespace)
+            self.room_name = self.extensionapp.room_names.parse(room, self.namespace)
         except InvalidRoomName as e:
             raise web.HTTPError(400, str(e), reason="Invalid room name") from None
 
     async def open(self, room: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.opened()
-        app = self.omniforge
+        app = self.extensionapp
         self.peer = Peer(
             SocketTransport(self),
             self.identity,
@@ -107,11 +108,6 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
             return
         if not isinstance(message, bytes):
             self.close_with(MalformedMessage("text frame: y-websocket messages are binary"))
-            return
-        if not self.bucket.take():
-            self.close_with(
-                RateLimited(f"more than {self.omniforge.max_messages_per_second:g} messages/s")
-            )
             return
         try:
             self.room.receive(self.peer, message)
@@ -137,8 +133,9 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
 
     def on_close(self) -> None:
         self._closing = True
+        self.release()
         room, peer = self.room, self.peer
         if room is not None and peer is not None:
             self.room = None
             peer.closed = True
-            self.omniforge.room_manager.leave(room, peer)
+            self.extensionapp.room_manager.leave(room, peer)

@@ -1,5 +1,5 @@
-"""What the two WebSocket endpoints share: Jupyter's auth, our settings, refusing before the
-upgrade when the extension cannot serve (e.g. Redis unreachable)."""
+"""What the two WebSocket endpoints share: Jupyter's auth, our settings and quotas, refusing before
+the upgrade when the extension cannot serve (e.g. Redis unreachable)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.httputil import HTTPHeaders
 from tornado.ioloop import PeriodicCallback
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, _WebSocketParams
 
-from ..auth import identity_from_user
-from ..errors import OmniForgeError
+from ..errors import OmniForgeError, RateLimited
 from ..limits import TokenBucket
 from .reader import CallbackFrameReader
 
@@ -64,29 +64,27 @@ class Keepalive:
             self._timer = None
 
 
-class OmniForgeWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """Base of ``omniforge/rooms/{room}`` and ``omniforge/realtime``.
 
     The upgrade is a GET: it proves *read* permission; ``can_write`` says whether the user may
-    also change documents. Origin checks are Jupyter's (``WebSocketMixin``).
+    also change documents. Origin checks are Jupyter's (``WebSocketMixin``). The extension app
+    is ``self.extensionapp`` (``ExtensionHandlerMixin``).
     """
 
     auth_resource = "omniforge"
-
-    def initialize(self, omniforge: Any) -> None:
-        # `omniforge` is the extension app: settings are read from it, never from globals.
-        self.omniforge = omniforge
 
     # Pings come from one timer for all connections (:class:`Keepalive`), not from a task per
     # connection as Tornado would start for a ``ping_interval``.
     ping_interval = None
     ping_timeout = None
     awaiting_pong = False
+    _counted: str | None = None  # the user this connection counts against, until it closes
 
     def opened(self) -> None:
         """What every OmniForge socket does first in ``open``."""
         self.set_nodelay(True)
-        app = self.omniforge
+        app = self.extensionapp
         self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
         app.keepalive.watch(self)
         # The handshake is over: its request and response headers, arguments and cookies, the
@@ -108,12 +106,26 @@ class OmniForgeWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         params = _WebSocketParams(max_message_size=self.max_message_size)
         return CallbackFrameReader(self, False, params)
 
+    def frame_received(self) -> bool:
+        """Count one incoming frame of any kind (data, continuation, ping, pong) against
+        ``max_messages_per_second``; False (and the connection closing, 1008) once over it."""
+        if self.bucket.take():
+            return True
+        self.close_with(
+            RateLimited(f"more than {self.extensionapp.max_messages_per_second:g} messages/s")
+        )
+        return False
+
+    def close_with(self, error: OmniForgeError | None) -> None:
+        """Close with ``error``'s code and reason (subclasses add their own clean-up)."""
+        raise NotImplementedError
+
     def on_pong(self, data: bytes) -> None:
         self.awaiting_pong = False
 
     @property
     def max_message_size(self) -> int:
-        return self.omniforge.max_message_size
+        return self.extensionapp.max_message_size
 
     def before_upgrade(self, *args: Any) -> None:
         """Check the request's path arguments; raise ``web.HTTPError`` to refuse."""
@@ -137,12 +149,27 @@ class OmniForgeWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 403, f"User is not authorized to read on resource: {self.auth_resource}."
             )
         self.before_upgrade(*self.path_args)
-        self.identity = identity_from_user(user)
+        app = self.extensionapp
+        self.identity = app.identity_of(self, user)
         self.can_write = await self._allowed(user, "write")
         try:
-            await self.omniforge.started()
+            await app.started()
+            app.connections.acquire(self.identity.username)
         except OmniForgeError as e:  # e.g. Redis unreachable: refuse before the upgrade
             raise web.HTTPError(e.http_status, str(e), reason=e.code) from None
+        self._counted = self.identity.username
+
+    def release(self) -> None:
+        """Stop counting this connection against its user's quota (once)."""
+        username, self._counted = self._counted, None
+        if username is not None:
+            self.extensionapp.connections.release(username)
+
+    def on_finish(self) -> None:
+        # The upgrade was refused after prepare (not a WebSocket request, an origin check):
+        # on_close never comes.
+        if self.ws_connection is None:
+            self.release()
 
     # Tornado's own ``get`` (the upgrade), marked for Jupyter as requiring authentication. The
     # marker's wrapper hands back Tornado's coroutine, so no frame of ours stays behind.

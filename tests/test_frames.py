@@ -41,13 +41,17 @@ class RawSocket:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, server_url: str, room: str, token: str) -> RawSocket:
+    async def connect(
+        cls, server_url: str, room: str, token: str, *, path: str | None = None
+    ) -> RawSocket:
+        """Upgrade ``omniforge/rooms/{room}`` (or ``path``, relative to the server)."""
         url = urlsplit(server_url)
+        path = path or f"omniforge/rooms/{room}"
         reader, writer = await asyncio.open_connection(url.hostname, url.port)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
             (
-                f"GET {url.path}omniforge/rooms/{room}?token={token} HTTP/1.1\r\n"
+                f"GET {url.path}{path}?token={token} HTTP/1.1\r\n"
                 f"Host: {url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
             ).encode()

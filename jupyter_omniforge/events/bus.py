@@ -144,12 +144,13 @@ class EventBus:
             "source": source,
             "data": data,
         }
-        self.types.validate({"id": "0", **envelope}, namespace=namespace)
         if event_type in RESERVED_TYPES and not internal:
+            self.types.check_channel(channel)  # a channel nobody serves says so first
             raise ReservedEventType(
                 f"{event_type} is reserved: only the server emits it, when a user joins or "
                 "leaves a room"
             )
+        self.types.validate({"id": "0", **envelope}, namespace=namespace)
         return envelope
 
     async def emit(

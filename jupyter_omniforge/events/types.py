@@ -162,6 +162,11 @@ class EventTypes:
         owner = self._app_types.get(event_type)
         return owner is None or owner.namespace == namespace
 
+    def check_channel(self, channel: str) -> None:
+        """Refuse (``ValidationError``) a channel of a namespace (or kind) nobody registered."""
+        if _namespace_of(channel) is not None:
+            self._check_app_channel(channel)
+
     def _check_app_channel(self, channel: str) -> None:
         """Refuse the channels of namespaces (and kinds) nobody registered."""
         if self.names is not None:

@@ -85,6 +85,7 @@ class RoomAwareness:
         entries = decode_awareness_update(payload)
         if not local:
             return self._apply_remote(peer, entries)  # type: ignore[arg-type]
+        self._check_caps(peer, entries)  # type: ignore[arg-type]
         changed = False
         identity = peer.identity  # type: ignore[union-attr]
         username = identity.username
@@ -122,15 +123,24 @@ class RoomAwareness:
             changed = True
         return changed
 
+    def _check_caps(self, peer: Peer, entries: list[AwarenessEntry]) -> None:
+        """Refuse a whole frame over a cap before any of it is applied."""
+        cap = self.limits.awareness_clients_per_connection
+        new = {e.client_id for e in entries} - peer.awareness_claimed
+        if len(peer.awareness_claimed) + len(new) > cap:
+            raise AwarenessRefused(f"more than {cap} awareness client ids on one connection")
+        limit = self.limits.awareness_state_bytes
+        for entry in entries:
+            if len(entry.state) > limit and len(entry.state.encode()) > limit:
+                raise AwarenessRefused(
+                    f"an awareness state of {len(entry.state.encode())} bytes is larger than "
+                    f"the limit of {limit}"
+                )
+
     def _take_over(self, peer: Peer, client_id: int, owner: Peer | None) -> None:
-        """``peer`` announces ``client_id`` (its own user's, or nobody's): check its cap, and
-        take the id from another connection of the same user."""
-        claimed = peer.awareness_claimed
-        if client_id not in claimed:
-            cap = self.limits.awareness_clients_per_connection
-            if len(claimed) >= cap:
-                raise AwarenessRefused(f"more than {cap} awareness client ids on one connection")
-            claimed.add(client_id)
+        """``peer`` announces ``client_id`` (its own user's, or nobody's): count it among the
+        ids it announced, and take it from another connection of the same user."""
+        peer.awareness_claimed.add(client_id)
         if owner is not None:
             owner.awareness_ids.discard(client_id)
             self._owners.pop(client_id, None)

@@ -1,0 +1,65 @@
+"""Crafting hostile Yjs updates and awareness frames byte by byte (lib0 encoding, Yjs update v1).
+
+Only what the tests need: a stock client will not produce these, which is the point.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_omniforge.rooms import protocol as p
+
+
+def var_uint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def var_string(text: str | bytes) -> bytes:
+    data = text.encode() if isinstance(text, str) else text
+    return var_uint(len(data)) + data
+
+
+ARRAY, OBJECT, NULL = 0x75, 0x76, 0x7E
+
+
+def nested_any(depth: int, kind: str = "array") -> bytes:
+    """A lib0 Any value: ``depth`` arrays (or objects) inside each other around a null."""
+    if kind == "array":
+        return bytes((ARRAY, 1)) * depth + bytes((NULL,))
+    level = bytes((OBJECT, 1)) + var_string("k")
+    return level * depth + bytes((NULL,))
+
+
+def map_set_update(
+    value: bytes,
+    *,
+    client: int = 4242,
+    clock: int = 0,
+    root: str = "tokens",
+    key: str = "k",
+    count: int = 1,
+) -> bytes:
+    """An update setting ``root[key]`` to the Any ``value`` (ContentAny with ``count``
+    values claimed), with an empty delete set."""
+    struct = bytes((0x28,)) + var_uint(1) + var_string(root) + var_string(key)
+    struct += var_uint(count) + value
+    return var_uint(1) + var_uint(1) + var_uint(client) + var_uint(clock) + struct + var_uint(0)
+
+
+def deep_update(depth: int, kind: str = "array", **kwargs) -> bytes:
+    return map_set_update(nested_any(depth, kind), **kwargs)
+
+
+def awareness_frame(entries: list[tuple[int, int, object]]) -> bytes:
+    """A y-websocket awareness message of ``(client id, clock, state)`` entries (state: a JSON
+    value, or a ready ``str`` of JSON text)."""
+    encoded = [
+        p.AwarenessEntry(cid, clock, state if isinstance(state, str) else json.dumps(state))
+        for cid, clock, state in entries
+    ]
+    return p.encode_awareness(p.encode_awareness_update(encoded))

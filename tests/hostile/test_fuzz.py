@@ -5,9 +5,10 @@ Every example ends with the server process alive and two honest clients converge
 their own. The server runs as a separate process, so a crash is an assertion (with the example
 that caused it) instead of the end of the test run; it is restarted for the next example.
 
-``OMNIFORGE_FUZZ_EXAMPLES`` sets the examples per target (default 100: about 30 s for all targets
-on 2 cores; CI runs a longer bounded round, 600 in about 70 s). What a run finds goes into ``tests/hostile/corpus/`` (one file per input),
-which ``test_the_corpus_stays_harmless`` replays on every run.
+``OMNIFORGE_FUZZ_EXAMPLES`` sets the examples per target (default 100: about 30 s for all
+targets on 2 cores; CI runs a longer bounded round, 600 in about 70 s). What a run finds goes
+into ``tests/hostile/corpus/`` (one file per input), which ``test_the_corpus_stays_harmless``
+replays on every run.
 """
 
 from __future__ import annotations

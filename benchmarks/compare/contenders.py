@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..loadgen.pool import SubscriberPool
@@ -30,6 +32,10 @@ OMNIFORGE_ARGS = (
     "--OmniForgeApp.max_messages_per_second=1000000",
     "--OmniForgeApp.max_message_burst=1000000",
 )
+
+#: A checkout of an earlier commit (``git worktree add /tmp/base COMMIT``) that the
+#: ``omniforge-baseline`` contender runs, to measure a change before/after in one run.
+BASELINE_ENV = "OMNIFORGE_BASELINE"
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,15 @@ CONTENDERS = {
             events="gateway",
         ),
         Contender(
+            "omniforge-baseline",
+            "omniforge (baseline)",
+            ours=True,
+            make=lambda args: SpawnedOmniforge(
+                extra_args=(*OMNIFORGE_ARGS, *args), pythonpath=_baseline()
+            ),
+            events="gateway",
+        ),
+        Contender(
             "omniforge-redis",
             "omniforge+Redis",
             ours=True,
@@ -92,6 +107,16 @@ CONTENDERS = {
         ),
     )
 }
+
+
+def _baseline() -> str:
+    path = os.environ.get(BASELINE_ENV)
+    if not path or not Path(path, "jupyter_omniforge").is_dir():
+        raise RuntimeError(
+            f"omniforge-baseline runs the checkout named by {BASELINE_ENV} "
+            "(git worktree add /tmp/base COMMIT)"
+        )
+    return path
 
 
 @dataclass

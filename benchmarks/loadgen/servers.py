@@ -221,10 +221,13 @@ class SpawnedJupyterServer(ServerProcess):
         extra_args: Sequence[str] = (),
         token: str | None = None,
         log_lines: int = 400,
+        pythonpath: str | None = None,
     ) -> None:
         super().__init__(startup_timeout, stop_timeout, log_lines=log_lines)
         #: More ``jupyter server`` arguments, after ours (e.g. ``--OmniForgeApp.redis_url=...``).
         self.extra_args = list(extra_args)
+        #: A checkout whose jupyter_omniforge runs instead of the installed one (a baseline).
+        self.pythonpath = pythonpath
         #: Several instances of one deployment share a token, as behind a load balancer.
         self.token = token or secrets.token_hex(16)
 
@@ -240,6 +243,8 @@ class SpawnedJupyterServer(ServerProcess):
         # benchmark neither reads nor pollutes the user's Jupyter data.
         env["JUPYTER_RUNTIME_DIR"] = str(Path(self.tmpdir) / "runtime")
         env["JUPYTER_DATA_DIR"] = str(Path(self.tmpdir) / "data")
+        if self.pythonpath:
+            env["PYTHONPATH"] = self.pythonpath
         return env
 
     def command(self) -> list[str]:
@@ -277,7 +282,16 @@ class SpawnedJupyterServer(ServerProcess):
 
 
 class SpawnedOmniforge(SpawnedJupyterServer):
-    """``jupyter server`` with the omniforge extension: its rooms at ``omniforge/rooms/{room}``."""
+    """``jupyter server`` with the omniforge extension: its rooms at ``omniforge/rooms/{room}``.
+
+    Every load-generator connection authenticates with the token, so all of them are one user
+    (the server's owner): the per-user quotas that protect a deployment from one runaway user
+    would stop the benchmark, and no peer has them."""
+
+    base_args = (
+        "--OmniForgeApp.max_connections_per_user=1000000",
+        "--OmniForgeApp.rooms_per_minute=0",
+    )
 
 
 class SpawnedJupyterYdoc(SpawnedJupyterServer):

@@ -14,7 +14,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default
+from traitlets import Bool, Enum, Float, Instance, Int, List, Type, Unicode, default
 
 from . import strictjson
 from ._version import __version__
@@ -24,7 +24,6 @@ from .auth import Identity, identity_from_user, identity_of_owner, is_token_only
 from .backplane import Backplane, LocalBackplane
 from .errors import OmniForgeError
 from .events.bus import EventBus
-from .events.log import EventLog
 from .events.presence import PresenceEvents
 from .events.room_state import RoomStateWriter
 from .handlers.api import ClusterHandler, LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
@@ -34,7 +33,8 @@ from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
 from .limits import ConnectionQuota, RoomLimits
 from .rooms.manager import RoomManager
-from .store import Database, SQLiteRoomStore
+from .store import SQLiteStore, Store, StoreSettings
+from .store.crypto import Cipher, read_key_file
 
 MiB = 1024 * 1024
 
@@ -49,6 +49,30 @@ class OmniForgeApp(ExtensionApp):
     load_other_extensions = True
 
     # -- storage ---------------------------------------------------------------------------------
+
+    store_class = Type(
+        SQLiteStore,
+        klass=Store,
+        config=True,
+        help="""The store: the system of record of rooms, events, the audit trail and revoked
+        tokens (jupyter_omniforge.store.Store). The default keeps everything in one SQLite file
+        (db_path); a deployment can plug in its own engine, built from the same settings
+        (Store.from_settings).""",
+    )
+    encryption_key_file = Unicode(
+        "",
+        config=True,
+        help="""A file holding a 32-byte key, base64-encoded (`jupyter omniforge new-key FILE`
+        writes one). When set, every stored update, snapshot, event payload and audit entry is
+        sealed with AES-256-GCM, and so is what the server writes to Redis. A wrong or missing
+        key stops the server at start, with the reason, and changes nothing.""",
+    )
+    encryption_previous_key_files = List(
+        Unicode(),
+        config=True,
+        help="""Older keys, read only: rows sealed with them still open while
+        `jupyter omniforge rotate-key` re-seals them with encryption_key_file.""",
+    )
 
     db_path = Unicode(
         config=True,
@@ -315,21 +339,28 @@ class OmniForgeApp(ExtensionApp):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
-        self.database = Database(self.db_path, synchronous=self.sqlite_synchronous, log=self.log)
-        self.store = SQLiteRoomStore(
-            self.database,
-            commit_interval=self.commit_interval,
-            compact_idle=self.compact_idle,
-            compact_max_updates=self.compact_max_updates,
-            max_depth=self.max_nesting_depth,
-            log=self.log,
+        self.cipher = self._make_cipher()
+        self.store = self.store_class.from_settings(
+            StoreSettings(
+                path=self.db_path,
+                synchronous=self.sqlite_synchronous,
+                commit_interval=self.commit_interval,
+                compact_idle=self.compact_idle,
+                compact_max_updates=self.compact_max_updates,
+                max_depth=self.max_nesting_depth,
+                event_retention_count=self.event_retention_count,
+                event_retention_seconds=self.event_retention_seconds,
+                audit_retention_seconds=self.event_retention_seconds,
+                cipher=self.cipher,
+                log=self.log,
+            )
         )
         self.backplane = self._make_backplane()
         self.keepalive = Keepalive(self.ws_ping_interval)
         self.connections = ConnectionQuota(self.max_connections_per_user)
         self.owner = identity_of_owner(self.owner_username)
         self.room_manager = RoomManager(
-            self.store,
+            self.store.rooms,
             backplane=self.backplane,
             idle_timeout=self.room_idle_timeout,
             awareness_interval=self.awareness_interval,
@@ -366,13 +397,7 @@ class OmniForgeApp(ExtensionApp):
 
     def _make_backplane(self) -> Backplane:
         if not self.redis_url:
-            event_log = EventLog(
-                self.database,
-                max_per_channel=self.event_retention_count,
-                max_age=self.event_retention_seconds,
-                log=self.log,
-            )
-            return LocalBackplane(event_log, self.instance_id, self._rooms_info)
+            return LocalBackplane(self.store.events, self.instance_id, self._rooms_info)
         from .backplane.redis import RedisBackplane
 
         return RedisBackplane(
@@ -386,6 +411,14 @@ class OmniForgeApp(ExtensionApp):
             connect_timeout=self.redis_connect_timeout,
             log=self.log,
         )
+
+    def _make_cipher(self) -> Cipher | None:
+        if not self.encryption_key_file:
+            if self.encryption_previous_key_files:
+                raise ValueError("encryption_previous_key_files needs encryption_key_file")
+            return None
+        current = read_key_file(self.encryption_key_file)
+        return Cipher(current, *(read_key_file(f) for f in self.encryption_previous_key_files))
 
     def _rooms_info(self) -> dict[str, Any]:
         rooms = self.room_manager.rooms
@@ -440,11 +473,10 @@ class OmniForgeApp(ExtensionApp):
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
-        await self.database.start()
         await self.store.start()
         await self.backplane.start()
         self.room_state.start()
-        self.log.info("OmniForge rooms stored in %s", self.db_path)
+        self.log.info("OmniForge rooms stored in %s", self.store.description)
 
     @property
     def ready(self) -> bool:
@@ -464,7 +496,6 @@ class OmniForgeApp(ExtensionApp):
         if self._started is not None and self._started.done():
             await self.backplane.close()
             await self.store.close()
-            await self.database.close()
 
     # -- Python API ------------------------------------------------------------------------------
 

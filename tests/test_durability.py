@@ -76,7 +76,7 @@ async def test_an_idle_room_is_evicted_after_its_writes_are_flushed(server_url, 
         )
     await wait_for(lambda: omniforge.room_manager.get("idea:evict") is None)
     stored = Doc()
-    for update in await omniforge.store.load("idea:evict"):
+    for update in await omniforge.store.rooms.load("idea:evict"):
         stored.apply_update(update)
     assert str(stored.get("code", type=Text)) == "flushed before eviction"
     again = Doc()
@@ -99,7 +99,7 @@ async def test_a_corrupt_stored_update_is_skipped_and_the_rest_of_the_room_loads
             )
         )
     await wait_for(lambda: omniforge.room_manager.get("idea:disk") is None)
-    await omniforge.store.flush()
+    await omniforge.store.rooms.flush()
     # Damage the disk behind the server's back: one more row that is not a Yjs update.
     with sqlite3.connect(omniforge.db_path) as conn:
         conn.execute(

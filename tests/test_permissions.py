@@ -61,9 +61,9 @@ async def test_a_read_only_user_receives_the_document_but_cannot_change_it(
             )
         )
         assert reader.close_code is None
-    await omniforge.store.flush()
+    await omniforge.store.rooms.flush()
     stored = Doc()
-    for update in await omniforge.store.load("idea:ro"):
+    for update in await omniforge.store.rooms.load("idea:ro"):
         stored.apply_update(update)
     assert str(stored.get("code", type=Text)) == "!by a writer"
 

@@ -222,7 +222,7 @@ async def test_delete_forgets_the_room(server_url, token, omniforge):
         assert code == 204
         await wait_for(lambda: conn.close_code is not None)
         assert conn.close_code == 1001
-    assert await omniforge.store.load("idea:del") == []
+    assert await omniforge.store.rooms.load("idea:del") == []
 
 
 async def test_health_needs_no_token_and_reveals_nothing(server_url):
@@ -276,9 +276,9 @@ async def assert_unharmed(server_url, token, omniforge, witness):
     fresh = Doc()
     async with connect_room(server_url, "idea:victim", fresh, token=token):
         await wait_for(lambda: text_of(fresh) == "precious!")
-    await omniforge.store.flush()
+    await omniforge.store.rooms.flush()
     stored = Doc()
-    for update in await omniforge.store.load("idea:victim"):
+    for update in await omniforge.store.rooms.load("idea:victim"):
         stored.apply_update(update)
     assert text_of(stored) == "precious!"
 
@@ -333,9 +333,9 @@ async def test_a_malformed_update_in_a_batch_closes_only_its_sender(
             assert bad.close_code == 1002
             assert "invalid Yjs update" in bad.close_reason
             await wait_for(lambda: watcher.get("tokens", type=Map).to_py() == {"a": 1, "b": 2})
-        await omniforge.store.flush()
+        await omniforge.store.rooms.flush()
         stored = Doc()
-        for update in await omniforge.store.load("idea:victim"):
+        for update in await omniforge.store.rooms.load("idea:victim"):
             stored.apply_update(update)
         assert stored.get("tokens", type=Map).to_py() == {"a": 1, "b": 2}
 

@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..events.log import EventLog
+from ..store.base import EventStore
 from .base import Backplane
 
 
 class LocalBackplane(Backplane):
     """Everything stays in this process; the SQLite room store is the source of truth."""
 
-    def __init__(self, event_log: EventLog, instance_id: str, rooms_info: Callable[[], dict]):
+    def __init__(self, event_log: EventStore, instance_id: str, rooms_info: Callable[[], dict]):
         self.event_log = event_log
         self.instance_id = instance_id
         self._rooms_info = rooms_info

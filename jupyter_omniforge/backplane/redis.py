@@ -44,7 +44,7 @@ from redis.exceptions import RedisError
 
 from ..errors import BackplaneUnavailable
 from ..events.channels import ChannelMatcher
-from ..events.log import Page
+from ..store.base import Page
 from ..store.compaction import fold_updates
 from .base import Backplane
 

@@ -20,8 +20,8 @@ from typing import Any
 from .. import strictjson
 from ..errors import EventTooLarge, MalformedMessage, ReservedEventType, ValidationError
 from ..rooms.names import parse_room_name
+from ..store.base import EventStore
 from .channels import ChannelMatcher
-from .log import EventLog
 from .types import EventTypes
 
 #: Event types only the server emits: their ``source`` and ``data`` are facts it vouches for.
@@ -83,7 +83,7 @@ class EventBus:
 
     def __init__(
         self,
-        log: EventLog,
+        log: EventStore,
         types: EventTypes | None = None,
         *,
         event_logger: Any = None,

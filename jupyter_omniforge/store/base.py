@@ -1,8 +1,23 @@
-"""The interface every room store implements, and its errors."""
+"""The store: the system of record of a deployment, and the interfaces of its parts.
+
+A :class:`Store` holds everything that must survive a restart, in one engine: rooms
+(:class:`RoomStore`: update logs, snapshots, quarantined rows), events (:class:`EventStore`), the
+audit trail (:class:`AuditLog`) and revoked tokens (:class:`Revocations`). The embedded default
+is SQLite (:mod:`.sqlite`); ``OmniForgeApp.store_class`` names another engine's class, built
+from the same :class:`StoreSettings`. Nothing here knows about rooms' documents, Tornado or
+Redis: the store keeps bytes and rows.
+"""
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .crypto import Cipher
 
 
 class StoreError(Exception):
@@ -85,3 +100,123 @@ class RoomStore(ABC):
     async def stats(self, room: str) -> dict[str, int]:
         """Sizes for monitoring: at least `log_updates`, `log_bytes`, `snapshot_bytes` and
         `pending_updates` (appended, not yet committed). All zero for an unknown room."""
+
+
+@dataclass
+class Page:
+    """Events after a cursor. ``reset`` is set when the cursor is older than what is kept (or
+    unknown to this log): the events then start at the oldest kept."""
+
+    events: list[dict[str, Any]]
+    reset: bool
+
+
+class EventStore(ABC):
+    """Typed events, numbered (ids are cursors across all channels), kept per channel within
+    retention, read from a cursor. The Redis backplane's event log implements it too."""
+
+    #: Called with each stored envelope (with its id), in id order, once it is committed.
+    listener: Callable[[dict[str, Any]], None]
+    #: Stored entries skipped because they are not valid events, since start.
+    malformed: int
+
+    @abstractmethod
+    def order_key(self, event_id: str) -> Any:
+        """A sort key of an id of this log; the smallest key for anything that is not one."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Commit what is pending."""
+
+    @abstractmethod
+    def append(self, envelope: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        """Queue ``envelope`` (without id); the awaitable gives it back with its ``id``."""
+
+    @abstractmethod
+    async def read(self, patterns: Iterable[str], after: str | None, limit: int = 1000) -> Page:
+        """Up to ``limit`` events of channels matching ``patterns`` with ids after ``after``
+        (the newest ``limit`` when ``after`` is None)."""
+
+    @abstractmethod
+    async def last_id(self) -> str:
+        """The newest id (a cursor that replays nothing)."""
+
+
+class AuditLog(ABC):
+    """Who did what: connections opened and refused, permissions denied, deletions, tokens
+    minted and revoked, policy reloads, key rotations. Entries never hold a token, a secret or
+    document content."""
+
+    @abstractmethod
+    def record(self, action: str, *, user: str = "", room: str = "", **details: Any) -> None:
+        """Queue one entry (group-committed; never blocks)."""
+
+    @abstractmethod
+    async def read(
+        self, *, after: int | None = None, limit: int = 100, user: str = "", room: str = ""
+    ) -> list[dict[str, Any]]:
+        """Entries after id ``after`` (the newest ``limit`` when None), oldest first,
+        optionally of one user or room: ``{id, time, action, user, room, details}``."""
+
+
+class Revocations(ABC):
+    """Ids (``jti``) of revoked tokens, kept until the token would have expired anyway."""
+
+    @abstractmethod
+    async def revoke(self, jti: str, expires: float) -> None: ...
+
+    @abstractmethod
+    async def load(self) -> dict[str, float]:
+        """Every revoked id still in force, with when its token expires."""
+
+
+@dataclass
+class StoreSettings:
+    """What a store is built from: the extension's settings that concern storage."""
+
+    #: SQLite: the database file. Another engine: its URL (``store_url``).
+    path: str = ""
+    url: str = ""
+    synchronous: str = "FULL"
+    commit_interval: float = 0.005
+    compact_idle: float = 5.0
+    compact_max_updates: int = 1000
+    max_depth: int = 64
+    event_retention_count: int = 10_000
+    event_retention_seconds: float = 7 * 24 * 3600
+    audit_retention_seconds: float = 7 * 24 * 3600
+    #: Seals rows at rest (None: plaintext).
+    cipher: Cipher | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("jupyter_omniforge"))
+
+
+class Store(ABC):
+    """The system of record: its parts, opened and closed together."""
+
+    rooms: RoomStore
+    events: EventStore
+    audit: AuditLog
+    revocations: Revocations
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: StoreSettings) -> Store:
+        """Build the store (nothing is opened until :meth:`start`)."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open the engine and bring its schema up to date (migrations, run once even when
+        several instances start together). Raises a clear error when it cannot serve (e.g. rows
+        sealed with a key it does not have); then nothing was changed."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Commit what is pending and release the engine. Idempotent."""
+
+    @property
+    def description(self) -> str:
+        """Where the data is, for the log (never a password)."""
+        return type(self).__name__

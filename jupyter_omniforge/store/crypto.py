@@ -61,6 +61,11 @@ class Cipher:
         self._keys = {key_id(k): AESGCM(k) for k in (current, *older)}
         self.current = key_id(current)
 
+    @property
+    def key_ids(self) -> list[str]:
+        """The ids of every key this cipher opens with (the current one first)."""
+        return list(self._keys)
+
     def seal(self, plaintext: bytes, associated: bytes) -> tuple[str, bytes]:
         """``(key id, nonce + ciphertext)``."""
         nonce = secrets.token_bytes(_NONCE)

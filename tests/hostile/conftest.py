@@ -30,7 +30,7 @@ class Witness:
         async with connect_room(self.server_url, self.room, doc, token=self.token):
             doc.get("code", type=Text).insert(0, BEFORE)
             await wait_for(lambda: self.stored_text_now() == BEFORE)
-        await self.omniforge.store.flush()
+        await self.omniforge.store.rooms.flush()
 
     def stored_text_now(self) -> str | None:
         room = self.omniforge.room_manager.get(self.room)

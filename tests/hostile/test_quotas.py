@@ -173,7 +173,7 @@ async def test_a_read_only_user_shows_presence_but_creates_nothing(
     reader.conn.close()
     watcher.conn.close()
     await wait_for(lambda: omniforge.room_manager.get("idea:nothing") is None)
-    assert "idea:nothing" not in await omniforge.store.stored_rooms()
+    assert "idea:nothing" not in await omniforge.store.rooms.stored_rooms()
     _, history = await fetch_json(
         server_url + "omniforge/api/events?channel=idea:nothing", token=token
     )

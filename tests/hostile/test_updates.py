@@ -126,7 +126,7 @@ async def test_a_poisoned_stored_row_is_quarantined_and_the_room_opens_from_what
                 str(omniforge.room_manager.get("idea:stored").doc.get("code", type=Text)) == "good"
             )
         )
-    await omniforge.store.flush()
+    await omniforge.store.rooms.flush()
     await wait_for(lambda: omniforge.room_manager.get("idea:stored") is None)  # evicted
     poison = deep_update(DEEP)
     with sqlite3.connect(db_path) as conn:

@@ -11,33 +11,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
-from ..backoff import Backoff
-from ..updates import MAX_DEPTH
-from .base import RoomStore, StoreClosedError, StoreWriteError
-from .compaction import CorruptUpdateError, fold_updates
+from ...backoff import Backoff
+from ...updates import MAX_DEPTH
+from ..base import RoomStore, StoreClosedError, StoreWriteError
+from ..compaction import CorruptUpdateError, fold_updates
+from ..crypto import Cipher, CipherError
 from .database import Database
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS room_updates (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    room TEXT NOT NULL,
-    data BLOB NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS room_updates_by_room ON room_updates (room, seq);
-CREATE TABLE IF NOT EXISTS room_snapshots (
-    room TEXT PRIMARY KEY,
-    data BLOB NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS room_quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    room TEXT NOT NULL,
-    data BLOB,
-    reason TEXT NOT NULL,
-    created REAL NOT NULL
-);
-"""
+from .migrations import migrate
 
 # Longest wait before retrying a failed group commit.
 MAX_RETRY_DELAY = 5.0
@@ -75,11 +55,13 @@ class SQLiteRoomStore(RoomStore):
         compact_max_updates: int = 1000,
         close_database: bool = True,
         max_depth: int = MAX_DEPTH,
+        cipher: Cipher | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         """`close_database=False` leaves the `Database` open on `close()`, for when other
         modules share it and whoever created it closes it. `max_depth` is the gate's nesting
-        limit for the updates compactions fold (see :mod:`jupyter_omniforge.updates`)."""
+        limit for the updates compactions fold (see :mod:`jupyter_omniforge.updates`). With a
+        `cipher`, every row is sealed (AES-256-GCM, the room and row id as associated data)."""
         if commit_interval < 0 or compact_idle < 0 or compact_max_updates < 1:
             raise ValueError("intervals must be >= 0 and compact_max_updates >= 1")
         self._db = database
@@ -89,6 +71,7 @@ class SQLiteRoomStore(RoomStore):
         self._compact_max_updates = compact_max_updates
         self._close_database = close_database
         self._max_depth = max_depth
+        self._cipher = cipher
         self._log = log or logging.getLogger(__name__)
 
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,7 +107,7 @@ class SQLiteRoomStore(RoomStore):
         if self._closing is not None:
             raise StoreClosedError("the store was closed")
         await self._db.start()
-        await self._db.migrate(SCHEMA)
+        await migrate(self._db)
         self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
@@ -234,7 +217,7 @@ class SQLiteRoomStore(RoomStore):
         rows = [(room, data, now) for _, room, data in self._pending]
         # Submitted right now, so any DB job submitted after this call (a delete, a
         # compaction) runs after this batch. If submitting fails, the queue is kept.
-        job = self._db.submit(partial(_insert_updates, rows))
+        job = self._db.submit(partial(_insert_updates, rows, self._cipher))
         batch, self._pending = self._pending, []
         self._in_flight = batch
         self._in_flight_done = job.get_loop().create_future()
@@ -339,7 +322,7 @@ class SQLiteRoomStore(RoomStore):
         only. Rows that fail the gate are quarantined and the fold tried again without them.
         """
         for _ in range(_MAX_QUARANTINED_PER_FOLD):
-            read = await self._db.run(partial(_read_for_fold, room))
+            read = await self._db.run(partial(_read_for_fold, room, self._cipher))
             if read is None:
                 return 0
             updates, upto, count = read
@@ -353,13 +336,15 @@ class SQLiteRoomStore(RoomStore):
             except BrokenProcessPool:
                 self._fold_pool = None  # the next compaction starts a new one
                 raise
-            return await self._db.run(partial(_write_fold, room, snapshot, upto, count))
+            return await self._db.run(
+                partial(_write_fold, room, snapshot, upto, count, self._cipher)
+            )
         raise CorruptUpdateError(-1, f"more than {_MAX_QUARANTINED_PER_FOLD} corrupt updates")
 
     async def quarantine(self, room: str, update: bytes, reason: str) -> None:
         self._require_running()
         await self.flush()
-        moved = await self._db.run(partial(_quarantine, room, update, reason))
+        moved = await self._db.run(partial(_quarantine, room, update, reason, self._cipher))
         if moved:
             self.quarantined += moved
             self._log.error(
@@ -375,7 +360,7 @@ class SQLiteRoomStore(RoomStore):
     async def load(self, room: str) -> list[bytes]:
         self._require_running()
         await self.flush()
-        return await self._db.run(partial(_load_room, room))
+        return await self._db.run(partial(_load_room, room, self._cipher))
 
     async def delete(self, room: str) -> None:
         self._require_running()
@@ -406,27 +391,92 @@ class SQLiteRoomStore(RoomStore):
 
 
 # --- run on the DB thread, inside a transaction (see Database.run) ---
+#
+# With a cipher, a logged update is sealed with its room and seq as associated data, a snapshot
+# with its room: a row copied elsewhere does not open. A row stored in the clear (kid NULL:
+# written before encryption was turned on) is read as it is.
 
 
-def _insert_updates(rows: list[tuple[str, bytes, float]], conn: sqlite3.Connection) -> None:
-    conn.executemany("INSERT INTO room_updates (room, data, created) VALUES (?, ?, ?)", rows)
+def _log_ad(room: str, seq: int) -> bytes:
+    return f"update\0{room}\0{seq}".encode()
 
 
-def _read_for_fold(room: str, conn: sqlite3.Connection) -> tuple[list[bytes], int, int] | None:
+def _snapshot_ad(room: str) -> bytes:
+    return f"snapshot\0{room}".encode()
+
+
+def _open(cipher: Cipher | None, kid: str | None, data: bytes, ad: bytes) -> bytes:
+    """A row's bytes in the clear. A row that does not open is returned as stored: it then
+    fails the gate like any damaged row and is quarantined."""
+    if kid is None or cipher is None:
+        return data
+    try:
+        return cipher.open(kid, data, ad)
+    except CipherError:
+        return data
+
+
+def _insert_updates(
+    rows: list[tuple[str, bytes, float]], cipher: Cipher | None, conn: sqlite3.Connection
+) -> None:
+    if cipher is None:
+        conn.executemany("INSERT INTO room_updates (room, data, created) VALUES (?, ?, ?)", rows)
+        return
+    # Sealing needs each row's seq first: one transaction, so nobody else takes them.
+    (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM room_updates").fetchone()
+    (counted,) = conn.execute(
+        "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'room_updates'"
+    ).fetchone()
+    first = max(last, counted) + 1
+    sealed = []
+    for offset, (room, data, created) in enumerate(rows):
+        seq = first + offset
+        kid, blob = cipher.seal(data, _log_ad(room, seq))
+        sealed.append((seq, room, blob, created, kid))
+    conn.executemany(
+        "INSERT INTO room_updates (seq, room, data, created, kid) VALUES (?, ?, ?, ?, ?)", sealed
+    )
+
+
+def _rows_of(
+    room: str, cipher: Cipher | None, conn: sqlite3.Connection, upto: int | None = None
+) -> list[bytes]:
+    """The room's snapshot (first) and logged updates (through ``upto``), in the clear."""
+    snapshot = conn.execute(
+        "SELECT data, kid FROM room_snapshots WHERE room = ?", (room,)
+    ).fetchone()
+    updates = [_open(cipher, snapshot[1], snapshot[0], _snapshot_ad(room))] if snapshot else []
+    query = "SELECT seq, data, kid FROM room_updates WHERE room = ?"
+    params: tuple[object, ...] = (room,)
+    if upto is not None:
+        query += " AND seq <= ?"
+        params = (room, upto)
+    for seq, data, kid in conn.execute(query + " ORDER BY seq", params):
+        updates.append(_open(cipher, kid, data, _log_ad(room, seq)))
+    return updates
+
+
+def _read_for_fold(
+    room: str, cipher: Cipher | None, conn: sqlite3.Connection
+) -> tuple[list[bytes], int, int] | None:
     """Snapshot and log of ``room`` up to the log's current end: (updates, last seq, rows)."""
     (upto,) = conn.execute("SELECT max(seq) FROM room_updates WHERE room = ?", (room,)).fetchone()
     if upto is None:
         return None
-    snapshot = conn.execute("SELECT data FROM room_snapshots WHERE room = ?", (room,)).fetchone()
-    updates = [snapshot[0]] if snapshot else []
-    logged = conn.execute(
-        "SELECT data FROM room_updates WHERE room = ? AND seq <= ? ORDER BY seq", (room, upto)
-    ).fetchall()
-    updates.extend(data for (data,) in logged)
-    return updates, upto, len(logged)
+    (count,) = conn.execute(
+        "SELECT count(*) FROM room_updates WHERE room = ? AND seq <= ?", (room, upto)
+    ).fetchone()
+    return _rows_of(room, cipher, conn, upto), upto, count
 
 
-def _write_fold(room: str, snapshot: bytes, upto: int, count: int, conn: sqlite3.Connection) -> int:
+def _write_fold(
+    room: str,
+    snapshot: bytes,
+    upto: int,
+    count: int,
+    cipher: Cipher | None,
+    conn: sqlite3.Connection,
+) -> int:
     """Replace the snapshot and the folded log rows, unless the room changed meanwhile (deleted,
     or compacted by someone else): then nothing is written. Returns the rows folded."""
     (still,) = conn.execute(
@@ -434,35 +484,50 @@ def _write_fold(room: str, snapshot: bytes, upto: int, count: int, conn: sqlite3
     ).fetchone()
     if still != count:
         return 0
+    kid = None
+    if cipher is not None:
+        kid, snapshot = cipher.seal(snapshot, _snapshot_ad(room))
     conn.execute(
-        "INSERT INTO room_snapshots (room, data, updated) VALUES (?, ?, ?) "
-        "ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated = excluded.updated",
-        (room, snapshot, time.time()),
+        "INSERT INTO room_snapshots (room, data, updated, kid) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated = excluded.updated, "
+        "kid = excluded.kid",
+        (room, snapshot, time.time(), kid),
     )
     conn.execute("DELETE FROM room_updates WHERE room = ? AND seq <= ?", (room, upto))
     return count
 
 
-def _quarantine(room: str, update: bytes, reason: str, conn: sqlite3.Connection) -> int:
-    """Move the rows of ``room`` holding ``update`` into ``room_quarantine``; rows moved."""
-    moved = 0
-    for table in ("room_updates", "room_snapshots"):
-        cursor = conn.execute(f"DELETE FROM {table} WHERE room = ? AND data = ?", (room, update))
-        moved += cursor.rowcount
-    if moved:
+def _quarantine(
+    room: str, update: bytes, reason: str, cipher: Cipher | None, conn: sqlite3.Connection
+) -> int:
+    """Move the rows of ``room`` holding ``update`` (in the clear, as loaded) into
+    ``room_quarantine``, as they are stored; rows moved."""
+    moved: list[tuple[bytes, str | None]] = []
+    snapshot = conn.execute(
+        "SELECT data, kid FROM room_snapshots WHERE room = ?", (room,)
+    ).fetchone()
+    if (
+        snapshot is not None
+        and _open(cipher, snapshot[1], snapshot[0], _snapshot_ad(room)) == update
+    ):
+        conn.execute("DELETE FROM room_snapshots WHERE room = ?", (room,))
+        moved.append((snapshot[0], snapshot[1]))
+    for seq, data, kid in conn.execute(
+        "SELECT seq, data, kid FROM room_updates WHERE room = ? ORDER BY seq", (room,)
+    ).fetchall():
+        if _open(cipher, kid, data, _log_ad(room, seq)) == update:
+            conn.execute("DELETE FROM room_updates WHERE seq = ?", (seq,))
+            moved.append((data, kid))
+    for data, kid in moved:
         conn.execute(
-            "INSERT INTO room_quarantine (room, data, reason, created) VALUES (?, ?, ?, ?)",
-            (room, update, reason[:1000], time.time()),
+            "INSERT INTO room_quarantine (room, data, reason, created, kid) VALUES (?, ?, ?, ?, ?)",
+            (room, data, reason[:1000], time.time(), kid),
         )
-    return moved
+    return len(moved)
 
 
-def _load_room(room: str, conn: sqlite3.Connection) -> list[bytes]:
-    snapshot = conn.execute("SELECT data FROM room_snapshots WHERE room = ?", (room,)).fetchone()
-    updates = [snapshot[0]] if snapshot else []
-    logged = conn.execute("SELECT data FROM room_updates WHERE room = ? ORDER BY seq", (room,))
-    updates.extend(data for (data,) in logged)
-    return updates
+def _load_room(room: str, cipher: Cipher | None, conn: sqlite3.Connection) -> list[bytes]:
+    return _rows_of(room, cipher, conn)
 
 
 def _delete_room(room: str, conn: sqlite3.Connection) -> None:

@@ -1,8 +1,10 @@
-"""The event log: events kept in the embedded SQLite database, per channel, bounded by count and age.
+"""The event log of the SQLite store: events per channel, bounded by count and age.
 
 Ids are integers assigned by SQLite, increasing across all channels, so one cursor serves a
 subscription to many channels. When retention deletes events of a channel, the channel remembers
 the highest id it deleted (``pruned_through``): a cursor below it has missed events for good.
+With a cipher, an event's source and data are sealed (its id as associated data); its channel,
+type and time stay in the clear, since reads select on them.
 """
 
 from __future__ import annotations
@@ -13,41 +15,19 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from .. import strictjson
-from ..errors import MalformedMessage
-from ..store.database import Database
+from ... import strictjson
+from ...errors import MalformedMessage
+from ..base import EventStore, Page
+from ..crypto import Cipher, CipherError
+from .database import Database
+from .migrations import migrate
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    channel TEXT NOT NULL,
-    type TEXT NOT NULL,
-    time REAL NOT NULL,
-    source TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_channel ON events (channel, id);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
-CREATE TABLE IF NOT EXISTS event_channels (
-    channel TEXT PRIMARY KEY,
-    pruned_through INTEGER NOT NULL DEFAULT 0
-);
-"""
+__all__ = ["EventLog", "Page"]
 
 
-@dataclass
-class Page:
-    """Events after a cursor. ``reset`` is set when the cursor is older than what is kept (or
-    unknown to this log): the events then start at the oldest kept."""
-
-    events: list[dict[str, Any]]
-    reset: bool
-
-
-class EventLog:
+class EventLog(EventStore):
     """Append-only, group-committed event storage with cursor reads."""
 
     def __init__(
@@ -57,9 +37,11 @@ class EventLog:
         commit_interval: float = 0.002,
         max_per_channel: int = 10_000,
         max_age: float = 7 * 24 * 3600,
+        cipher: Cipher | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.database = database
+        self.cipher = cipher
         self.commit_interval = commit_interval
         self.max_per_channel = max_per_channel
         self.max_age = max_age
@@ -82,7 +64,8 @@ class EventLog:
         return -1
 
     async def start(self) -> None:
-        await self.database.migrate(_SCHEMA)
+        await self.database.start()
+        await migrate(self.database)
         self._prune_task = asyncio.ensure_future(self._prune_by_age_forever())
 
     async def close(self) -> None:
@@ -132,7 +115,9 @@ class EventLog:
             for e, _ in batch
         ]
         try:
-            ids = await self.database.run(lambda conn: _insert(conn, rows, self.max_per_channel))
+            ids = await self.database.run(
+                lambda conn: _insert(conn, rows, self.max_per_channel, self.cipher)
+            )
         except Exception as e:
             for _, future in batch:
                 if not future.done():
@@ -174,7 +159,9 @@ class EventLog:
         skipped, logged and counted in :attr:`malformed`; it never fails the read."""
         # Patterns (``build:*``) are valid SQLite GLOBs as they are: names hold no ``?`` or ``[``.
         globs = list(patterns)
-        page, bad = await self.database.run(lambda conn: _read(conn, globs, after, limit))
+        page, bad = await self.database.run(
+            lambda conn: _read(conn, globs, after, limit, self.cipher)
+        )
         if bad:
             self.malformed += len(bad)
             for event_id, reason in bad:
@@ -185,14 +172,34 @@ class EventLog:
         return str(await self.database.run(_last_id))
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple], max_per_channel: int) -> list[int]:
+def _event_ad(event_id: int) -> bytes:
+    return f"event\0{event_id}".encode()
+
+
+def _insert(
+    conn: sqlite3.Connection, rows: list[tuple], max_per_channel: int, cipher: Cipher | None
+) -> list[int]:
     ids = []
     channels = set()
+    next_id = _last_id(conn) + 1 if cipher is not None else 0
     for row in rows:
-        cursor = conn.execute(
-            "INSERT INTO events (channel, type, time, source, data) VALUES (?, ?, ?, ?, ?)", row
-        )
-        ids.append(cursor.lastrowid)
+        if cipher is None:
+            cursor = conn.execute(
+                "INSERT INTO events (channel, type, time, source, data) VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            ids.append(cursor.lastrowid)
+        else:
+            channel, event_type, when, source, data = row
+            payload = f'{{"source":{source},"data":{data}}}'.encode()
+            kid, sealed = cipher.seal(payload, _event_ad(next_id))
+            conn.execute(
+                "INSERT INTO events (id, channel, type, time, source, data, kid, sealed) "
+                "VALUES (?, ?, ?, ?, '', '', ?, ?)",
+                (next_id, channel, event_type, when, kid, sealed),
+            )
+            ids.append(next_id)
+            next_id += 1
         channels.add(row[0])
     for channel in channels:
         over = conn.execute(
@@ -233,7 +240,11 @@ def _match_sql(globs: list[str]) -> tuple[str, list[str]]:
 
 
 def _read(
-    conn: sqlite3.Connection, globs: list[str], after: str | int | None, limit: int
+    conn: sqlite3.Connection,
+    globs: list[str],
+    after: str | int | None,
+    limit: int,
+    cipher: Cipher | None = None,
 ) -> tuple[Page, list[tuple[Any, str]]]:
     """The page, and the ``(id, reason)`` of the rows skipped as malformed."""
     match, params = _match_sql(globs)
@@ -257,28 +268,38 @@ def _read(
     if cursor is None:
         # No cursor: the newest `limit` events, oldest first.
         rows = conn.execute(
-            f"SELECT id, channel, type, time, source, data FROM events WHERE {match} "
+            f"SELECT id, channel, type, time, source, data, kid, sealed FROM events WHERE {match} "
             "ORDER BY id DESC LIMIT ?",
             [*params, limit],
         ).fetchall()[::-1]
     else:
         rows = conn.execute(
-            f"SELECT id, channel, type, time, source, data FROM events WHERE id > ? AND {match} "
-            "ORDER BY id LIMIT ?",
+            f"SELECT id, channel, type, time, source, data, kid, sealed FROM events "
+            f"WHERE id > ? AND {match} ORDER BY id LIMIT ?",
             [cursor, *params, limit],
         ).fetchall()
     events, bad = [], []
     for row in rows:
         try:
-            events.append(_envelope(row))
-        except (MalformedMessage, TypeError, ValueError) as e:
+            events.append(_envelope(row, cipher))
+        except (MalformedMessage, CipherError, TypeError, ValueError) as e:
             bad.append((row[0], str(e)))
     return Page(events, reset), bad
 
 
-def _envelope(row: tuple[Any, ...]) -> dict[str, Any]:
+def _envelope(row: tuple[Any, ...], cipher: Cipher | None) -> dict[str, Any]:
     """A stored row as an envelope; raises when the row is not a valid one."""
-    event_id, channel, event_type, when, source, data = row
+    event_id, channel, event_type, when, source, data, kid, sealed = row
+    if kid is not None:
+        if cipher is None:
+            raise CipherError(f"sealed with key {kid}, and no key is set")
+        payload = strictjson.loads(cipher.open(kid, sealed, _event_ad(event_id)))
+        if not isinstance(payload, dict):
+            raise ValueError("a sealed payload is a JSON object")
+        source, data = (
+            strictjson.dumps(payload.get("source")),
+            strictjson.dumps(payload.get("data")),
+        )
     if not isinstance(channel, str) or not isinstance(event_type, str):
         raise ValueError("channel and type must be text")
     if not isinstance(when, int | float) or not math.isfinite(when):

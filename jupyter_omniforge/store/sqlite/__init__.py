@@ -1,0 +1,108 @@
+"""The embedded store: rooms, events, the audit trail and revoked tokens in one SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ..base import Store, StoreSettings
+from ..crypto import Cipher, CipherError
+from .database import Database, DatabaseClosedError
+from .events import EventLog
+from .migrations import migrate
+from .records import SQLiteAuditLog, SQLiteRevocations
+from .rooms import SQLiteRoomStore
+
+__all__ = [
+    "Database",
+    "DatabaseClosedError",
+    "EventLog",
+    "SQLiteAuditLog",
+    "SQLiteRevocations",
+    "SQLiteRoomStore",
+    "SQLiteStore",
+]
+
+#: Tables whose rows carry the id of the key that sealed them.
+_SEALED_TABLES = ("room_updates", "room_snapshots", "room_quarantine", "events", "audit")
+
+
+class SQLiteStore(Store):
+    """Everything in one SQLite database file (WAL), one connection on one thread."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+        log = settings.log
+        self.database = Database(settings.path, synchronous=settings.synchronous, log=log)
+        self.rooms = SQLiteRoomStore(
+            self.database,
+            commit_interval=settings.commit_interval,
+            compact_idle=settings.compact_idle,
+            compact_max_updates=settings.compact_max_updates,
+            close_database=False,
+            max_depth=settings.max_depth,
+            cipher=settings.cipher,
+            log=log,
+        )
+        self.events = EventLog(
+            self.database,
+            max_per_channel=settings.event_retention_count,
+            max_age=settings.event_retention_seconds,
+            cipher=settings.cipher,
+            log=log,
+        )
+        self.audit = SQLiteAuditLog(
+            self.database, max_age=settings.audit_retention_seconds, cipher=settings.cipher, log=log
+        )
+        self.revocations = SQLiteRevocations(self.database)
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> SQLiteStore:
+        return cls(settings)
+
+    @property
+    def description(self) -> str:
+        return str(self.settings.path)
+
+    async def start(self) -> None:
+        await self.database.start()
+        await migrate(self.database)
+        await self.database.run(lambda conn: _check_keys(conn, self.settings.cipher))
+        await self.rooms.start()
+        await self.audit.start()
+        await self.revocations.start()
+        # The event log starts with the backplane that serves it (LocalBackplane).
+
+    async def close(self) -> None:
+        await self.audit.close()
+        await self.rooms.close()
+        await self.database.close()
+
+
+def _check_keys(conn: sqlite3.Connection, cipher: Cipher | None) -> None:
+    """Refuse to serve a database holding rows no key we have opens: better a clear error at
+    start than rooms that look empty. Reads only: nothing is changed."""
+    found: set[str] = set()
+    for table in _SEALED_TABLES:
+        found.update(
+            kid
+            for (kid,) in conn.execute(f"SELECT DISTINCT kid FROM {table} WHERE kid IS NOT NULL")
+        )
+    if not found:
+        return
+    if cipher is None:
+        raise CipherError(
+            f"the database holds rows sealed with key(s) {', '.join(sorted(found))}: set "
+            "OmniForgeApp.encryption_key_file to the key they were sealed with"
+        )
+    missing = found - set(cipher.key_ids)
+    if missing:
+        raise CipherError(
+            f"the database holds rows sealed with key(s) {', '.join(sorted(missing))}, and "
+            f"encryption_key_file holds {cipher.current}: set the key they were sealed with "
+            "(or add it to encryption_previous_key_files while a rotation finishes)"
+        )
+
+
+def default_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "omniforge" / "omniforge.sqlite"

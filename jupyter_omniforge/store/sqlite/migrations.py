@@ -1,0 +1,132 @@
+"""Versioned schema migrations of the SQLite store.
+
+Each migration runs once, in order, inside the same ``BEGIN IMMEDIATE`` transaction that reads
+the version: two servers starting together on one file take turns, and the second finds
+nothing left to do. A database written before migrations existed (the first release created
+its tables with ``CREATE TABLE IF NOT EXISTS``) is version 1 once the first migration, which
+creates the same tables the same way, has been recorded. A database written by a newer release
+is refused with a clear message instead of being changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from .database import Database
+
+#: (version, what it does, statements). Append only: never edit a released migration.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "rooms (update log, snapshots) and events, as the first release made them",
+        (
+            """CREATE TABLE IF NOT EXISTS room_updates (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                room TEXT NOT NULL,
+                data BLOB NOT NULL,
+                created REAL NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS room_updates_by_room ON room_updates (room, seq)",
+            """CREATE TABLE IF NOT EXISTS room_snapshots (
+                room TEXT PRIMARY KEY,
+                data BLOB NOT NULL,
+                updated REAL NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                channel TEXT NOT NULL,
+                type TEXT NOT NULL,
+                time REAL NOT NULL,
+                source TEXT NOT NULL,
+                data TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS events_by_channel ON events (channel, id)",
+            "CREATE INDEX IF NOT EXISTS events_by_time ON events (time)",
+            """CREATE TABLE IF NOT EXISTS event_channels (
+                channel TEXT PRIMARY KEY,
+                pruned_through INTEGER NOT NULL DEFAULT 0
+            )""",
+        ),
+    ),
+    (
+        2,
+        "quarantined rows, encryption key ids, the audit trail and revoked tokens",
+        (
+            """CREATE TABLE IF NOT EXISTS room_quarantine (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                room TEXT NOT NULL,
+                data BLOB,
+                reason TEXT NOT NULL,
+                created REAL NOT NULL
+            )""",
+            # The id of the key a row is sealed with (NULL: stored in the clear).
+            "ALTER TABLE room_updates ADD COLUMN kid TEXT",
+            "ALTER TABLE room_snapshots ADD COLUMN kid TEXT",
+            "ALTER TABLE room_quarantine ADD COLUMN kid TEXT",
+            # A sealed event keeps channel, type and time in the clear (they are queried) and
+            # its source and data in `sealed`.
+            "ALTER TABLE events ADD COLUMN kid TEXT",
+            "ALTER TABLE events ADD COLUMN sealed BLOB",
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                time REAL NOT NULL,
+                action TEXT NOT NULL,
+                user TEXT NOT NULL,
+                room TEXT NOT NULL,
+                details BLOB NOT NULL,
+                kid TEXT
+            )""",
+            "CREATE INDEX audit_by_time ON audit (time)",
+            "CREATE INDEX audit_by_user ON audit (user, id)",
+            "CREATE INDEX audit_by_room ON audit (room, id)",
+            """CREATE TABLE revoked_tokens (
+                jti TEXT PRIMARY KEY,
+                expires REAL NOT NULL
+            )""",
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]
+
+
+class SchemaError(RuntimeError):
+    """The database cannot be used by this release; ``str(error)`` says why."""
+
+
+async def migrate(database: Database) -> int:
+    """Bring the database's schema to :data:`LATEST`; returns the version it was at."""
+    return await database.run_without_transaction(_migrate)
+
+
+def _migrate(conn: sqlite3.Connection) -> int:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied REAL NOT NULL)"
+        )
+        (current,) = conn.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+        ).fetchone()
+        if current > LATEST:
+            raise SchemaError(
+                f"the database has schema version {current}, newer than this release knows "
+                f"({LATEST}): upgrade jupyter_omniforge"
+            )
+        for version, description, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, description, applied) VALUES (?, ?, ?)",
+                (version, description, time.time()),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return current

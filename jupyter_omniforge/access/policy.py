@@ -67,18 +67,26 @@ class Subject:
 
 
 class RoomPolicy(LoggingConfigurable):
-    """Base of the policies: :meth:`allowed` is all a policy must say.
+    """Base of the policies.
 
-    ``generation`` changes whenever the policy's answers may have changed (a reloaded file):
-    answers cached under another generation are asked again, and open connections lose what
-    is taken away within a second.
+    A decision has two halves: :meth:`prepare` asks once per subject whatever needs asking
+    (Jupyter's authorizer may be a remote service), and :meth:`decide` answers per room, at once
+    and without I/O, so that event fan-out can filter every delivery by it.
+
+    ``generation`` changes whenever the answers may have changed (a reloaded file): answers
+    cached under another generation are asked again, and open connections lose what is taken
+    away within a second.
     """
 
     generation: int = 0
 
-    async def allowed(self, subject: Subject, room: str) -> frozenset[str]:
-        """The actions ``subject`` may take in ``room`` (a room name, which is also the channel
-        of its events)."""
+    async def prepare(self, subject: Subject) -> Any:
+        """What :meth:`decide` needs to know of ``subject`` (asked once per connection)."""
+        return None
+
+    def decide(self, subject: Subject, prepared: Any, room: str) -> frozenset[str]:
+        """The actions ``subject`` may take in ``room`` (a room name: also the channel of its
+        events; or a pattern, when a token is minted for one)."""
         raise NotImplementedError
 
     async def start(self) -> None:
@@ -92,12 +100,13 @@ class RoomPolicy(LoggingConfigurable):
 
 class JupyterPolicy(RoomPolicy):
     """Jupyter's authorizer on the ``omniforge`` resource: ``read`` there allows read and
-    presence, ``write`` there allows write, emit, delete and admin. With Jupyter's default
-    authorizer every authenticated user may do everything, as before access control."""
+    presence, ``write`` there allows write, emit, delete and admin, in every room. With
+    Jupyter's default authorizer every authenticated user may do everything, as before access
+    control."""
 
     resource = "omniforge"
 
-    async def allowed(self, subject: Subject, room: str) -> frozenset[str]:
+    async def prepare(self, subject: Subject) -> frozenset[str]:
         handler = subject.handler
         authorizer = getattr(handler, "authorizer", None)
         if authorizer is None:
@@ -113,6 +122,9 @@ class JupyterPolicy(RoomPolicy):
             if allowed:
                 granted.update(ours)
         return frozenset(granted)
+
+    def decide(self, subject: Subject, prepared: Any, room: str) -> frozenset[str]:
+        return prepared if isinstance(prepared, frozenset) else NOTHING
 
 
 class PolicyError(ValueError):
@@ -307,7 +319,7 @@ class RulesPolicy(RoomPolicy):
             callback(self)
         return True
 
-    async def allowed(self, subject: Subject, room: str) -> frozenset[str]:
+    def decide(self, subject: Subject, prepared: Any, room: str) -> frozenset[str]:
         return self.rules.allowed(subject, room)
 
 

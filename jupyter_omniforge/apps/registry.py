@@ -127,7 +127,7 @@ class RegisteredApp:
         if bus is None:
             return []
         patterns = self.registry.names.patterns(rooms or ["*"], self.namespace)
-        events, _reset = await bus.history(patterns, after, limit)
+        events, _reset, _next = await bus.history(patterns, after, limit)
         return events
 
 

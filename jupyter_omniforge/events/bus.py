@@ -55,15 +55,26 @@ class EventMessage:
 Deliver = Callable[[EventMessage], None]
 
 
+Visible = Callable[[str], bool]
+
+
+def _everything(channel: str) -> bool:
+    return True
+
+
 class Subscription:
-    """Live delivery of matching events to ``deliver`` until :meth:`close`."""
+    """Live delivery of matching events to ``deliver`` until :meth:`close`; only events of
+    channels ``visible`` says the subscriber may read."""
 
-    __slots__ = ("_buffer", "_bus", "closed", "deliver", "matches", "on_reset")
+    __slots__ = ("_buffer", "_bus", "closed", "deliver", "matches", "on_reset", "visible")
 
-    def __init__(self, bus: EventBus, patterns: list[str], deliver: Deliver) -> None:
+    def __init__(
+        self, bus: EventBus, patterns: list[str], deliver: Deliver, visible: Visible = _everything
+    ) -> None:
         self._bus = bus
         self.matches = ChannelMatcher(patterns)
         self.deliver = deliver
+        self.visible = visible
         self.closed = False
         self._buffer: list[EventMessage] | None = None
 
@@ -203,7 +214,7 @@ class EventBus:
 
     def _publish(self, message: EventMessage) -> None:
         for subscription in tuple(self._subscriptions):
-            if subscription.matches(message.channel):
+            if subscription.matches(message.channel) and subscription.visible(message.channel):
                 try:
                     subscription._offer(message)
                 except Exception:
@@ -220,9 +231,11 @@ class EventBus:
 
     # -- subscribing -----------------------------------------------------------------------------
 
-    def subscribe(self, patterns: list[str], deliver: Deliver) -> Subscription:
+    def subscribe(
+        self, patterns: list[str], deliver: Deliver, visible: Visible = _everything
+    ) -> Subscription:
         """Live events of channels matching ``patterns`` (``*``, ``build:*``, ``idea:1``)."""
-        subscription = Subscription(self, patterns, deliver)
+        subscription = Subscription(self, patterns, deliver, visible)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -233,6 +246,7 @@ class EventBus:
         deliver: Deliver,
         on_reset: Callable[[str], None],
         page_size: int = 1000,
+        visible: Visible = _everything,
     ) -> Subscription:
         """Everything after cursor ``after`` in order, then live events, with no gap.
 
@@ -242,7 +256,7 @@ class EventBus:
         """
         self.check_patterns(patterns)
         after = self.check_cursor(after)
-        subscription = Subscription(self, patterns, deliver)
+        subscription = Subscription(self, patterns, deliver, visible)
         subscription._buffer = []
         self._subscriptions.add(subscription)
         try:
@@ -254,7 +268,8 @@ class EventBus:
                     on_reset(f"cursor {after!r} is older than the events kept, or unknown")
                 first = False
                 for envelope in page.events:
-                    deliver(EventMessage(envelope, self.log.order_key(envelope["id"])))
+                    if visible(envelope["channel"]):
+                        deliver(EventMessage(envelope, self.log.order_key(envelope["id"])))
                 if page.events:
                     cursor = page.events[-1]["id"]
                 if len(page.events) < page_size:
@@ -275,10 +290,33 @@ class EventBus:
         return await self.log.last_id()
 
     async def history(
-        self, patterns: list[str], after: str | None, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
+        self,
+        patterns: list[str],
+        after: str | None,
+        limit: int,
+        visible: Visible = _everything,
+        *,
+        max_scans: int = 10,
+    ) -> tuple[list[dict[str, Any]], bool, str | None]:
         """Up to ``limit`` kept events after ``after`` (see :meth:`subscribe_from` for the
-        checks), and whether the cursor was reset."""
+        checks), whether the cursor was reset, and the id to page on from: the last one looked
+        at, visible or not (``after`` when there was none).
+
+        Events of channels ``visible`` refuses are left out: pages are read on (at most
+        ``max_scans``) until ``limit`` visible events are found or the log ends."""
         self.check_patterns(patterns)
-        page = await self.log.read(patterns, self.check_cursor(after), limit)
-        return page.events, page.reset
+        cursor = self.check_cursor(after)
+        page = await self.log.read(patterns, cursor, limit)
+        reset, scanned = page.reset, page.events
+        events = [e for e in scanned if visible(e["channel"])]
+        last = scanned[-1]["id"] if scanned else cursor
+        for _ in range(max_scans - 1):
+            if cursor is None or len(scanned) < limit or len(events) >= limit:
+                break
+            scanned = (await self.log.read(patterns, last, limit)).events
+            events += [e for e in scanned if visible(e["channel"])]
+            last = scanned[-1]["id"] if scanned else last
+        if len(events) > limit:
+            events = events[:limit]
+            last = events[-1]["id"]
+        return events, reset, last

@@ -62,8 +62,8 @@ class EventsHandler(_EventsBase):
         except ValueError:
             raise ValidationError("limit must be an integer") from None
         limit = max(1, min(limit, self.extensionapp.event_page_max))
-        events, reset = await self.extensionapp.bus.history(patterns, after, limit)
-        self.write_json({"events": events, "reset": reset})
+        events, reset, last = await self.extensionapp.bus.history(patterns, after, limit)
+        self.write_json({"events": events, "reset": reset, "next": last})
 
 
 def sse_frame(message: EventMessage) -> bytes:

@@ -78,6 +78,7 @@ class Peer:
         "_backlog_bytes",
         "awareness_claimed",
         "awareness_ids",
+        "can_presence",
         "can_write",
         "closed",
         "identity",
@@ -94,12 +95,15 @@ class Peer:
         identity: Identity,
         *,
         can_write: bool,
+        can_presence: bool = True,
         max_queue_messages: int = 1000,
         max_queue_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.transport = transport
         self.identity = identity
+        # What the connection may do in this room (access control updates them while open).
         self.can_write = can_write
+        self.can_presence = can_presence
         self.max_queue_messages = max_queue_messages
         self.max_queue_bytes = max_queue_bytes
         self.awareness_ids: set[int] = set()  # the client ids whose states it holds now

@@ -234,7 +234,7 @@ class Room:
             # Step 2 (a client's reply, possibly carrying offline edits) and updates are both
             # updates; an incoming update frame is relayed as it came, with no re-encoding.
             if not peer.can_write:
-                self.refuse(peer, "read-only: you lack write permission on omniforge")
+                self.refuse(peer, f"read-only: you may not write in {self.key}")
                 return
             relay = frame if message.subtype == p.SYNC_UPDATE else None
             try:
@@ -250,7 +250,11 @@ class Room:
         # MESSAGE_AUTH from a client carries nothing for us; it is accepted and ignored.
 
     def apply_awareness(self, peer: Peer, awareness_update: bytes) -> None:
-        """Apply ``peer``'s awareness update; changes go out with the next batch."""
+        """Apply ``peer``'s awareness update; changes go out with the next batch. From a peer
+        that may not publish presence here, it is dropped (and the peer told once)."""
+        if not peer.can_presence:
+            self.refuse(peer, "you may not publish presence in this room")
+            return
         if self.awareness.apply(peer, awareness_update):
             self._schedule_awareness()
 

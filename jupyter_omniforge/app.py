@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import getpass
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,18 @@ from traitlets import Bool, Enum, Float, Instance, Int, List, Type, Unicode, def
 
 from . import strictjson
 from ._version import __version__
+from .access.control import Access
+from .access.policy import JupyterPolicy, PolicyError, RoomPolicy, RulesPolicy
+from .access.tokens import Tokens, load_or_create_secret, load_public_keys
 from .apps import AppRegistry
 from .apps.names import RoomNames
 from .auth import Identity, identity_from_user, identity_of_owner, is_token_only
 from .backplane import Backplane, LocalBackplane
-from .errors import OmniForgeError
+from .errors import ConfigurationError, OmniForgeError
 from .events.bus import EventBus
 from .events.presence import PresenceEvents
 from .events.room_state import RoomStateWriter
+from .handlers.access import AuditHandler, TokenHandler, TokensHandler
 from .handlers.api import ClusterHandler, LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
 from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
@@ -34,7 +39,8 @@ from .handlers.socket import Keepalive
 from .limits import ConnectionQuota, RoomLimits
 from .rooms.manager import RoomManager
 from .store import SQLiteStore, Store, StoreSettings
-from .store.crypto import Cipher, read_key_file
+from .store.crypto import Cipher, CipherError, read_key_file
+from .store.sqlite.migrations import SchemaError
 
 MiB = 1024 * 1024
 
@@ -313,10 +319,64 @@ class OmniForgeApp(ExtensionApp):
 
     @default("owner_username")
     def _default_owner_username(self) -> str:
+        hub_user = os.environ.get("JUPYTERHUB_USER")
+        if hub_user:  # a JupyterHub single-user server: the hub user owns it
+            return hub_user
         try:
             return getpass.getuser()
         except Exception:  # no user database entry (some containers)
             return "owner"
+
+    # -- access control ----------------------------------------------------------------------
+
+    room_policy_class = Type(
+        JupyterPolicy,
+        klass=RoomPolicy,
+        config=True,
+        help="""The policy deciding what each user may do in each room (read, write, presence,
+        emit, delete, admin). The default asks Jupyter's authorizer about the `omniforge`
+        resource, as before access control. Setting room_policy_file alone selects the rules
+        policy (jupyter_omniforge.access.policy.RulesPolicy).""",
+    )
+    room_policy_file = Unicode(
+        "",
+        config=True,
+        help="""A YAML file of access rules (see the README's Security section); edits take
+        effect without a restart. A file that does not parse keeps the last good rules; at
+        start it keeps the server from serving, with the reason.""",
+    )
+    token_secret_file = Unicode(
+        config=True,
+        help="""The secret the server signs its room-scoped tokens with (HS256), base64 in a
+        0600 file, created on first start. Every instance of a deployment needs the same one.
+        Default: omniforge/token-secret under Jupyter's data directory.""",
+    )
+
+    @default("token_secret_file")
+    def _default_token_secret_file(self) -> str:
+        return str(Path(jupyter_data_dir()) / "omniforge" / "token-secret")
+
+    jwt_public_key_file = Unicode(
+        "",
+        config=True,
+        help="""Accept tokens signed by the team's identity provider: its public key (PEM,
+        RS256/ES256) or a JWKS file. Such a token's user is what the policy decides for.""",
+    )
+    jwt_issuer = Unicode("", config=True, help="The `iss` an identity provider's token must have.")
+    jwt_audience = Unicode(
+        "", config=True, help="The `aud` an identity provider's token must have."
+    )
+    jwt_username_claim = Unicode(
+        "sub", config=True, help="The claim of an identity provider's token naming its user."
+    )
+    jwt_name_claim = Unicode(
+        "name",
+        config=True,
+        help="The claim of an identity provider's token holding a display name.",
+    )
+    jwt_groups_claim = Unicode(
+        "groups", config=True, help="The claim of an identity provider's token listing its groups."
+    )
 
     @default("instance_id")
     def _default_instance_id(self) -> str:
@@ -355,6 +415,7 @@ class OmniForgeApp(ExtensionApp):
                 log=self.log,
             )
         )
+        self.access = self._make_access()
         self.backplane = self._make_backplane()
         self.keepalive = Keepalive(self.ws_ping_interval)
         self.connections = ConnectionQuota(self.max_connections_per_user)
@@ -412,6 +473,33 @@ class OmniForgeApp(ExtensionApp):
             log=self.log,
         )
 
+    def _make_access(self) -> Access:
+        policy_class = self.room_policy_class
+        if self.room_policy_file and policy_class is JupyterPolicy:
+            policy_class = RulesPolicy
+        policy = policy_class(parent=self, log=self.log)
+        if isinstance(policy, RulesPolicy):
+            policy.path = self.room_policy_file
+        tokens = Tokens(
+            load_or_create_secret(Path(self.token_secret_file)),
+            public_keys=load_public_keys(Path(self.jwt_public_key_file))
+            if self.jwt_public_key_file
+            else None,
+            jwt_issuer=self.jwt_issuer,
+            jwt_audience=self.jwt_audience,
+            username_claim=self.jwt_username_claim,
+            name_claim=self.jwt_name_claim,
+            groups_claim=self.jwt_groups_claim,
+        )
+        return Access(
+            policy,
+            tokens,
+            self.store.revocations,
+            self.store.audit,
+            owner_username=self.owner_username,
+            log=self.log,
+        )
+
     def _make_cipher(self) -> Cipher | None:
         if not self.encryption_key_file:
             if self.encryption_previous_key_files:
@@ -436,6 +524,9 @@ class OmniForgeApp(ExtensionApp):
                 (r"/omniforge/api/rooms", RoomsHandler),
                 (r"/omniforge/api/rooms/(.+)", RoomHandler),
                 (r"/omniforge/api/cluster", ClusterHandler),
+                (r"/omniforge/api/tokens", TokensHandler),
+                (r"/omniforge/api/tokens/([^/]+)", TokenHandler),
+                (r"/omniforge/api/audit", AuditHandler),
                 (r"/omniforge/health/live", LiveHandler),
                 (r"/omniforge/health/ready", ReadyHandler),
             ]
@@ -445,7 +536,7 @@ class OmniForgeApp(ExtensionApp):
         """Who a request is, as rooms and events show it: the owner for a request that only
         the Jupyter token authenticated (see :func:`~.auth.is_token_only`), else the Jupyter
         user."""
-        if is_token_only(handler):
+        if getattr(handler, "_omniforge_claims", None) is None and is_token_only(handler):
             return self.owner
         return identity_from_user(user)
 
@@ -473,7 +564,11 @@ class OmniForgeApp(ExtensionApp):
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
-        await self.store.start()
+        try:
+            await self.store.start()
+            await self.access.start()
+        except (PolicyError, CipherError, SchemaError) as e:
+            raise ConfigurationError(str(e)) from None
         await self.backplane.start()
         self.room_state.start()
         self.log.info("OmniForge rooms stored in %s", self.store.description)
@@ -490,6 +585,7 @@ class OmniForgeApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         self.keepalive.stop()
+        await self.access.close()
         if self._started is not None and self._started.done():
             await self.room_state.close()
         await self.room_manager.close()

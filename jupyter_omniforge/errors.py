@@ -135,3 +135,12 @@ class BackplaneUnavailable(OmniForgeError):
     http_status = 503
     close_code = 1013  # try again later
     code = "backplane_unavailable"
+
+
+class ConfigurationError(OmniForgeError):
+    """A setting the server cannot serve with (a policy file that does not parse, a key that
+    does not open the stored rows); ``str(error)`` says which and why."""
+
+    http_status = 503
+    close_code = 1011
+    code = "misconfigured"

@@ -118,10 +118,11 @@ async def fetch_json(
     token: str | None = None,
     body: Any = None,
     raise_error: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     import json
 
-    headers = {"Authorization": f"token {token}"} if token else {}
+    headers = {**({"Authorization": f"token {token}"} if token else {}), **(headers or {})}
     request = HTTPRequest(
         url,
         method=method,

@@ -12,6 +12,7 @@ from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.rooms import protocol as p
 
 from .authorizers import READ_ONLY_HEADER
+from .identities import USER_HEADER
 from .conftest import fetch_json, wait_for
 
 
@@ -33,7 +34,7 @@ async def test_a_read_only_user_receives_the_document_but_cannot_change_it(
                 and str(omniforge.room_manager.get("idea:ro").doc.get("code", type=Text))
             )
         )
-        reader = await ws_connect("idea:ro", headers={READ_ONLY_HEADER: "1"})
+        reader = await ws_connect("idea:ro", headers={READ_ONLY_HEADER: "1"}, user="reader")
         frames = []
         # The read-only user syncs like anyone else…
         await reader.write_message(p.encode_sync_step1(b"\x00"), binary=True)
@@ -76,7 +77,7 @@ async def test_delete_needs_write_permission(server_url, token):
     request = HTTPRequest(
         server_url + "omniforge/api/rooms/idea:keep",
         method="DELETE",
-        headers={"Authorization": f"token {token}", READ_ONLY_HEADER: "1"},
+        headers={"Authorization": f"token {token}", READ_ONLY_HEADER: "1", USER_HEADER: "reader"},
     )
     with pytest.raises(HTTPClientError) as info:
         await AsyncHTTPClient().fetch(request)
@@ -93,10 +94,13 @@ class TestNoReadPermission:
         self, ws_connect, server_url, token, omniforge
     ):
         with pytest.raises(HTTPClientError) as info:
-            await ws_connect("idea:1")
+            await ws_connect("idea:1", user="nobody")
         assert info.value.code == 403
         code, _ = await fetch_json(
-            server_url + "omniforge/api/rooms", token=token, raise_error=False
+            server_url + "omniforge/api/rooms/idea:1",
+            token=token,
+            raise_error=False,
+            headers={USER_HEADER: "nobody"},
         )
         assert code == 403
         assert omniforge.room_manager.rooms == {}

@@ -88,9 +88,18 @@ class Guard:
         ``action`` is allowed in ``room``."""
         if action not in self.allowed(room):
             self.access.audit.record(
-                "permission.denied", user=self.identity.username, room=room, action=action
+                "permission.denied", user=self.identity.username, room=room, wanted=action
             )
             raise Forbidden(f"{self.identity.username} may not {action} in {room}")
+
+    def may_connect(self) -> bool:
+        """Whether the subject may read anything (a connection not about one room)."""
+        if self.claims is not None and self.claims.permissions is not None:
+            if READ not in self.claims.permissions:
+                return False
+        if self.subject.owner:
+            return True
+        return self.access.policy.reaches(self.subject, self.prepared)
 
     def refresh(self, claims: TokenClaims) -> None:
         """A fresh token for the same user, sent on an open connection: its expiry (and claims)

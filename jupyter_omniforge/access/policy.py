@@ -89,6 +89,11 @@ class RoomPolicy(LoggingConfigurable):
         events; or a pattern, when a token is minted for one)."""
         raise NotImplementedError
 
+    def reaches(self, subject: Subject, prepared: Any) -> bool:
+        """Whether ``subject`` may read anything at all (to open a connection that is not
+        about one room, such as the realtime gateway)."""
+        return True
+
     async def start(self) -> None:
         """Load what the policy needs; raise a clear error if it cannot serve."""
 
@@ -126,6 +131,9 @@ class JupyterPolicy(RoomPolicy):
     def decide(self, subject: Subject, prepared: Any, room: str) -> frozenset[str]:
         return prepared if isinstance(prepared, frozenset) else NOTHING
 
+    def reaches(self, subject: Subject, prepared: Any) -> bool:
+        return READ in self.decide(subject, prepared, "*")
+
 
 class PolicyError(ValueError):
     """A policy file that cannot be used; ``str(error)`` says where and why."""
@@ -159,6 +167,19 @@ class Rules:
             if rule.applies(subject, room):
                 return rule.allow
         return self.default
+
+    def reaches(self, subject: Subject) -> bool:
+        if READ in self.default:
+            return True
+        return any(
+            READ in rule.allow
+            and (
+                rule.users is None
+                or subject.username in rule.users
+                or bool(rule.groups & subject.groups)
+            )
+            for rule in self.rules
+        )
 
 
 def parse_rules(text: str, source: str = "the policy") -> Rules:
@@ -321,6 +342,9 @@ class RulesPolicy(RoomPolicy):
 
     def decide(self, subject: Subject, prepared: Any, room: str) -> frozenset[str]:
         return self.rules.allowed(subject, room)
+
+    def reaches(self, subject: Subject, prepared: Any) -> bool:
+        return self.rules.reaches(subject)
 
 
 def groups_of(user: Any, extra: Iterable[str] = ()) -> frozenset[str]:

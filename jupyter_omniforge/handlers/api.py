@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from .. import strictjson
+from ..access.control import Guard
 from ..errors import OmniForgeError
 from ..rooms.roots import parse_roots, root_names, roots_as_json
+from .auth import authenticate_bearer, guard_for
 
 
 class OmniForgeAPIHandler(ExtensionHandlerMixin, APIHandler):
@@ -21,9 +23,15 @@ class OmniForgeAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     auth_resource = "omniforge"
 
+    guard: Guard
+
     async def prepare(self) -> None:
+        app = self.extensionapp
+        authenticate_bearer(self, app)  # a room-scoped token: 401 unless valid
         await super().prepare()
-        await self.extensionapp.started()
+        await app.started()
+        if self.current_user is not None:  # else @web.authenticated refuses the request
+            self.guard = await guard_for(self, app, self.current_user)
 
     def json_body(self, max_bytes: int) -> Any:
         """The request body as strict JSON (``InvalidJSON``, HTTP 400, when it is not; 413 when
@@ -56,17 +64,19 @@ class OmniForgeAPIHandler(ExtensionHandlerMixin, APIHandler):
 
 class RoomsHandler(OmniForgeAPIHandler):
     @web.authenticated
-    @authorized
     async def get(self) -> None:
+        """The open rooms this user may read."""
         rooms = sorted(self.extensionapp.room_manager.rooms.values(), key=lambda r: r.key)
-        self.write_json({"rooms": [room.info() for room in rooms]})
+        self.write_json(
+            {"rooms": [room.info() for room in rooms if self.guard.can(room.key, "read")]}
+        )
 
 
 class RoomHandler(OmniForgeAPIHandler):
     @web.authenticated
-    @authorized
     async def get(self, name: str) -> None:
         room_name = self.extensionapp.room_names.parse(name)
+        self.guard.require(str(room_name), "read")
         manager = self.extensionapp.room_manager
         room = manager.get(str(room_name))
         full = await manager.read(room_name)
@@ -91,21 +101,29 @@ class RoomHandler(OmniForgeAPIHandler):
         self.write_json(info)
 
     @web.authenticated
-    @authorized  # DELETE maps to the "write" action
     async def delete(self, name: str) -> None:
-        await self.extensionapp.room_manager.delete(self.extensionapp.room_names.parse(name))
+        room_name = self.extensionapp.room_names.parse(name)
+        self.guard.require(str(room_name), "delete")
+        await self.extensionapp.room_manager.delete(room_name)
+        self.extensionapp.store.audit.record(
+            "room.deleted", user=self.guard.identity.username, room=str(room_name)
+        )
         self.set_status(204)
         self.finish()
 
 
 class ClusterHandler(OmniForgeAPIHandler):
-    """``GET omniforge/api/cluster``: the live instances and the rooms each holds."""
+    """``GET omniforge/api/cluster``: the live instances and the rooms each holds (those this
+    user may read)."""
 
     @web.authenticated
-    @authorized
     async def get(self) -> None:
         backplane = self.extensionapp.backplane
-        self.write_json({"instance": backplane.instance_id, "instances": await backplane.cluster()})
+        instances = await backplane.cluster()
+        for instance in instances:
+            if isinstance(instance.get("rooms"), list):
+                instance["rooms"] = [r for r in instance["rooms"] if self.guard.can(r, "read")]
+        self.write_json({"instance": backplane.instance_id, "instances": instances})
 
 
 class LiveHandler(JupyterHandler):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
@@ -25,6 +24,9 @@ class _EventsBase(OmniForgeAPIHandler):
         # An app's endpoint: channels are relative to its namespace, events go through its hooks.
         self.namespace = namespace
 
+    def _readable(self, channel: str) -> bool:
+        return self.guard.can(channel, "read")
+
     def patterns(self, raw: str) -> list[str]:
         app = self.extensionapp
         return app.room_names.patterns(app.bus.check_patterns(_patterns(raw)), self.namespace)
@@ -34,7 +36,6 @@ class EventsHandler(_EventsBase):
     """``POST`` emits an event; ``GET`` pages through history."""
 
     @web.authenticated
-    @authorized  # POST maps to the "write" action
     async def post(self) -> None:
         app = self.extensionapp
         # The body holds one event: its data (at most max_event_bytes as compact JSON) and a
@@ -45,7 +46,9 @@ class EventsHandler(_EventsBase):
         unknown = set(body) - {"channel", "type", "data"}
         if unknown:
             raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
-        source = app.identity_of(self, self.current_user).as_source()
+        channel = str(app.room_names.parse(body.get("channel"), self.namespace))
+        self.guard.require(channel, "emit")
+        source = self.guard.identity.as_source()
         emitter = app.bus if self.namespace is None else app.apps[self.namespace]
         envelope = await emitter.emit(
             body.get("channel"), body.get("type"), body.get("data"), source=source
@@ -53,7 +56,6 @@ class EventsHandler(_EventsBase):
         self.write_json(envelope, status=201)
 
     @web.authenticated
-    @authorized
     async def get(self) -> None:
         patterns = self.patterns(self.get_query_argument("channel", "*"))
         after = self.get_query_argument("after", None)
@@ -62,7 +64,9 @@ class EventsHandler(_EventsBase):
         except ValueError:
             raise ValidationError("limit must be an integer") from None
         limit = max(1, min(limit, self.extensionapp.event_page_max))
-        events, reset, last = await self.extensionapp.bus.history(patterns, after, limit)
+        events, reset, last = await self.extensionapp.bus.history(
+            patterns, after, limit, self._readable
+        )
         self.write_json({"events": events, "reset": reset, "next": last})
 
 
@@ -78,7 +82,6 @@ class EventStreamHandler(_EventsBase):
     """
 
     @web.authenticated
-    @authorized
     async def get(self) -> None:
         patterns = self.patterns(self.get_query_argument("channels", "*"))
         bus = self.extensionapp.bus
@@ -86,7 +89,7 @@ class EventStreamHandler(_EventsBase):
             self.request.headers.get("Last-Event-ID")
             or self.get_query_argument("lastEventId", None)
         )
-        identity = self.extensionapp.identity_of(self, self.current_user)
+        identity = self.guard.identity
         self.extensionapp.connections.acquire(identity.username)  # TooManyConnections: 429
         try:
             await self._stream(patterns, after)
@@ -103,7 +106,9 @@ class EventStreamHandler(_EventsBase):
         self.write(b"retry: 1000\n\n")
         await self.flush()
         after = after or await bus.last_id()
-        self.subscription = await bus.subscribe_from(patterns, after, self._send, self._reset)
+        self.subscription = await bus.subscribe_from(
+            patterns, after, self._send, self._reset, visible=self._readable
+        )
         try:
             while not self._done.is_set():
                 try:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import strictjson
+from ..access.control import ReadRevoked
+from ..access.tokens import TokenRefused
 from ..errors import (
     AwarenessRefused,
     Forbidden,
@@ -79,13 +81,9 @@ def gateway_frame(message: Outgoing) -> tuple[bytes, bytes] | None:
             {"type": "awareness", "roomId": message.room, "update": _b64(update), "states": states}
         )
     if message.payload[:1] == bytes([p.MESSAGE_AUTH]):
+        reason = p.parse_message(message.payload).payload.decode(errors="replace")
         return _text_frame(
-            {
-                "type": "error",
-                "code": "forbidden",
-                "roomId": message.room,
-                "message": "read-only: you lack write permission on omniforge",
-            }
+            {"type": "error", "code": "forbidden", "roomId": message.room, "message": reason}
         )
     return None  # sync step messages: gateway clients get docSync instead
 
@@ -145,6 +143,7 @@ class GatewayHandler(OmniForgeWebSocket):
 
     async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.opened()
+        self.watch_access()
         app = self.extensionapp
         self.writer = FrameWriter(
             self.ws_connection.stream,  # type: ignore[union-attr]
@@ -217,7 +216,13 @@ class GatewayHandler(OmniForgeWebSocket):
                 raise TooManyRooms(
                     f"at most {self.extensionapp.max_rooms_per_connection} rooms per connection"
                 )
-            peer = Peer(GatewayTransport(self, key), self.identity, can_write=self.can_write)
+            self.guard.require(key, "read")
+            peer = Peer(
+                GatewayTransport(self, key),
+                self.identity,
+                can_write=self.guard.can(key, "write"),
+                can_presence=self.guard.can(key, "presence"),
+            )
             room = await self.extensionapp.room_manager.join(name, peer)
             if self._closing:
                 self.extensionapp.room_manager.leave(room, peer)
@@ -236,7 +241,7 @@ class GatewayHandler(OmniForgeWebSocket):
     async def _apply_update(self, frame: dict[str, Any]) -> None:
         membership = self._membership(frame)
         if not membership.peer.can_write:
-            raise Forbidden("read-only: you lack write permission on omniforge")
+            raise Forbidden(f"read-only: you may not write in {membership.room.key}")
         update = decode_update(frame.get("update"))
         membership.room.apply_update(update, origin=membership.peer)
 
@@ -255,8 +260,7 @@ class GatewayHandler(OmniForgeWebSocket):
 
     async def _message(self, frame: dict[str, Any]) -> None:
         membership = self._membership(frame)
-        if not membership.peer.can_write:
-            raise Forbidden("read-only: you may not send messages to a room")
+        self.guard.require(membership.room.key, "emit")
         payload = strictjson.dumps(
             {
                 "type": "message",
@@ -288,7 +292,9 @@ class GatewayHandler(OmniForgeWebSocket):
         # the moment of `subscribed`, and its cursor lets the client resume from there.
         after = bus.check_cursor(frame.get("lastEventId")) or await bus.last_id()
         self.send_json({"type": "subscribed", "channels": patterns, "lastEventId": after})
-        subscription = await bus.subscribe_from(patterns, after, self._deliver, self._reset)
+        subscription = await bus.subscribe_from(
+            patterns, after, self._deliver, self._reset, visible=self._readable
+        )
         if self._closing:
             subscription.close()
         else:
@@ -306,6 +312,34 @@ class GatewayHandler(OmniForgeWebSocket):
         self.subscriptions = keep
         self.send_json({"type": "unsubscribed", "channels": patterns})
 
+    def _readable(self, channel: str) -> bool:
+        return self.guard.can(channel, "read")
+
+    async def _auth(self, frame: dict[str, Any]) -> None:
+        token = frame.get("token")
+        if not isinstance(token, str):
+            raise MalformedMessage('auth needs "token": a fresh room-scoped token')
+        try:
+            self.refresh_token(token)
+        except TokenRefused as e:
+            self.close_with(e)
+            return
+        self.send_json({"type": "authenticated", "expires": self.guard.expires})
+
+    def access_changed(self) -> None:
+        for key, membership in list(self.memberships.items()):
+            allowed = self.guard.allowed(key)
+            if "read" not in allowed:
+                del self.memberships[key]
+                membership.peer.closed = True
+                self.extensionapp.room_manager.leave(membership.room, membership.peer)
+                self.send_refusal(
+                    ReadRevoked(f"{self.identity.username} may no longer read {key}"), roomId=key
+                )
+                continue
+            membership.peer.can_write = "write" in allowed
+            membership.peer.can_presence = "presence" in allowed
+
     def _deliver(self, message: EventMessage) -> None:
         self.send_frame(message.encoded(event_frame))
 
@@ -320,6 +354,7 @@ class GatewayHandler(OmniForgeWebSocket):
         "message": _message,
         "subscribe": _subscribe,
         "unsubscribe": _unsubscribe,
+        "auth": _auth,
     }
 
     # -- closing ---------------------------------------------------------------------------------

@@ -13,13 +13,17 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
+from ..access.control import ReadRevoked
+from ..access.tokens import TokenRefused
 from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError
+from ..rooms import protocol as p
 from ..rooms.peer import Outgoing, Peer
 from .frames import OPCODE_BINARY, write_frame, ws_frame
 from .socket import OmniForgeWebSocket
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
 _MAX_REASON_BYTES = 123
+_AUTH = bytes([p.MESSAGE_AUTH])
 
 
 def ws_binary_frame(message: Outgoing) -> tuple[bytes, bytes]:
@@ -82,16 +86,26 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
         except InvalidRoomName as e:
             raise web.HTTPError(400, str(e), reason="Invalid room name") from None
 
+    @property
+    def audit_room(self) -> str:
+        return str(self.room_name)
+
+    def authorize(self) -> None:
+        self.guard.require(str(self.room_name), "read")
+
     async def open(self, room: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.opened()
         app = self.extensionapp
+        key = str(self.room_name)
         self.peer = Peer(
             SocketTransport(self),
             self.identity,
-            can_write=self.can_write,
+            can_write=self.guard.can(key, "write"),
+            can_presence=self.guard.can(key, "presence"),
             max_queue_messages=app.send_queue_max_messages,
             max_queue_bytes=app.send_queue_max_bytes,
         )
+        self.watch_access()
         try:
             await app.started()
             self.room = await app.room_manager.join(self.room_name, self.peer)
@@ -110,12 +124,38 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
             self.close_with(MalformedMessage("text frame: y-websocket messages are binary"))
             return
         try:
+            if message[:1] == _AUTH:
+                self._auth(message)
+                return
             self.room.receive(self.peer, message)
         except OmniForgeError as e:
             self.close_with(e)
         except Exception:
             self.log.exception("error handling a frame in room %s", self.room_name)
             self.close(1011, "internal error")
+
+    def _auth(self, frame: bytes) -> None:
+        """An auth message from the client: ``2, 1, varstring token`` carries a fresh
+        room-scoped token (before the current one expires); anything else is ignored."""
+        message = p.parse_message(frame)
+        if message.subtype != p.AUTH_REFRESH:
+            return
+        try:
+            self.refresh_token(message.payload.decode(errors="replace"))
+        except TokenRefused as e:
+            self.close_with(e)
+
+    def access_changed(self) -> None:
+        peer, key = self.peer, str(self.room_name)
+        if peer is None or self._closing:
+            return
+        allowed = self.guard.allowed(key)
+        if "read" not in allowed:
+            self.close_with(ReadRevoked(f"{self.identity.username} may no longer read {key}"))
+            return
+        peer.can_write = "write" in allowed
+        peer.can_presence = "presence" in allowed
+        peer.refused_reasons.clear()
 
     def close_with(self, error: OmniForgeError | None) -> None:
         """Close with ``error``'s code and reason (idempotent)."""

@@ -7,7 +7,6 @@ import weakref
 from inspect import isawaitable
 from typing import Any
 
-from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
@@ -17,8 +16,9 @@ from tornado.httputil import HTTPHeaders
 from tornado.ioloop import PeriodicCallback
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, _WebSocketParams
 
-from ..errors import OmniForgeError, RateLimited
+from ..errors import Forbidden, OmniForgeError, RateLimited
 from ..limits import TokenBucket
+from .auth import authenticate_bearer, guard_for
 from .reader import CallbackFrameReader
 
 
@@ -67,9 +67,10 @@ class Keepalive:
 class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """Base of ``omniforge/rooms/{room}`` and ``omniforge/realtime``.
 
-    The upgrade is a GET: it proves *read* permission; ``can_write`` says whether the user may
-    also change documents. Origin checks are Jupyter's (``WebSocketMixin``). The extension app
-    is ``self.extensionapp`` (``ExtensionHandlerMixin``).
+    Before the upgrade: who it is (Jupyter's login or token, or a room-scoped token) and its
+    :class:`~jupyter_omniforge.access.control.Guard`, which decides every action from then on;
+    quotas. Origin checks are Jupyter's (``WebSocketMixin``). The extension app is
+    ``self.extensionapp`` (``ExtensionHandlerMixin``).
     """
 
     auth_resource = "omniforge"
@@ -137,6 +138,8 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
         every coroutine wrapped around it: checking in ``prepare`` (which returns) instead of
         decorating ``get`` saves about 2 KB of frames per open connection.
         """
+        app = self.extensionapp
+        authenticate_bearer(self, app)  # a room-scoped token: 401 unless valid
         result = super().prepare(*args, **kwargs)  # Jupyter's: the user, origin; 403 if nobody
         if isawaitable(result):
             await result
@@ -144,40 +147,62 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
         if user is None:  # also when Jupyter allows unauthenticated access: we do not
             self.log.warning("Couldn't authenticate WebSocket connection")
             raise web.HTTPError(403)
-        if not await self._allowed(user, "read"):
-            raise web.HTTPError(
-                403, f"User is not authorized to read on resource: {self.auth_resource}."
-            )
         self.before_upgrade(*self.path_args)
-        app = self.extensionapp
-        self.identity = app.identity_of(self, user)
-        self.can_write = await self._allowed(user, "write")
         try:
             await app.started()
+            self.guard = await guard_for(self, app, user)
+            self.identity = self.guard.identity
+            self.authorize()
             app.connections.acquire(self.identity.username)
-        except OmniForgeError as e:  # e.g. Redis unreachable: refuse before the upgrade
+        except OmniForgeError as e:  # refused, or e.g. Redis unreachable: before the upgrade
+            app.store.audit.record(
+                "connection.refused",
+                user=getattr(getattr(self, "identity", None), "username", ""),
+                room=self.audit_room,
+                reason=e.code,
+            )
             raise web.HTTPError(e.http_status, str(e), reason=e.code) from None
         self._counted = self.identity.username
 
+    @property
+    def audit_room(self) -> str:
+        """The room this connection is about, for the audit trail ("" for the gateway)."""
+        return ""
+
+    def authorize(self) -> None:
+        """Refuse the upgrade (an ``OmniForgeError``) unless the guard allows it."""
+        if not self.guard.may_connect():
+            raise Forbidden(f"{self.identity.username} may not read any room")
+
+    def watch_access(self) -> None:
+        """Once open: policy changes and the end of the token reach this connection."""
+        guard = self.guard
+        guard.on_change = self.access_changed
+        guard.on_expired = self.close_with
+        self.extensionapp.access.watch(guard)
+        self.extensionapp.store.audit.record(
+            "connection.opened", user=self.identity.username, room=self.audit_room
+        )
+
+    def access_changed(self) -> None:
+        """The policy's answers may have changed: apply them to this connection."""
+
+    def refresh_token(self, token: str) -> None:
+        """A fresh room-scoped token sent on the open connection (an auth message): from now
+        on its expiry counts. Raises ``TokenRefused`` for one that is not valid or not for the
+        same user."""
+        claims = self.extensionapp.access.tokens.verify(token)
+        self.guard.refresh(claims)
+        self.access_changed()
+
     def release(self) -> None:
-        """Stop counting this connection against its user's quota (once)."""
+        """Stop counting this connection against its user's quota, and stop watching its
+        access (once)."""
         username, self._counted = self._counted, None
         if username is not None:
             self.extensionapp.connections.release(username)
-
-    def on_finish(self) -> None:
-        # The upgrade was refused after prepare (not a WebSocket request, an origin check):
-        # on_close never comes.
-        if self.ws_connection is None:
-            self.release()
+            self.extensionapp.access.unwatch(self.guard)
 
     # Tornado's own ``get`` (the upgrade), marked for Jupyter as requiring authentication. The
     # marker's wrapper hands back Tornado's coroutine, so no frame of ours stays behind.
     get = ws_authenticated(WebSocketHandler.get)
-
-    async def _allowed(self, user: Any, action: str) -> bool:
-        return bool(
-            await ensure_async(
-                self.authorizer.is_authorized(self, user, action, self.auth_resource)
-            )
-        )

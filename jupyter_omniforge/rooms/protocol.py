@@ -8,7 +8,8 @@ type     name                    body
 0        sync                    ``varuint subtype`` + ``varbytes``: 0 step 1 (state vector),
                                  1 step 2 (update), 2 update
 1        awareness               ``varbytes`` awareness update
-2        auth                    ``varuint`` (0 = permission denied) + ``varstring`` reason
+2        auth                    ``varuint`` (0 = permission denied) + ``varstring`` reason;
+                                 from a client, 1 = a fresh token + ``varstring`` token
 3        query awareness         empty
 =======  ======================  ==========================================
 
@@ -35,6 +36,8 @@ SYNC_STEP2 = 1
 SYNC_UPDATE = 2
 
 AUTH_PERMISSION_DENIED = 0
+#: A client's auth message carrying a fresh room-scoped token (ours: y-protocols defines 0 only).
+AUTH_REFRESH = 1
 
 # Client ids are uint32 in Yjs; clocks are counters. Anything wider than 53 bits is not a JS number.
 _MAX_VARUINT_BYTES = 8

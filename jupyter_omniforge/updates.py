@@ -60,6 +60,20 @@ _NO_BODY = frozenset((_UNDEFINED, _NULL, _FALSE, _TRUE))
 # A varuint wider than this many bytes does not fit the 64 bits yrs reads it into.
 _MAX_VARUINT_BYTES = 10
 
+# Bounds on what yrs does in proportion to the square of an update's size, or recursively.
+# Each far above what a Yjs client sends, and far below the measured harm (pycrdt 0.14.13):
+# clocks are u32 in yrs (a clock + length past 2^32 panics every later read);
+_MAX_CLOCK = 2**32 - 1
+# a run of n consecutive structs of b bytes costs about n*b/2 bytes to squash (10,000 structs of
+# 82 KB took 2.3 GB);
+_MAX_RUN_COST = 50_000_000
+# writes of one map key without origin, and deleted ranges, each cost work proportional to what
+# they touch (40,000 writes of one key: 8-12 s);
+_MAX_SAME_KEY = 100
+_MAX_DELETE_RANGES = 10_000
+# dependency chains across clients are followed recursively (about 87,000 links overflow).
+_MAX_CHAIN = 10_000
+
 
 class UpdateRefused(MalformedMessage):
     """An update that must not reach pycrdt; ``str(error)`` says why (close 1002)."""
@@ -168,57 +182,94 @@ class _Reader:
 
     def update(self) -> None:
         clients = self.count(3, "clients")
+        # Which other clients each client's structs depend on (origins, parents): a long chain
+        # of such dependencies across clients makes yrs recurse once per link.
+        depends: dict[int, set[int]] = {}
+        keys: dict[tuple[object, bytes], int] = {}
         for _ in range(clients):
             structs = self.count(1, "structs")
-            self.var_uint()  # client
-            self.var_uint()  # clock
+            client = self.var_uint()
+            clock = self.var_uint()
+            deps = depends.setdefault(client, set())
+            run_structs = run_bytes = 0
             for _ in range(structs):
-                self.struct()
+                if clock >= _MAX_CLOCK:
+                    raise self.fail("a clock past 2^32")
+                length, origin, size, parent_key = self.struct(client, deps)
+                # A run of structs each continuing the previous one (origin = its last id) is
+                # squashed into one item on integration, at a cost of run length x run size.
+                if origin == (client, clock - 1):
+                    run_structs += 1
+                    run_bytes += size
+                    if run_structs * run_bytes > _MAX_RUN_COST:
+                        raise self.fail(f"a run of {run_structs} consecutive structs")
+                else:
+                    run_structs, run_bytes = 1, size
+                if parent_key is not None:
+                    same = keys[parent_key] = keys.get(parent_key, 0) + 1
+                    if same > _MAX_SAME_KEY:
+                        raise self.fail(f"more than {_MAX_SAME_KEY} writes of one map key")
+                clock += length
+                if clock > _MAX_CLOCK:
+                    raise self.fail("a clock past 2^32")
+        _check_chain(depends, self)
         self.delete_set()
         self.end()
 
-    def struct(self) -> None:
+    def struct(
+        self, client: int, deps: set[int]
+    ) -> tuple[int, tuple[int, int] | None, int, tuple[object, bytes] | None]:
+        """Read one struct: its length in clock units (an upper bound for strings), its
+        origin, its size in bytes, and, for a map write without origin, ``(parent, key)``."""
         if self.pos >= self.end_pos:
             raise self.fail("truncated struct")
+        start = self.pos
         info = self.buf[self.pos]
         self.pos += 1
         ref = info & 0x1F
         if ref in (_GC, _SKIP):
-            self.var_uint()  # length
-            return
+            return self.var_uint(), None, 0, None
+        origin = None
+        parent_key = None
         if info & 0x80:  # origin
-            self.var_uint()
-            self.var_uint()
+            origin = (self.var_uint(), self.var_uint())
+            deps.add(origin[0])
         if info & 0x40:  # right origin
+            right = self.var_uint()
             self.var_uint()
-            self.var_uint()
+            deps.add(right)
         if not info & 0xC0:
+            parent: object
             if self.var_uint() == 1:
-                self.var_bytes()  # a root's name
+                parent = self.var_bytes()  # a root's name
             else:
-                self.var_uint()  # the parent's ID
-                self.var_uint()
+                parent = (self.var_uint(), self.var_uint())  # the parent's ID
+                deps.add(parent[0])  # type: ignore[index]
             if info & 0x20:
-                self.var_bytes()  # the key in a map parent
-        self.content(ref)
+                parent_key = (parent, self.var_bytes())  # the key in a map parent
+        length = self.content(ref)
+        return length, origin, self.pos - start, parent_key
 
-    def content(self, ref: int) -> None:
-        if ref == _STRING or ref == _BINARY:
-            self.var_bytes()
-        elif ref == _ANY:
-            for _ in range(self.count(1, "values")):
+    def content(self, ref: int) -> int:
+        """Read one item's content; its length in clock units (for a string, its byte length:
+        at least its length in UTF-16 units)."""
+        if ref == _STRING:
+            return len(self.var_bytes())
+        if ref == _ANY:
+            count = self.count(1, "values")
+            for _ in range(count):
                 self.any()
-        elif ref == _DELETED:
-            self.var_uint()
+            return count
+        if ref == _DELETED:
+            return self.var_uint()
+        if ref == _BINARY:
+            self.var_bytes()
         elif ref == _TYPE:
             type_ref = self.var_uint()
             if type_ref > _MAX_TYPE_REF:
                 raise self.fail(f"unknown type ref {type_ref}")
             if type_ref in _NAMED_TYPES:
                 self.var_bytes()
-        elif ref == _JSON:
-            for _ in range(self.count(1, "JSON values")):
-                self.json_string()
         elif ref == _EMBED:
             self.json_string()
         elif ref == _FORMAT:
@@ -227,8 +278,13 @@ class _Reader:
         elif ref == _DOC:
             self.var_bytes()  # guid
             self.any()  # options
+        elif ref == _JSON:
+            # Legacy content no Yjs client writes any more, which yrs decodes with one value
+            # more than it encodes: a document holding it can never be loaded again.
+            raise self.fail("JSON content (legacy; no Yjs client writes it)")
         else:
             raise self.fail(f"unknown content ref {ref}")
+        return 1
 
     def any(self) -> None:
         """One lib0 ``Any`` value, nested values included, without recursion.
@@ -299,8 +355,41 @@ class _Reader:
 
     def delete_set(self) -> None:
         clients = self.count(2, "delete set clients")
+        ranges = 0
         for _ in range(clients):
             self.var_uint()  # client
-            for _ in range(self.count(2, "deleted ranges")):
+            count = self.count(2, "deleted ranges")
+            ranges += count
+            if ranges > _MAX_DELETE_RANGES:
+                raise self.fail(f"more than {_MAX_DELETE_RANGES} deleted ranges")
+            for _ in range(count):
                 self.var_uint()
                 self.var_uint()
+
+
+def _check_chain(depends: dict[int, set[int]], reader: _Reader) -> None:
+    """Refuse dependencies between the update's clients chained longer than yrs can follow:
+    it integrates them recursively, one native frame per link (about 87,000 overflow)."""
+    if len(depends) <= _MAX_CHAIN:
+        return
+    longest: dict[int, int] = {}
+    for root in depends:
+        if root in longest:
+            continue
+        stack = [(root, iter(depends[root] & depends.keys()))]
+        longest[root] = 0  # on the path: a cycle counts no further
+        while stack:
+            client, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                deepest = 1 + max(
+                    (longest.get(c, 0) for c in depends[client] & depends.keys() if c != client),
+                    default=0,
+                )
+                longest[client] = deepest
+                if deepest > _MAX_CHAIN:
+                    raise reader.fail(f"a chain of more than {_MAX_CHAIN} dependent clients")
+            elif child not in longest:
+                longest[child] = 0
+                stack.append((child, iter(depends[child] & depends.keys())))

@@ -63,3 +63,29 @@ def awareness_frame(entries: list[tuple[int, int, object]]) -> bytes:
         for cid, clock, state in entries
     ]
     return p.encode_awareness(p.encode_awareness_update(encoded))
+
+
+def item(
+    content: bytes,
+    *,
+    ref: int,
+    origin: tuple[int, int] | None = None,
+    root: str | None = None,
+    key: str | None = None,
+) -> bytes:
+    """One item struct: with an origin, or else a root parent (and a map key)."""
+    if origin is not None:
+        return bytes((0x80 | ref,)) + var_uint(origin[0]) + var_uint(origin[1]) + content
+    head = bytes(((0x20 if key is not None else 0) | ref,)) + var_uint(1) + var_string(root or "x")
+    return head + (var_string(key) if key is not None else b"") + content
+
+
+def update_of(blocks: list[tuple[int, int, list[bytes]]], deletes: bytes = b"\x00") -> bytes:
+    """An update of ``(client, clock, structs)`` blocks and an encoded delete set."""
+    out = var_uint(len(blocks))
+    for client, clock, structs in blocks:
+        out += var_uint(len(structs)) + var_uint(client) + var_uint(clock) + b"".join(structs)
+    return out + deletes
+
+
+STRING, ANY = 4, 8

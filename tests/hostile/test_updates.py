@@ -18,7 +18,7 @@ from jupyter_omniforge.rooms import protocol as p
 from ..conftest import fetch_json, wait_for
 from ..realtime import Gateway
 from ..test_rooms import FrameReader
-from .lib0 import deep_update, map_set_update, nested_any, var_uint
+from .lib0 import ANY, STRING, deep_update, item, map_set_update, nested_any, update_of, var_uint
 
 # Deep enough to kill a process that hands it to pycrdt (about 30,000 levels do, see the
 # native-crash test below); the gate refuses anything past max_nesting_depth (64).
@@ -96,6 +96,55 @@ async def test_updates_that_lie_about_their_size_are_refused(ws_connect, update,
     await wait_for(lambda: attacker.closed.is_set())
     assert attacker.conn.close_code == 1002
     assert attacker.conn.close_reason.startswith("invalid Yjs update")
+    await witness.check()
+
+
+def _costly_shapes() -> dict[str, bytes]:
+    """Updates whose shape makes yrs work in proportion to the square of their size, recurse
+    once per link, or poison every later read (found fuzzing pycrdt 0.14.13, see the note of
+    tests/hostile/corpus)."""
+    value = bytes((0x77,)) + var_uint(20) + b"v" * 20  # an Any string of 20 bytes
+    run = [item(bytes((1,)) + value, ref=ANY, root="components")] + [
+        item(bytes((1,)) + value, ref=ANY, origin=(9, i - 1)) for i in range(1, 3000)
+    ]
+    chain = [
+        (c, 0, [item(var_uint(1) + b"a", ref=STRING, origin=(c - 1, 0))])
+        for c in range(10_002, 1, -1)
+    ]
+    same_key = [item(bytes((1, 0x7E)), ref=ANY, root="tokens", key="k") for _ in range(101)]
+    ranges = (
+        var_uint(1)
+        + var_uint(9)
+        + var_uint(10_001)
+        + b"".join(var_uint(2 * i) + var_uint(1) for i in range(10_001))
+    )
+    return {
+        "json-content": bytes.fromhex("010101000201017800035b315d00"),
+        "clock-past-2^32": update_of([(9, 2**32, [item(var_uint(1) + b"a", ref=STRING)])]),
+        "clock-overflow": update_of(
+            [
+                (
+                    9,
+                    2**32 - 2,
+                    [item(var_uint(3) + b"abc", ref=STRING), item(var_uint(1) + b"d", ref=STRING)],
+                )
+            ]
+        ),
+        "squash-run": update_of([(9, 0, run)]),
+        "client-chain": update_of(chain),
+        "same-map-key": update_of([(c, 0, [s]) for c, s in enumerate(same_key, 1)]),
+        "delete-ranges": update_of([], ranges),
+    }
+
+
+@pytest.mark.parametrize("name", list(_costly_shapes()))
+async def test_updates_yrs_would_choke_on_are_refused(ws_connect, name, witness):
+    await witness.write()
+    attacker = FrameReader(await ws_connect("idea:victim", user="mallory"))
+    await attacker.conn.write_message(p.encode_update(_costly_shapes()[name]), binary=True)
+    await wait_for(lambda: attacker.closed.is_set())
+    assert attacker.conn.close_code == 1002, name
+    assert attacker.conn.close_reason.startswith("invalid Yjs update"), attacker.conn.close_reason
     await witness.check()
 
 

@@ -19,17 +19,20 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from pycrdt import Doc, Text
 
 import jupyter_omniforge.client as client
 from jupyter_omniforge.client import (
     AmbiguousServer,
+    EditsNotConfirmed,
     EventRejected,
     OmniForge,
     ServerNotFound,
+    connect_room,
     find_server,
 )
 
-from .conftest import free_port, wait_for
+from .conftest import fetch_json, free_port, wait_for
 
 CLI = [sys.executable, "-m", "jupyter_omniforge.cli"]
 
@@ -572,3 +575,59 @@ async def run_in_kernel(server: Any, code: str, timeout: float = 60) -> str:
             HTTPRequest(server.url + f"api/kernels/{kernel}", method="DELETE", headers=headers),
             raise_error=False,
         )
+
+
+# -- rooms: no lost edits ------------------------------------------------------------------------
+
+README_SNIPPET = """
+import asyncio, sys
+from pycrdt import Doc, Text
+from jupyter_omniforge.client import connect_room
+
+async def main(url, token, room, size):
+    doc = Doc()
+    async with connect_room(url, room, doc, token=token):
+        doc.get("code", type=Text).insert(0, "x" * (size - 17) + "hello from Python")
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+
+@pytest.mark.parametrize("size", [17, 1 << 20], ids=["small", "1MB"])
+async def test_an_edit_made_as_the_block_exits_is_on_the_server(server_process, size):
+    """The README's snippet, as a script: its edit is the last thing the block does, and the
+    process ends right after. The server holds it: through REST, and for a second client."""
+    server = await server_process().start()
+    room = f"idea:snippet{size}"
+    done = await run_cli(
+        "-c", README_SNIPPET, server.url, server.token, room, str(size),
+        env=dict(os.environ), argv0=[sys.executable],
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    _, body = await fetch_json(f"{server.url}omniforge/api/rooms/{room}", token=server.token)
+    text = body["content"]["code"]
+    assert len(text) == size and text.endswith("hello from Python")
+    other = Doc()
+    async with connect_room(server.url, room, other, token=server.token):
+        assert str(other.get("code", type=Text)) == text
+
+
+async def test_the_block_raises_when_the_server_cannot_have_an_edit(server_url, token):
+    doc = Doc()
+    with pytest.raises(EditsNotConfirmed, match="closed"):
+        async with connect_room(server_url, "idea:gone", doc, token=token) as conn:
+            doc.get("code", type=Text).insert(0, "kept")
+            code, _ = await fetch_json(
+                server_url + "omniforge/api/rooms/idea:gone", method="DELETE", token=token
+            )
+            assert code == 204
+            await wait_for(lambda: conn.close_code is not None)
+            doc.get("code", type=Text).insert(0, "lost on a closed connection: ")
+    # The document keeps the edit: a new connection brings it to the server.
+    async with connect_room(server_url, "idea:gone", doc, token=token):
+        pass
+    _, body = await fetch_json(server_url + "omniforge/api/rooms/idea:gone", token=token)
+    assert body["content"]["code"] == "lost on a closed connection: kept"
+    # A block that only read leaves at once, whatever the server does.
+    async with connect_room(server_url, "idea:gone", Doc(), token=token) as conn:
+        assert conn.confirmed

@@ -191,6 +191,38 @@ async def test_an_app_gets_its_own_room_endpoint_serving_its_declared_roots(
         gateway.close()
 
 
+@pytest.mark.parametrize("size", [5, 1 << 20], ids=["small", "1MB"])
+async def test_an_edit_made_as_an_app_rooms_block_exits_is_on_the_server(server_url, token, size):
+    client = ShopClient(server_url, token)
+    text = "x" * (size - 5) + "bolts"
+    async with OrderRoom(client, f"flush{size}") as room:
+        room.doc.get("notes", type=Text).insert(0, text)
+    _, body = await fetch_json(
+        server_url + f"omniforge/api/rooms/shop/order:flush{size}", token=token
+    )
+    assert body["content"]["notes"] == text
+    async with OrderRoom(client, f"flush{size}") as other:
+        assert str(other.doc.get("notes", type=Text)) == text
+
+
+async def test_presence_is_announced_and_seen_by_the_others(server_url, token):
+    client = ShopClient(server_url, token)
+    seen: list[dict[int, dict[str, Any]]] = []
+    async with OrderRoom(client, "here") as one, OrderRoom(client, "here") as two:
+        two.on_presence(seen.append)
+        # Connecting announces a connection, before any field is set.
+        await wait_for(lambda: one.awareness.client_id in two.presence)
+        await one.set_presence(status="packing")
+        state = await wait_for(lambda: two.presence.get(one.awareness.client_id, {}).get("status"))
+        assert state == "packing" and two.presence[one.awareness.client_id]["user"]["username"]
+        assert seen and one.awareness.client_id not in one.presence
+        await one.set_presence(status=None)
+        await wait_for(lambda: "status" not in two.presence[one.awareness.client_id])
+    # Leaving removes the state for the others (the server removes a closed connection's).
+    async with OrderRoom(client, "here") as three:
+        assert one.awareness.client_id not in three.presence
+
+
 async def test_an_apps_event_passes_its_hook_then_reaches_subscribers_and_history(
     server_url, token, omniforge
 ):

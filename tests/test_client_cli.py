@@ -26,6 +26,7 @@ from jupyter_omniforge.client import (
     AmbiguousServer,
     EditsNotConfirmed,
     EventRejected,
+    NotAuthorized,
     OmniForge,
     ServerNotFound,
     connect_room,
@@ -199,6 +200,47 @@ async def test_an_unreachable_or_missing_server_exits_3(tmp_path, no_servers):
         done = await run_cli(*command, env=cli_env(no_servers))
         assert done.code == 3, done
         assert "no running Jupyter server" in done.err
+
+
+async def test_a_wrong_token_exits_4_not_authorized(server_process, no_servers):
+    server = await server_process().start()
+    wrong = ["--url", server.url, "--token", "not-the-token"]
+    for command in (
+        ["emit", "build:1", "build.started"],
+        ["history", "build:1"],
+        ["watch", "build:1", "--since", "0"],
+        ["watch", "build:1"],
+    ):
+        done = await run_cli(*command, *wrong, env=cli_env(no_servers))
+        assert done.code == 4, (command, done)
+        assert "not authorized" in done.err, done.err
+    assert await OmniForge(server.url, server.token).ahistory("build:1") == []
+    with pytest.raises(NotAuthorized) as refused:
+        await OmniForge(server.url, "not-the-token").aemit("build:1", "build.started")
+    assert refused.value.status == 403
+
+
+async def test_config_lists_every_setting_of_the_extension(no_servers):
+    from jupyter_omniforge.app import OmniForgeApp
+
+    traits = OmniForgeApp.class_own_traits(config=True)
+    assert len(traits) > 20
+    done = await run_cli("config", env=cli_env(no_servers))
+    assert done.code == 0, done.err
+    for name, trait in traits.items():
+        assert f"--OmniForgeApp.{name}=<{type(trait).__name__}>" in done.out, name
+    listed = await run_cli("config", "--json", env=cli_env(no_servers))
+    entries = {e["name"]: e for e in map(json.loads, listed.out.splitlines())}
+    assert sorted(entries) == sorted(traits)
+    assert entries["commit_interval"] == {
+        "name": "commit_interval",
+        "type": "Float",
+        "default": "0.005",
+        "help": " ".join(traits["commit_interval"].help.split()),
+    }
+    helped = await run_cli("--help-all", env=cli_env(no_servers))
+    assert helped.code == 0 and "emit" in helped.out
+    assert all(f"--OmniForgeApp.{name}=" in helped.out for name in traits)
 
 
 async def test_the_python_client_raises_the_servers_validation_message(server_url, token):

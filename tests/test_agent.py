@@ -755,6 +755,60 @@ def inventory_on_path(inventory_installed, monkeypatch) -> Installed:
     return inventory_installed
 
 
+#: Node.js: the generated inventory client edits a room and leaves with close() at once, then exits.
+TS_LAST_EDIT = """
+import { pathToFileURL } from 'node:url';
+const [clientPath, wsPath, baseUrl, token, room, size] = process.argv.slice(2);
+const { InventoryClient } = await import(pathToFileURL(clientPath).href);
+const { default: WebSocket } = await import(pathToFileURL(wsPath).href);
+const client = new InventoryClient({ baseUrl, token, WebSocketPolyfill: WebSocket });
+const order = client.order(room);
+// Before the socket is even open: y-websocket sends it with its sync, once connected.
+order.notes.insert(0, 'x'.repeat(Number(size) - 5) + 'bolts');
+await order.close();
+process.exit(0); // at once: nothing left to send may be lost
+"""
+
+
+@pytest.mark.parametrize("size", [5, 1 << 20], ids=["small", "1MB"])
+async def test_an_edit_the_typescript_client_makes_as_it_closes_is_on_the_server(
+    inventory_on_path, server_url, token, tmp_path, size
+):
+    client_js = compile_typescript(inventory_on_path)
+    script = tmp_path / "last-edit.mjs"
+    script.write_text(TS_LAST_EDIT)
+    room = f"tslast{size}"
+    node = await asyncio.create_subprocess_exec(
+        shutil.which("node") or "node",
+        script,
+        client_js,
+        JS_DIR / "node_modules" / "ws" / "index.js",
+        server_url,
+        token,
+        room,
+        str(size),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(node.communicate(), 60)
+    assert node.returncode == 0, (out + err).decode()[-4000:]
+    text = "x" * (size - 5) + "bolts"
+    _, body = await fetch_json(
+        server_url + f"omniforge/api/rooms/inventory/order:{room}", token=token
+    )
+    assert body["content"]["notes"] == text
+
+    class Order(AppRoom):
+        kind = "order"
+        roots: ClassVar[dict[str, str]] = {"notes": "text"}
+
+    class Inventory(AppClient):
+        namespace = "inventory"
+
+    async with Order(Inventory(server_url, token), room) as python:
+        assert str(python.doc.get("notes", type=Text)) == text
+
+
 async def test_the_generated_typescript_client_edits_emits_and_shares_presence(
     inventory_on_path, server_url, token
 ):

@@ -285,7 +285,9 @@ class OmniForge:
         )
         try:
             # Pings find a half-open connection (a laptop that slept, a dropped NAT entry).
-            return await websocket_connect(request, ping_interval=20, ping_timeout=20)
+            conn = await websocket_connect(request, ping_interval=20, ping_timeout=20)
+            conn.protocol.set_nodelay(True)  # as rooms.open_connection: no Nagle delays
+            return conn
         except HTTPClientError as e:
             if e.code == 599 or e.code >= 500:
                 raise ServerUnreachable(f"cannot reach {self.url}: {e}") from None

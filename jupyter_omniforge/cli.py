@@ -4,14 +4,15 @@
     jupyter omniforge watch build:42            # exits 0 when it completes, 1 when it fails
     jupyter omniforge history build:42
     jupyter omniforge generate inventory.yaml -o inventory/ [--check]
+    jupyter omniforge config                    # every OmniForgeApp setting: type, default, help
 
 The server is the one given by ``--url``/``--token``, else ``OMNIFORGE_URL``/``OMNIFORGE_TOKEN``,
 else the running Jupyter server this shell descends from, else the only one running.
 
 Exit statuses: 0 success (for ``watch``: the build or deployment completed); 1 it failed (for
 ``generate --check``: DIR is out of date); 2 invalid arguments, an invalid spec or an event the
-server refused; 3 no server found, unreachable or refusing us; 124 ``--timeout`` expired;
-130 interrupted.
+server refused; 3 no server found, not found there (no jupyter_omniforge) or unreachable;
+4 not authorized (a wrong token, or no permission); 124 ``--timeout`` expired; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,17 +26,14 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .client.discovery import DiscoveryError
-from .client.events import (
-    ClientError,
-    InvalidRequest,
-    OmniForge,
-    SubscriptionRefused,
-)
+from .client.errors import ClientError, InvalidRequest, NotAuthorized, SubscriptionRefused
+from .client.events import OmniForge
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_NOT_AUTHORIZED = 4
 EXIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 
@@ -45,6 +43,8 @@ _STARTS = ("started", "created")
 _ENDS = ("completed", "failed")
 #: Gateway error codes (and HTTP statuses) that mean our input was wrong, not the server.
 _INVALID_CODES = ("invalid", "invalid_room", "malformed", 400)
+#: Gateway error codes (and HTTP statuses) that mean we may not do it.
+_FORBIDDEN_CODES = ("forbidden", 401, 403)
 
 
 class Usage(Exception):
@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Emit and follow OmniForge build/deploy events on a running Jupyter server; "
         "generate the endpoints and clients of a real-time app from a spec.",
         epilog="Exit statuses: 0 ok, 1 failed (watch) or out of date (generate --check), "
-        "2 invalid input, 3 server not found or unreachable, 124 timeout.",
+        "2 invalid input, 3 server not found or unreachable, 4 not authorized (wrong token or "
+        "no permission), 124 timeout, 130 interrupted. `jupyter omniforge --help-all` also lists "
+        "the server extension's settings.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -118,15 +120,31 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 with a diff when DIR is out of date with SPEC",
     )
+
+    config = commands.add_parser(
+        "config",
+        help="list every setting of the server extension (OmniForgeApp): type, default, help",
+        description="Every OmniForgeApp setting, as `jupyter server --help-all` lists a "
+        "server's own: set one with --OmniForgeApp.NAME=VALUE on `jupyter server` / "
+        "`jupyter lab`, or c.OmniForgeApp.NAME = VALUE in jupyter_server_config.py.",
+    )
+    config.add_argument("--json", action="store_true", help="one JSON object per setting")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script exits with it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--help-all"]:
+        _parser().print_help()
+        print("\nServer extension settings (jupyter omniforge config):\n")
+        return config()
     args = _parser().parse_args(argv)
     try:
         if args.command == "generate":
             return generate(args.spec, args.output, check=args.check)
+        if args.command == "config":
+            return config(as_json=args.json)
         if args.command == "emit":
             data = _json_object(args.data)
             forge = OmniForge(args.url, args.token)
@@ -146,9 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (Usage, InvalidRequest) as e:
         return _fail(EXIT_USAGE, str(e))
+    except NotAuthorized as e:
+        return _fail(EXIT_NOT_AUTHORIZED, str(e))
     except SubscriptionRefused as e:
-        code = EXIT_USAGE if e.code in _INVALID_CODES else EXIT_UNREACHABLE
-        return _fail(code, str(e))
+        if e.code in _INVALID_CODES:
+            return _fail(EXIT_USAGE, str(e))
+        if e.code in _FORBIDDEN_CODES:
+            return _fail(EXIT_NOT_AUTHORIZED, f"not authorized: {e}")
+        return _fail(EXIT_UNREACHABLE, str(e))
     except DiscoveryError as e:
         return _fail(EXIT_UNREACHABLE, f"no server: {e}")
     except ClientError as e:
@@ -184,6 +207,28 @@ def generate(spec: str, output: str, *, check: bool = False) -> int:
             "add it to check those events (until then they are stored once valid)",
             file=sys.stderr,
         )
+    return EXIT_OK
+
+
+def config(*, as_json: bool = False, out: TextIO | None = None) -> int:
+    """``jupyter omniforge config``: every setting of OmniForgeApp with its type, default and
+    help (read from the traits, so a new setting is listed as soon as it exists)."""
+    from .app import OmniForgeApp
+
+    out = out or sys.stdout
+    traits = sorted(OmniForgeApp.class_own_traits(config=True).items())
+    if as_json:
+        for name, trait in traits:
+            entry = {
+                "name": name,
+                "type": type(trait).__name__,
+                "default": trait.default_value_repr(),
+                "help": " ".join(trait.help.split()),
+            }
+            out.write(json.dumps(entry) + "\n")
+        return EXIT_OK
+    for _, trait in traits:
+        out.write(OmniForgeApp.class_get_trait_help(trait) + "\n")
     return EXIT_OK
 
 

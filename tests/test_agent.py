@@ -8,13 +8,16 @@ a fresh virtual environment and passes its own tests there — with TypeScript t
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import datetime
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -118,6 +121,40 @@ KANBAN: dict[str, Any] = {
 }
 
 
+#: What a spec's strings may hold that generated code must not choke on: quotes of every kind,
+#: backslashes and escape-like text, comment ends and starts, template syntax, non-ASCII.
+HOSTILE_LINE = 'q"uo\'te \\back\\slash """triple\'\'\' */ /* <!-- ${x} {{y}} `t` \\N{DASH} ∑ é 😀"'
+#: The same with line breaks (allowed in data, not in the one-line description).
+HOSTILE_TEXT = HOSTILE_LINE + "\nsecond line\u2028third\r\n\\"
+HOSTILE_KEY = "a b\"'*/\\"
+
+#: A spec whose every free-text string is hostile: the description, examples, enum values and
+#: property names that land in docstrings, comments and literals.
+HOSTILE: dict[str, Any] = {
+    "app": "hostile_app",
+    "namespace": "hostile",
+    "description": HOSTILE_LINE,
+    "channels": [
+        {
+            "kind": "note",
+            "document": {"body": "text"},
+            "events": {
+                "note.posted": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string"},
+                        HOSTILE_KEY: {"enum": [HOSTILE_LINE, "plain"]},
+                    },
+                    "required": ["text", HOSTILE_KEY],
+                    "examples": [{"text": HOSTILE_TEXT, HOSTILE_KEY: HOSTILE_LINE}],
+                }
+            },
+        }
+    ],
+    "presence": {"fields": {"mood": "string"}},
+}
+
+
 @pytest.fixture
 def jp_server_config(request: pytest.FixtureRequest, db_path: Path) -> dict[str, Any]:
     """jupyter_omniforge with the hand-written app of agent_app.py, or with the generated
@@ -189,6 +226,38 @@ async def test_an_app_gets_its_own_room_endpoint_serving_its_declared_roots(
         await gateway.send(type="joinRoom", roomId="shop/order:1")
         assert (await gateway.next("docSync"))["roomId"] == "shop/order:1"
         gateway.close()
+
+
+@pytest.mark.parametrize("size", [5, 1 << 20], ids=["small", "1MB"])
+async def test_an_edit_made_as_an_app_rooms_block_exits_is_on_the_server(server_url, token, size):
+    client = ShopClient(server_url, token)
+    text = "x" * (size - 5) + "bolts"
+    async with OrderRoom(client, f"flush{size}") as room:
+        room.doc.get("notes", type=Text).insert(0, text)
+    _, body = await fetch_json(
+        server_url + f"omniforge/api/rooms/shop/order:flush{size}", token=token
+    )
+    assert body["content"]["notes"] == text
+    async with OrderRoom(client, f"flush{size}") as other:
+        assert str(other.doc.get("notes", type=Text)) == text
+
+
+async def test_presence_is_announced_and_seen_by_the_others(server_url, token):
+    client = ShopClient(server_url, token)
+    seen: list[dict[int, dict[str, Any]]] = []
+    async with OrderRoom(client, "here") as one, OrderRoom(client, "here") as two:
+        two.on_presence(seen.append)
+        # Connecting announces a connection, before any field is set.
+        await wait_for(lambda: one.awareness.client_id in two.presence)
+        await one.set_presence(status="packing")
+        state = await wait_for(lambda: two.presence.get(one.awareness.client_id, {}).get("status"))
+        assert state == "packing" and two.presence[one.awareness.client_id]["user"]["username"]
+        assert seen and one.awareness.client_id not in one.presence
+        await one.set_presence(status=None)
+        await wait_for(lambda: "status" not in two.presence[one.awareness.client_id])
+    # Leaving removes the state for the others (the server removes a closed connection's).
+    async with OrderRoom(client, "here") as three:
+        assert one.awareness.client_id not in three.presence
 
 
 async def test_an_apps_event_passes_its_hook_then_reaches_subscribers_and_history(
@@ -405,6 +474,89 @@ def test_duplicate_kinds_and_keys_are_refused_with_their_paths(tmp_path, capsys)
     assert not out.exists()
 
 
+def test_hostile_strings_are_escaped_where_they_land(tmp_path):
+    out = tmp_path / "out"
+    RealtimeAgent(HOSTILE).generate(out)
+    package = out / "hostile_app"
+    for module in ("__init__", "client", "_generated"):
+        compile((package / f"{module}.py").read_text(), module, "exec")
+    # The docstrings say what the spec says, and end where they should.
+    init_doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text()))
+    assert init_doc.startswith(HOSTILE_LINE + ": the hostile_app app")
+    client_doc = ast.get_docstring(ast.parse((package / "client.py").read_text()))
+    assert "second line" in client_doc and "note.posted" in client_doc
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((out / "pyproject.toml").read_text())["project"]
+    assert project["description"] == HOSTILE_LINE
+    ts = (out / "ts" / "src" / "hostile_app.ts").read_text()
+    header, rest = ts.split("*/", 1)  # the doc comment ends where it should
+    assert "second line" in header and "import * as Y" in rest
+    assert "\u2028" not in ts and "\u2029" not in ts
+    result = subprocess.run(
+        [BIN / "ruff", "check", "."], cwd=out, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+REFUSED_SPECS = [
+    ("description with a line break", {"description": "one\ntwo"}, "description: one line"),
+    ("description with a control character", {"description": "a\x00b"}, "description: one line"),
+    ("app shadowing a dependency", {"app": "tornado"}, "app: 'tornado' would shadow"),
+    ("app as a path", {"app": "../evil"}, "app: '../evil' does not match"),
+    ("namespace as a path", {"namespace": "a/../b"}, "namespace: 'a/../b' does not match"),
+    ("a date in an example", {"examples": [{"when": datetime.date(2024, 1, 1)}]}, "quote it"),
+    ("an infinite number", {"examples": [{"n": float("inf")}]}, "inf is not a JSON number"),
+    ("a lone surrogate", {"examples": [{"s": "\ud800"}]}, "lone surrogate"),
+    (
+        "a schema referring to itself",
+        {"schema": {"type": "object", "$ref": "#"}},
+        "refers to itself",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "message"), REFUSED_SPECS, ids=[c[0] for c in REFUSED_SPECS]
+)
+def test_hostile_specs_are_refused_with_their_path(case, change, message):
+    spec: dict[str, Any] = {
+        "app": "shop",
+        "namespace": "shop",
+        "channels": [{"kind": "order", "events": {"order.placed": {"type": "object"}}}],
+    }
+    events = spec["channels"][0]["events"]
+    if "examples" in change:
+        events["order.placed"]["examples"] = change["examples"]
+    elif "schema" in change:
+        events["order.placed"] = change["schema"]
+    else:
+        spec.update(change)
+    with pytest.raises(SpecError) as refused:
+        RealtimeAgent(spec)
+    assert message in str(refused.value)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):
+    # "Billion laughs": 9 levels of 9 aliases expand to 9**9 strings if they are followed.
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in "bcdefghi":
+        previous = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [{','.join(['*' + previous] * 9)}]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\napp: x\nnamespace: x\nchannels: *i\n")
+    assert len(bomb.read_bytes()) < 600
+    started = time.monotonic()
+    assert cli.main(["generate", str(bomb), "-o", str(tmp_path / "out")]) == 2
+    assert time.monotonic() - started < 0.5
+    assert "anchors and aliases" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    # A spec that nests without end is refused too, not a crash.
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert cli.main(["generate", str(deep), "-o", str(tmp_path / "out")]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
 def test_the_output_depends_on_the_spec_alone(tmp_path):
     # The same spec as YAML and as JSON with its keys in another order: the same bytes.
     spec = yaml.safe_load(EXAMPLE_SPEC.read_text())
@@ -535,6 +687,14 @@ def inventory_installed(tmp_path_factory) -> Installed:
 
 
 @pytest.fixture(scope="module")
+def hostile_installed(tmp_path_factory) -> Installed:
+    work = tmp_path_factory.mktemp("hostile")
+    spec = work / "hostile.json"
+    spec.write_text(json.dumps(HOSTILE, indent=2))
+    return install(spec, work)
+
+
+@pytest.fixture(scope="module")
 def kanban_installed(tmp_path_factory) -> Installed:
     work = tmp_path_factory.mktemp("kanban")
     spec = work / "kanban.json"
@@ -559,7 +719,7 @@ def compile_typescript(installed: Installed) -> Path:
     return ts / "lib" / f"{installed.app}.js"
 
 
-@pytest.mark.parametrize("name", ["inventory", "kanban"])
+@pytest.mark.parametrize("name", ["inventory", "kanban", "hostile"])
 def test_a_generated_app_installs_into_a_fresh_venv_and_passes_its_own_tests(request, name):
     installed: Installed = request.getfixturevalue(f"{name}_installed")
     elsewhere = installed.out.parent  # not the generated DIR: imports must find the install
@@ -593,6 +753,60 @@ def inventory_on_path(inventory_installed, monkeypatch) -> Installed:
     """The installed inventory app importable here, for an in-process server to load it."""
     monkeypatch.syspath_prepend(str(inventory_installed.site_packages))
     return inventory_installed
+
+
+#: Node.js: the generated inventory client edits a room and leaves with close() at once, then exits.
+TS_LAST_EDIT = """
+import { pathToFileURL } from 'node:url';
+const [clientPath, wsPath, baseUrl, token, room, size] = process.argv.slice(2);
+const { InventoryClient } = await import(pathToFileURL(clientPath).href);
+const { default: WebSocket } = await import(pathToFileURL(wsPath).href);
+const client = new InventoryClient({ baseUrl, token, WebSocketPolyfill: WebSocket });
+const order = client.order(room);
+// Before the socket is even open: y-websocket sends it with its sync, once connected.
+order.notes.insert(0, 'x'.repeat(Number(size) - 5) + 'bolts');
+await order.close();
+process.exit(0); // at once: nothing left to send may be lost
+"""
+
+
+@pytest.mark.parametrize("size", [5, 1 << 20], ids=["small", "1MB"])
+async def test_an_edit_the_typescript_client_makes_as_it_closes_is_on_the_server(
+    inventory_on_path, server_url, token, tmp_path, size
+):
+    client_js = compile_typescript(inventory_on_path)
+    script = tmp_path / "last-edit.mjs"
+    script.write_text(TS_LAST_EDIT)
+    room = f"tslast{size}"
+    node = await asyncio.create_subprocess_exec(
+        shutil.which("node") or "node",
+        script,
+        client_js,
+        JS_DIR / "node_modules" / "ws" / "index.js",
+        server_url,
+        token,
+        room,
+        str(size),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(node.communicate(), 60)
+    assert node.returncode == 0, (out + err).decode()[-4000:]
+    text = "x" * (size - 5) + "bolts"
+    _, body = await fetch_json(
+        server_url + f"omniforge/api/rooms/inventory/order:{room}", token=token
+    )
+    assert body["content"]["notes"] == text
+
+    class Order(AppRoom):
+        kind = "order"
+        roots: ClassVar[dict[str, str]] = {"notes": "text"}
+
+    class Inventory(AppClient):
+        namespace = "inventory"
+
+    async with Order(Inventory(server_url, token), room) as python:
+        assert str(python.doc.get("notes", type=Text)) == text
 
 
 async def test_the_generated_typescript_client_edits_emits_and_shares_presence(

@@ -19,17 +19,21 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from pycrdt import Doc, Text
 
 import jupyter_omniforge.client as client
 from jupyter_omniforge.client import (
     AmbiguousServer,
+    EditsNotConfirmed,
     EventRejected,
+    NotAuthorized,
     OmniForge,
     ServerNotFound,
+    connect_room,
     find_server,
 )
 
-from .conftest import free_port, wait_for
+from .conftest import fetch_json, free_port, wait_for
 
 CLI = [sys.executable, "-m", "jupyter_omniforge.cli"]
 
@@ -196,6 +200,47 @@ async def test_an_unreachable_or_missing_server_exits_3(tmp_path, no_servers):
         done = await run_cli(*command, env=cli_env(no_servers))
         assert done.code == 3, done
         assert "no running Jupyter server" in done.err
+
+
+async def test_a_wrong_token_exits_4_not_authorized(server_process, no_servers):
+    server = await server_process().start()
+    wrong = ["--url", server.url, "--token", "not-the-token"]
+    for command in (
+        ["emit", "build:1", "build.started"],
+        ["history", "build:1"],
+        ["watch", "build:1", "--since", "0"],
+        ["watch", "build:1"],
+    ):
+        done = await run_cli(*command, *wrong, env=cli_env(no_servers))
+        assert done.code == 4, (command, done)
+        assert "not authorized" in done.err, done.err
+    assert await OmniForge(server.url, server.token).ahistory("build:1") == []
+    with pytest.raises(NotAuthorized) as refused:
+        await OmniForge(server.url, "not-the-token").aemit("build:1", "build.started")
+    assert refused.value.status == 403
+
+
+async def test_config_lists_every_setting_of_the_extension(no_servers):
+    from jupyter_omniforge.app import OmniForgeApp
+
+    traits = OmniForgeApp.class_own_traits(config=True)
+    assert len(traits) > 20
+    done = await run_cli("config", env=cli_env(no_servers))
+    assert done.code == 0, done.err
+    for name, trait in traits.items():
+        assert f"--OmniForgeApp.{name}=<{type(trait).__name__}>" in done.out, name
+    listed = await run_cli("config", "--json", env=cli_env(no_servers))
+    entries = {e["name"]: e for e in map(json.loads, listed.out.splitlines())}
+    assert sorted(entries) == sorted(traits)
+    assert entries["commit_interval"] == {
+        "name": "commit_interval",
+        "type": "Float",
+        "default": "0.005",
+        "help": " ".join(traits["commit_interval"].help.split()),
+    }
+    helped = await run_cli("--help-all", env=cli_env(no_servers))
+    assert helped.code == 0 and "emit" in helped.out
+    assert all(f"--OmniForgeApp.{name}=" in helped.out for name in traits)
 
 
 async def test_the_python_client_raises_the_servers_validation_message(server_url, token):
@@ -572,3 +617,59 @@ async def run_in_kernel(server: Any, code: str, timeout: float = 60) -> str:
             HTTPRequest(server.url + f"api/kernels/{kernel}", method="DELETE", headers=headers),
             raise_error=False,
         )
+
+
+# -- rooms: no lost edits ------------------------------------------------------------------------
+
+README_SNIPPET = """
+import asyncio, sys
+from pycrdt import Doc, Text
+from jupyter_omniforge.client import connect_room
+
+async def main(url, token, room, size):
+    doc = Doc()
+    async with connect_room(url, room, doc, token=token):
+        doc.get("code", type=Text).insert(0, "x" * (size - 17) + "hello from Python")
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+
+@pytest.mark.parametrize("size", [17, 1 << 20], ids=["small", "1MB"])
+async def test_an_edit_made_as_the_block_exits_is_on_the_server(server_process, size):
+    """The README's snippet, as a script: its edit is the last thing the block does, and the
+    process ends right after. The server holds it: through REST, and for a second client."""
+    server = await server_process().start()
+    room = f"idea:snippet{size}"
+    done = await run_cli(
+        "-c", README_SNIPPET, server.url, server.token, room, str(size),
+        env=dict(os.environ), argv0=[sys.executable],
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    _, body = await fetch_json(f"{server.url}omniforge/api/rooms/{room}", token=server.token)
+    text = body["content"]["code"]
+    assert len(text) == size and text.endswith("hello from Python")
+    other = Doc()
+    async with connect_room(server.url, room, other, token=server.token):
+        assert str(other.get("code", type=Text)) == text
+
+
+async def test_the_block_raises_when_the_server_cannot_have_an_edit(server_url, token):
+    doc = Doc()
+    with pytest.raises(EditsNotConfirmed, match="closed"):
+        async with connect_room(server_url, "idea:gone", doc, token=token) as conn:
+            doc.get("code", type=Text).insert(0, "kept")
+            code, _ = await fetch_json(
+                server_url + "omniforge/api/rooms/idea:gone", method="DELETE", token=token
+            )
+            assert code == 204
+            await wait_for(lambda: conn.close_code is not None)
+            doc.get("code", type=Text).insert(0, "lost on a closed connection: ")
+    # The document keeps the edit: a new connection brings it to the server.
+    async with connect_room(server_url, "idea:gone", doc, token=token):
+        pass
+    _, body = await fetch_json(server_url + "omniforge/api/rooms/idea:gone", token=token)
+    assert body["content"]["code"] == "lost on a closed connection: kept"
+    # A block that only read leaves at once, whatever the server does.
+    async with connect_room(server_url, "idea:gone", Doc(), token=token) as conn:
+        assert conn.confirmed

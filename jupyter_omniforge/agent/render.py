@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import keyword
+import math
+import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,12 +24,80 @@ _PY_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": 
 _TS_SCALARS = {"string": "string", "integer": "number", "number": "number", "boolean": "boolean"}
 
 
+# -- text from the spec in comments and docstrings ------------------------------------------------
+#
+# Every string of a spec that lands in generated code goes through one of the filters below (or
+# py_str / ts_str / toml_str for literals): a quote, a backslash, a comment end or a line break
+# in a description or an example must not end the docstring, comment or literal it is in.
+
+#: Characters that end a line (or a `//` comment) in Python, TypeScript or an editor, and other
+#: invisible ones: shown as escapes.
+_UNSEEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def _escape_unseen(ch: str) -> str:
+    if unicodedata.category(ch) not in _UNSEEN:
+        return ch
+    code = ord(ch)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
+def py_doc(text: str) -> str:
+    """``text`` made safe inside a ``\"\"\"`` docstring, reading as ``text``: backslashes
+    doubled, every third quote of a run (and a last one) escaped, control characters and line
+    breaks other than ``\\n`` written as escapes."""
+    out = []
+    run = 0
+    for i, ch in enumerate(text):
+        if ch == '"':
+            run += 1
+            if run == 3 or i == len(text) - 1:
+                out.append('\\"')
+                run = 0
+            else:
+                out.append(ch)
+            continue
+        run = 0
+        out.append("\\\\" if ch == "\\" else ch if ch == "\n" else _escape_unseen(ch))
+    return "".join(out)
+
+
+def ts_comment(text: str) -> str:
+    """``text`` made safe inside a ``/** */`` comment: no ``*/``, no line breaks."""
+    return "".join(_escape_unseen(ch) for ch in text).replace("*/", "*\\/")
+
+
+def toml_str(text: str) -> str:
+    """A TOML basic string (UTF-8 as it is; quotes, backslashes and control characters escaped)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 # -- Python ----------------------------------------------------------------------------------------
+
+
+def _json_body(text: str) -> str:
+    """``text`` as the inside of a JSON string, with invisible characters and line separators
+    escaped too (JSON leaves them raw: they end a line in an editor, a linter, old JavaScript)."""
+    return "".join(_escape_unseen(ch) for ch in json.dumps(text, ensure_ascii=False))
 
 
 def py_str(text: str) -> str:
     """A Python string literal as ruff writes it (double quotes unless that needs escapes)."""
-    body = json.dumps(text, ensure_ascii=False)
+    body = _json_body(text)
     if '"' in text and "'" not in text:
         return "'" + body[1:-1].replace('\\"', '"') + "'"
     return body
@@ -58,7 +129,7 @@ def _py_flat(value: Any) -> str:
         return "False"
     if isinstance(value, str):
         return py_str(value)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and math.isfinite(value):
         return repr(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{py_str(str(k))}: {_py_flat(v)}" for k, v in value.items()) + "}"
@@ -113,7 +184,8 @@ def typed_dict_fields(
     properties = schema.get("properties", {})
     required = [n for n in schema.get("required", []) if n in properties]
     names = list(properties)
-    if any(not n.isidentifier() or keyword.iskeyword(n) for n in names):
+    # ASCII only: Python normalizes other identifiers (NFKC), so the key would not be the name.
+    if any(not (n.isascii() and n.isidentifier()) or keyword.iskeyword(n) for n in names):
         return None
     return (
         [(n, py_type(properties[n])) for n in names if n in required],
@@ -146,12 +218,15 @@ def py_import(module: str, names: list[str]) -> str:
 
 def ts_str(text: str) -> str:
     """A TypeScript string literal (single quotes)."""
-    body = json.dumps(text, ensure_ascii=False)[1:-1].replace('\\"', '"').replace("'", "\\'")
+    body = _json_body(text)[1:-1].replace('\\"', '"').replace("'", "\\'")
     return f"'{body}'"
 
 
+_TS_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
 def ts_key(name: str) -> str:
-    return name if name.isidentifier() else ts_str(name)
+    return name if _TS_IDENTIFIER.fullmatch(name) else ts_str(name)
 
 
 def ts_type(schema: Any, indent: int = 0) -> str:
@@ -224,8 +299,11 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters.update(
+        py_doc=py_doc,
         py_literal=py_literal,
         py_str=py_str,
+        toml_str=toml_str,
+        ts_comment=ts_comment,
         py_type=py_type,
         ts_str=ts_str,
         ts_key=ts_key,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -68,7 +69,37 @@ CLIENT_MEMBERS = frozenset(
         "whenSynced",
     }
 )
-_RESERVED_PACKAGES = frozenset({"jupyter_omniforge", "jupyter_server", "pycrdt", "test", "tests"})
+#: Modules the generated package (and its tests) import: a package of that name would shadow them.
+_RESERVED_PACKAGES = frozenset(
+    {
+        "anyio",
+        "hatchling",
+        "httpx",
+        "jinja2",
+        "jsonschema",
+        "jupyter_client",
+        "jupyter_core",
+        "jupyter_events",
+        "jupyter_omniforge",
+        "jupyter_server",
+        "jupyter_server_ydoc",
+        "jupyterlab",
+        "pip",
+        "pycrdt",
+        "pytest",
+        "pytest_jupyter",
+        "redis",
+        "setuptools",
+        "test",
+        "tests",
+        "tornado",
+        "traitlets",
+        "typing_extensions",
+        "yaml",
+    }
+)
+#: Largest spec file read, in bytes: a spec is a page of YAML, not a data set.
+MAX_SPEC_BYTES = 1 << 20
 
 
 class SpecError(ValueError):
@@ -91,7 +122,18 @@ class _Mapping(dict):  # type: ignore[type-arg]
 
 def _yaml_loader() -> type[yaml.SafeLoader]:
     class Loader(yaml.SafeLoader):
-        pass
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            # Anchors and aliases are refused before anything is built: a few hundred bytes of
+            # nested aliases ("billion laughs") expand into gigabytes otherwise.
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    "YAML anchors and aliases (&name, *name) are not allowed in a spec",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Mapping:
         mapping = _Mapping()
@@ -122,18 +164,27 @@ def read_spec(path: str | Path) -> dict[str, Any]:
     :class:`SpecError` when it cannot be read or parsed."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+        text = raw.decode("utf-8")
     except OSError as e:
         raise SpecError([("", f"cannot read {path}: {e.strerror or e}")], str(path)) from None
+    except UnicodeDecodeError as e:
+        raise SpecError([("", f"{path.name} is not UTF-8: {e}")], str(path)) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([("", f"{path.name} is over {MAX_SPEC_BYTES} bytes")], str(path))
     try:
         if path.suffix == ".json":
             data = json.loads(text, object_pairs_hook=_json_pairs)
         else:
-            data = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader that spots duplicate keys
+            # A SafeLoader that spots duplicate keys and refuses anchors and aliases.
+            data = yaml.load(text, Loader=_yaml_loader())
     except (ValueError, yaml.YAMLError) as e:
         raise SpecError(
             [("", f"{path.name} is not valid {_format(path)}: {e}")], str(path)
         ) from None
+    except RecursionError:
+        raise SpecError([("", f"{path.name} is nested too deeply")], str(path)) from None
     return data
 
 
@@ -152,6 +203,37 @@ def _duplicates(value: Any, path: str = "") -> list[tuple[str, str]]:
         for i, item in enumerate(value):
             found.extend(_duplicates(item, f"{path}[{i}]"))
     return found
+
+
+def _not_json(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Where ``value`` holds something JSON cannot (a YAML date, an infinite number, a key that
+    is not a string, a string that is not valid Unicode), or nests too deeply."""
+    if depth > 64:
+        return [(path, "nested too deeply")]
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            at = _join(path, str(key))
+            if not isinstance(key, str):
+                found.append((at, f"a key must be a string, not {type(key).__name__}: quote it"))
+            found.extend(_not_json(key, at, depth + 1) if isinstance(key, str) else [])
+            found.extend(_not_json(item, at, depth + 1))
+        return found
+    if isinstance(value, list):
+        return [
+            p for i, item in enumerate(value) for p in _not_json(item, f"{path}[{i}]", depth + 1)
+        ]
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return [(path, "not valid Unicode (a lone surrogate)")]
+        return []
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(path, f"{value} is not a JSON number")]
+    if value is None or isinstance(value, bool | int | float):
+        return []
+    return [(path, f"{type(value).__name__} is not JSON data: quote it")]
 
 
 def _join(path: str, key: str) -> str:
@@ -186,6 +268,8 @@ def _schema_problems(spec: Any) -> list[tuple[str, str]]:
                 )
             else:
                 message = f"invalid name {error.instance!r}: {error.message}"
+        elif error.validator == "pattern" and parts == ["description"]:
+            message = "one line: no line breaks or control characters"
         elif error.validator == "enum" and len(parts) > 1 and parts[-2] == "document":
             message = f"unknown Yjs type {error.instance!r}; expected one of text, array, map, xml"
         found.append((_path(parts), message))
@@ -306,6 +390,9 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> Spec:
         data = read_spec(spec)
     else:
         data = spec
+    found = _not_json(data)
+    if found:
+        raise SpecError(found, source)
     found = _duplicates(data)
     data = _plain(data)
     found += _schema_problems(data)
@@ -380,6 +467,11 @@ def _model(data: dict[str, Any]) -> Spec:
         for name, schema in events_in.items():
             try:
                 example = example_for(schema)
+                invalid = invalid_example_for(schema)
+            except RecursionError:
+                raise _ExampleProblem(
+                    f"channels[{i}].events.{name}", "the schema refers to itself without end"
+                ) from None
             except CannotMakeExample as e:
                 raise _ExampleProblem(
                     f"channels[{i}].events.{name}",
@@ -392,7 +484,7 @@ def _model(data: dict[str, Any]) -> Spec:
                     kind=kind,
                     schema=schema,
                     example=example,
-                    invalid=invalid_example_for(schema),
+                    invalid=invalid,
                     data_type=pascal(name),
                     event_type=pascal(name) + "Event",
                     hook=hook_name(name),

@@ -5,15 +5,17 @@ discovery; :class:`OmniForge` is the client they use, for explicit URLs and asyn
 """
 
 from .discovery import AmbiguousServer, DiscoveryError, ServerInfo, ServerNotFound, find_server
-from .events import (
+from .errors import (
     ClientError,
+    EditsNotConfirmed,
     EventRejected,
     InvalidRequest,
-    OmniForge,
+    NotAuthorized,
     RequestFailed,
     ServerUnreachable,
     SubscriptionRefused,
 )
+from .events import OmniForge
 from .rooms import RoomConnection, connect_room, room_url
 from .runs import AsyncRun, Run, abuild, adeployment, build, deployment
 
@@ -22,8 +24,10 @@ __all__ = [
     "AsyncRun",
     "ClientError",
     "DiscoveryError",
+    "EditsNotConfirmed",
     "EventRejected",
     "InvalidRequest",
+    "NotAuthorized",
     "OmniForge",
     "RequestFailed",
     "RoomConnection",

@@ -18,7 +18,12 @@ the typed clients ``jupyter omniforge generate`` writes.
 A room is three things: its document over ``{namespace}/rooms/{kind}:{id}`` (y-websocket, with
 the declared roots bound), its events (emitted through ``{namespace}/events``, where the app's
 hooks run; followed over the realtime gateway, resuming and dropping repeats after a drop), and
-its awareness (presence: the declared fields, beside the ``user`` the server stamps).
+its awareness (presence: the declared fields, beside the ``user`` the server stamps; kept by
+:class:`pycrdt.Awareness`, which also renews it).
+
+Leaving the ``async with`` block normally returns once the server holds every edit of the
+document, or raises :class:`~jupyter_omniforge.client.EditsNotConfirmed` (see
+:mod:`jupyter_omniforge.client.rooms`).
 """
 
 from __future__ import annotations
@@ -26,23 +31,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from pycrdt import Doc, Provider
+from pycrdt import Awareness, Doc
 
 from ..rooms import protocol as p
 from ..rooms.roots import ROOT_TYPES
-from .events import EventRejected, OmniForge, RequestFailed
-from .rooms import RoomConnection, open_connection
+from .errors import EditsNotConfirmed, EventRejected, RequestFailed
+from .events import OmniForge
+from .rooms import DocSync, RoomConnection, open_connection
 
 log = logging.getLogger(__name__)
-
-#: How often a room renews its presence (y-protocols clients drop states older than 30 s).
-PRESENCE_RENEWAL = 15.0
 
 
 class AppClient:
@@ -82,18 +84,16 @@ class AppClient:
         the event is invalid or the app's hook refused it; nothing is then stored or sent.
         """
         payload = {"channel": room, "type": type, "data": {} if data is None else data}
-        url = self.forge._url(f"{self.namespace}/events")
-        return await self.forge._arequest("POST", url, payload, EventRejected)
+        path = f"{self.namespace}/events"
+        return await self.forge.arequest("POST", path, json=payload, invalid=EventRejected)
 
     async def history(
         self, rooms: str | list[str] = "*", after: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Kept events of ``rooms`` (names or patterns relative to the namespace), oldest first."""
         channel = rooms if isinstance(rooms, str) else ",".join(rooms)
-        url = self.forge._url(
-            f"{self.namespace}/events", {"channel": channel, "after": after, "limit": limit}
-        )
-        page = await self.forge._arequest("GET", url)
+        query = {"channel": channel, "after": after, "limit": limit}
+        page = await self.forge.arequest("GET", f"{self.namespace}/events", params=query)
         return list(page.get("events", []))
 
 
@@ -103,8 +103,10 @@ Handler = Callable[[Any], Any]
 class AwarenessChannel(RoomConnection):
     """A room connection that hands the awareness frames it receives to ``on_awareness``."""
 
-    def __init__(self, conn: Any, path: str, on_awareness: Callable[[bytes], None]) -> None:
-        super().__init__(conn, path)
+    def __init__(
+        self, conn: Any, path: str, doc: Doc, on_awareness: Callable[[bytes], None]
+    ) -> None:
+        super().__init__(conn, path, doc)
         self._on_awareness = on_awareness
 
     def other_message(self, message: bytes) -> None:
@@ -134,12 +136,14 @@ class AppRoom:
         self.doc = Doc()
         for root, yjs_type in self.roots.items():
             self.doc.get(root, type=ROOT_TYPES[yjs_type])
+        #: This connection's presence and everyone else's (clocks, renewal, expiry).
+        self.awareness = Awareness(self.doc)
+        self.awareness.observe(self._awareness_changed)
         self._handlers: dict[str, list[Handler]] = {}
         self._presence_handlers: list[Handler] = []
-        self._states: dict[int, dict[str, Any]] = {}
-        self._local: dict[str, Any] = {}
-        self._clock = 0
         self._connection: AwarenessChannel | None = None
+        self._sync: DocSync | None = None
+        self._sending: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     def __repr__(self) -> str:
@@ -156,11 +160,12 @@ class AppRoom:
         await self.connect()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
+    async def __aexit__(self, exc_type: Any, *exc: Any) -> None:
+        await self.close(confirm=exc_type is None)
 
     async def connect(self) -> None:
-        """Follow the room's events, then sync its document (returns once synced).
+        """Follow the room's events, then sync its document and announce this connection's
+        presence (returns once synced).
 
         The events resume by themselves after a drop; the document's connection does not (as
         with :func:`~jupyter_omniforge.client.connect_room`): connect again.
@@ -168,20 +173,37 @@ class AppRoom:
         try:
             await self._follow_events()
             conn = await open_connection(self.client.room_url(self.name), timeout=self.timeout)
-            self._connection = AwarenessChannel(conn, self.name, self._awareness_received)
-            provider = Provider(self.doc, self._connection)
-            self._tasks.append(asyncio.ensure_future(provider.start()))
-            await asyncio.wait_for(provider.synced.wait(), self.timeout)
-            self._connection.synced.set()
-            self._tasks.append(asyncio.ensure_future(self._renew_presence()))
+            self._connection = AwarenessChannel(conn, self.name, self.doc, self._awareness_frame)
+            self._sync = DocSync(self.doc, self._connection)
+            await self._sync.synced(self.timeout)
+            self._tasks.append(asyncio.ensure_future(self.awareness.start()))
+            # Announce this connection (y-websocket clients do on connect), with the fields set so far.
+            self.awareness.set_local_state(self.awareness.get_local_state() or {})
+            await self._announce()
         except BaseException:
-            await self.close()
+            await self.close(confirm=False)
             raise
 
-    async def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+    async def close(self, *, confirm: bool = True) -> None:
+        """Disconnect. With ``confirm`` (as when an ``async with`` block ends normally), first
+        wait until the server holds every edit of the document, at most ``timeout`` seconds;
+        raises :class:`~jupyter_omniforge.client.EditsNotConfirmed` when it cannot be confirmed
+        (disconnecting all the same)."""
+        try:
+            if confirm and self._connection is not None:
+                await self._connection.confirm(self.timeout)
+        finally:
+            await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        with contextlib.suppress(RuntimeError):  # not started
+            await self.awareness.stop()
+        connection, self._connection = self._connection, None
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            await sync.stop()
+        elif connection is not None:
+            connection.close()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -258,15 +280,20 @@ class AppRoom:
     def presence(self) -> dict[int, dict[str, Any]]:
         """The awareness states of the others in this room: client id -> state (the declared
         fields, and ``user`` as the server stamped it)."""
-        return {cid: s for cid, s in self._states.items() if cid != self.doc.client_id}
+        own = self.awareness.client_id
+        return {cid: s for cid, s in self.awareness.states.items() if cid != own}
 
     async def set_presence(self, **fields: Any) -> None:
         """Set this connection's presence fields (None removes one) and announce them."""
+        if self._connection is None:
+            raise RuntimeError(f"{self} is not connected: use `async with`")
+        state = dict(self.awareness.get_local_state() or {})
         for key, value in fields.items():
             if value is None:
-                self._local.pop(key, None)
+                state.pop(key, None)
             else:
-                self._local[key] = value
+                state[key] = value
+        self.awareness.set_local_state(state)
         await self._announce()
 
     def on_presence(self, handler: Handler) -> Callable[[], None]:
@@ -280,31 +307,33 @@ class AppRoom:
         return off
 
     async def _announce(self) -> None:
-        if self._connection is None:
-            raise RuntimeError(f"{self} is not connected: use `async with`")
-        self._clock += 1
-        entry = p.AwarenessEntry(self.doc.client_id, self._clock, json.dumps(self._local))
-        await self._connection.send(p.encode_awareness(p.encode_awareness_update([entry])))
+        """Wait until this connection's latest local state is sent."""
+        if self._sending is not None:
+            await self._sending
 
-    async def _renew_presence(self) -> None:
-        while True:
-            await asyncio.sleep(PRESENCE_RENEWAL)
-            if self._local:
-                with contextlib.suppress(Exception):
-                    await self._announce()
+    def _awareness_changed(self, topic: str, change: tuple[dict[str, Any], Any]) -> None:
+        _, origin = change
+        if topic == "update" and origin == "local":
+            # Ours changed (set_presence) or is due for renewal (Awareness.start): send it.
+            if self._connection is not None and not self._connection.closed:
+                update = self.awareness.encode_awareness_update([self.awareness.client_id])
+                message = p.encode_awareness(update)
+                self._sending = asyncio.ensure_future(self._connection.send(message))
+                self._sending.add_done_callback(_log_failure)
+        elif topic == "change" and origin != "local":
+            for handler in list(self._presence_handlers):
+                try:
+                    handler(self.presence)
+                except Exception:
+                    log.exception("a presence handler of %s failed", self)
 
-    def _awareness_received(self, update: bytes) -> None:
-        for entry in p.decode_awareness_update(update):
-            state = json.loads(entry.state)
-            if state is None:
-                self._states.pop(entry.client_id, None)
-            else:
-                self._states[entry.client_id] = state
-        for handler in list(self._presence_handlers):
-            try:
-                handler(self.presence)
-            except Exception:
-                log.exception("a presence handler of %s failed", self)
+    def _awareness_frame(self, update: bytes) -> None:
+        self.awareness.apply_awareness_update(update, "remote")
 
 
-__all__ = ["AppClient", "AppRoom", "EventRejected", "RequestFailed"]
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.debug("could not send a presence update: %s", future.exception())
+
+
+__all__ = ["AppClient", "AppRoom", "EditsNotConfirmed", "EventRejected", "RequestFailed"]

@@ -12,7 +12,7 @@
 Every event is an *envelope*: ``{"id", "channel", "type", "time", "source": {"username"}, "data"}``.
 Ids are opaque cursors: compare them for equality only.
 
-The synchronous methods use a blocking HTTP client (not ``asyncio.run``), so they work in a Jupyter
+The synchronous methods use a blocking HTTP client (httpx, not ``asyncio.run``), so they work in a Jupyter
 kernel, whose event loop is already running; the ``a``-prefixed twins are for async code. None of
 the transports use HTTP proxies: an OmniForge server is reached directly, like Jupyter's own clients.
 """
@@ -22,61 +22,45 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import json
-import random
-import urllib.error
-import urllib.request
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from tornado.httputil import HTTPHeaders
+import httpx
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
+from ..backoff import Backoff
 from .discovery import find_server
+from .errors import (
+    ClientError,
+    EventRejected,
+    InvalidRequest,
+    NotAuthorized,
+    RequestFailed,
+    ServerUnreachable,
+    SubscriptionRefused,
+    http_error,
+    server_message,
+)
 from .runs import AsyncRun, Run
 
 EVENTS_PATH = "omniforge/api/events"
 GATEWAY_PATH = "omniforge/realtime"
 
-
-class ClientError(Exception):
-    """Base of the errors of this client; ``str(error)`` is a message fit for a user."""
-
-
-class ServerUnreachable(ClientError):
-    """The server could not be reached (refused, unresolvable, timed out, dropped)."""
-
-
-class RequestFailed(ClientError):
-    """The server answered with an HTTP error. ``status`` is the HTTP status, ``message`` the
-    server's explanation (its ``message`` field when the body is JSON)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class InvalidRequest(RequestFailed):
-    """HTTP 400: the server found the request invalid; ``message`` says why."""
-
-
-class EventRejected(InvalidRequest):
-    """The server refused the event (HTTP 400): invalid channel, type or data. Nothing was stored
-    or sent. ``message`` is the server's validation message."""
-
-
-class SubscriptionRefused(ClientError):
-    """The gateway refused the subscription: an ``error`` frame, or a refused upgrade.
-    ``code`` is the gateway's error code (or the HTTP status of a refused upgrade)."""
-
-    def __init__(self, code: str | int | None, message: str) -> None:
-        super().__init__(f"{message} ({code})" if code is not None else message)
-        self.code = code
-        self.message = message
+__all__ = [
+    "ClientError",
+    "EventRejected",
+    "InvalidRequest",
+    "NotAuthorized",
+    "OmniForge",
+    "RequestFailed",
+    "ServerUnreachable",
+    "SubscriptionRefused",
+]
 
 
 def _channels(channels: str | Iterable[str]) -> list[str]:
@@ -84,36 +68,6 @@ def _channels(channels: str | Iterable[str]) -> list[str]:
     if isinstance(channels, str):
         channels = channels.split(",")
     return [c.strip() for c in channels if c.strip()]
-
-
-def _server_message(body: bytes, fallback: str) -> str:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        text = body.decode("utf-8", "replace").strip()
-        return text[:500] or fallback
-    if isinstance(payload, dict) and payload.get("message"):
-        return str(payload["message"])
-    return fallback
-
-
-def _http_error(
-    status: int, body: bytes, method: str, url: str, invalid: type[InvalidRequest]
-) -> RequestFailed:
-    if status == 400:
-        return invalid(status, _server_message(body, "the server refused the request"))
-    if status in (401, 403):
-        reason = "not authorized: check the token"
-    elif status == 404:
-        reason = "not found: is the jupyter_omniforge extension enabled on this server?"
-    else:
-        reason = "request failed"
-    message = _server_message(body, reason)
-    return RequestFailed(status, f"{method} {url}: HTTP {status}: {message}")
-
-
-def _decode(body: bytes) -> Any:
-    return json.loads(body) if body else None
 
 
 class _SeenIds:
@@ -144,6 +98,11 @@ class OmniForge:
     server this process descends from, then the only running server); a
     :class:`~jupyter_omniforge.client.discovery.DiscoveryError` is raised when there is none.
     ``timeout`` bounds each HTTP request and each WebSocket connection attempt, in seconds.
+
+    HTTP goes through httpx: one blocking client for the plain methods, one async client per
+    event loop for the ``a``-prefixed ones, sharing one cookie jar that keeps no cookie the
+    server sets (a token's requests stay the server's owner). :meth:`close` / :meth:`aclose` (or ``with`` / ``async with``) release
+    their connections; an unclosed client releases them when it is collected.
     """
 
     def __init__(
@@ -155,83 +114,125 @@ class OmniForge:
         self.timeout = timeout
         # Requests authenticated by the token alone are the server's owner; a login cookie
         # Jupyter sets on them would make later requests a random anonymous user instead, so
-        # none is kept.
+        # the jar keeps none (it is there for the cookies a caller adds itself).
         self._cookies = http.cookiejar.CookieJar(
             http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
         )
-        # No proxies, as for the Tornado clients below: one route to the server for every call.
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self._cookies)
-        )
+        self._client: httpx.Client | None = None
+        self._aclient: httpx.AsyncClient | None = None
+        self._aclient_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     def __repr__(self) -> str:
         return f"OmniForge({self.url!r})"
 
+    def __enter__(self) -> OmniForge:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> OmniForge:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def close(self) -> None:
+        """Close the blocking HTTP client's connections (the client opens new ones if used again)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of both clients (the async one of this event loop)."""
+        self.close()
+        client, self._aclient = self._aclient, None
+        if client is not None and self._aclient_loop is not None:
+            if self._aclient_loop() is asyncio.get_running_loop():
+                await client.aclose()
+
     # -- HTTP ------------------------------------------------------------------------------------
 
-    def _headers(self, body: bool = False, cookies_for: str | None = None) -> dict[str, str]:
+    def _options(self) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
-        if cookies_for is not None:  # urllib's opener adds them itself
-            probe = urllib.request.Request(cookies_for)
-            self._cookies.add_cookie_header(probe)
-            if probe.has_header("Cookie"):
-                headers["Cookie"] = str(probe.get_header("Cookie"))
-        if body:
-            headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"token {self.token}"
-        return headers
+        # No proxies from the environment (trust_env): an OmniForge server is reached directly,
+        # like Jupyter's own clients, and the same way by every call.
+        return {
+            "headers": headers,
+            "cookies": self._cookies,
+            "timeout": self.timeout,
+            "trust_env": False,
+        }
 
-    def _url(self, path: str, query: dict[str, Any] | None = None) -> str:
+    def _sync_client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(**self._options())
+        return self._client
+
+    def _async_client(self) -> httpx.AsyncClient:
+        # An httpx.AsyncClient's connections belong to the event loop that opened them: one
+        # client per loop (a CLI or a test may run several loops one after the other).
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is None or self._aclient_loop() is not loop:
+            self._aclient = httpx.AsyncClient(**self._options())
+            self._aclient_loop = weakref.ref(loop)
+        return self._aclient
+
+    def url_of(self, path: str, query: dict[str, Any] | None = None) -> str:
+        """The absolute URL of ``path`` (relative to the server URL, like
+        ``omniforge/api/events``) with ``query`` (None values left out)."""
         params = {k: v for k, v in (query or {}).items() if v is not None}
-        return self.url + path + (f"?{urlencode(params)}" if params else "")
+        return self.url + path.lstrip("/") + (f"?{urlencode(params)}" if params else "")
 
-    def _request(
+    def request(
         self,
         method: str,
-        url: str,
-        payload: Any = None,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
         invalid: type[InvalidRequest] = InvalidRequest,
     ) -> Any:
-        body = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(
-            url, data=body, method=method, headers=self._headers(body is not None)
-        )
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                return _decode(response.read())
-        except urllib.error.HTTPError as e:
-            raise _http_error(e.code, e.read(), method, url, invalid) from None
-        except urllib.error.URLError as e:
-            raise ServerUnreachable(f"cannot reach {self.url}: {e.reason}") from None
-        except OSError as e:  # timeouts and resets while reading
-            raise ServerUnreachable(f"cannot reach {self.url}: {e}") from None
+        """Send ``method path`` (``path`` relative to the server URL) with ``params`` as the
+        query and ``json`` as the body; returns the decoded JSON answer (None when empty).
 
-    async def _arequest(
+        Blocking, without an event loop of its own: usable in a Jupyter kernel, whose loop is
+        running. Raises ``invalid`` (an :class:`InvalidRequest`) for HTTP 400 with the server's
+        message, :class:`NotAuthorized` for 401/403, :class:`RequestFailed` for other errors and
+        :class:`ServerUnreachable` when there is no answer.
+        """
+        url = self.url_of(path, params)
+        try:
+            response = self._sync_client().request(method, url, json=json)
+        except httpx.TransportError as e:
+            raise ServerUnreachable(f"cannot reach {self.url}: {e or type(e).__name__}") from None
+        return _answer(response, method, url, invalid)
+
+    async def arequest(
         self,
         method: str,
-        url: str,
-        payload: Any = None,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
         invalid: type[InvalidRequest] = InvalidRequest,
     ) -> Any:
-        request = HTTPRequest(
-            url,
-            method=method,
-            headers=self._headers(payload is not None, cookies_for=url),
-            body=None if payload is None else json.dumps(payload),
-            connect_timeout=self.timeout,
-            request_timeout=self.timeout,
-        )
+        """:meth:`request` for async code."""
+        url = self.url_of(path, params)
         try:
-            response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        except OSError as e:
-            raise ServerUnreachable(f"cannot reach {self.url}: {e}") from None
-        if response.code == 599:  # Tornado's code for "no HTTP response at all"
-            raise ServerUnreachable(f"cannot reach {self.url}: {response.error}")
-        self._cookies.extract_cookies(_SetCookies(response.headers), urllib.request.Request(url))
-        if response.code >= 400:
-            raise _http_error(response.code, response.body or b"", method, url, invalid)
-        return _decode(response.body)
+            response = await self._async_client().request(method, url, json=json)
+        except httpx.TransportError as e:
+            raise ServerUnreachable(f"cannot reach {self.url}: {e or type(e).__name__}") from None
+        return _answer(response, method, url, invalid)
+
+    def _cookie_header(self, url: str) -> dict[str, str]:
+        """The ``Cookie`` header the HTTP clients would send to ``url`` (for WebSockets)."""
+        probe = httpx.Request("GET", url)
+        httpx.Cookies(self._cookies).set_cookie_header(probe)
+        cookie = probe.headers.get("cookie")
+        return {"Cookie": cookie} if cookie else {}
 
     # -- emit ------------------------------------------------------------------------------------
 
@@ -242,20 +243,16 @@ class OmniForge:
         type or data is invalid, :class:`ServerUnreachable` or :class:`RequestFailed` otherwise.
         """
         payload = {"channel": channel, "type": type, "data": {} if data is None else data}
-        return self._request("POST", self._url(EVENTS_PATH), payload, EventRejected)
+        return self.request("POST", EVENTS_PATH, json=payload, invalid=EventRejected)
 
     async def aemit(
         self, channel: str, type: str, data: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """:meth:`emit` for async code."""
         payload = {"channel": channel, "type": type, "data": {} if data is None else data}
-        return await self._arequest("POST", self._url(EVENTS_PATH), payload, EventRejected)
+        return await self.arequest("POST", EVENTS_PATH, json=payload, invalid=EventRejected)
 
     # -- history ---------------------------------------------------------------------------------
-
-    def _history_url(self, channel: str | Iterable[str], after: str | None, limit: int) -> str:
-        query = {"channel": ",".join(_channels(channel)), "after": after, "limit": limit}
-        return self._url(EVENTS_PATH, query)
 
     def history(
         self, channel: str | Iterable[str], after: str | None = None, limit: int = 100
@@ -264,14 +261,15 @@ class OmniForge:
         several) after the cursor ``after`` (from the oldest kept when None), oldest first.
         Page on by passing the last id as ``after``. An invalid channel or pattern raises
         :class:`InvalidRequest`."""
-        page = self._request("GET", self._history_url(channel, after, limit))
+        page = self.request("GET", EVENTS_PATH, params=_history_query(channel, after, limit))
         return list(page.get("events", []))
 
     async def ahistory(
         self, channel: str | Iterable[str], after: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """:meth:`history` for async code."""
-        page = await self._arequest("GET", self._history_url(channel, after, limit))
+        query = _history_query(channel, after, limit)
+        page = await self.arequest("GET", EVENTS_PATH, params=query)
         return list(page.get("events", []))
 
     # -- subscribe -------------------------------------------------------------------------------
@@ -286,18 +284,20 @@ class OmniForge:
     async def _open_gateway(self) -> WebSocketClientConnection:
         request = HTTPRequest(
             self.gateway_url(),
-            headers=self._headers(cookies_for=self.url),
+            headers=self._cookie_header(self.url),
             connect_timeout=self.timeout,
             request_timeout=self.timeout,
         )
         try:
             # Pings find a half-open connection (a laptop that slept, a dropped NAT entry).
-            return await websocket_connect(request, ping_interval=20, ping_timeout=20)
+            conn = await websocket_connect(request, ping_interval=20, ping_timeout=20)
+            conn.protocol.set_nodelay(True)  # as rooms.open_connection: no Nagle delays
+            return conn
         except HTTPClientError as e:
             if e.code == 599 or e.code >= 500:
                 raise ServerUnreachable(f"cannot reach {self.url}: {e}") from None
             body = e.response.body if e.response is not None and e.response.body else b""
-            raise SubscriptionRefused(e.code, _server_message(body, str(e))) from None
+            raise SubscriptionRefused(e.code, server_message(body, str(e))) from None
         except (OSError, StreamClosedError, asyncio.TimeoutError) as e:
             raise ServerUnreachable(f"cannot reach {self.url}: {e or type(e).__name__}") from None
 
@@ -330,18 +330,15 @@ class OmniForge:
         names = _channels(channels)
         cursor = last_event_id
         seen = _SeenIds()
-        failures = 0
+        retry = Backoff(backoff, max(backoff, max_backoff))
         first = True
         while True:
             try:
                 conn = await self._open_gateway()
             except ServerUnreachable:
-                if first:
+                if first or (max_retries is not None and retry.failures >= max_retries):
                     raise
-                failures += 1
-                if max_retries is not None and failures > max_retries:
-                    raise
-                await asyncio.sleep(_delay(failures, backoff, max_backoff))
+                await retry.wait()
                 continue
             first = False
             try:
@@ -364,7 +361,7 @@ class OmniForge:
                     elif kind == "reset":
                         yield {"type": "reset", "reason": frame.get("reason")}
                     elif kind == "subscribed":
-                        failures = 0
+                        retry.reset()
                         # A server may tell where the stream starts; resuming from there means
                         # a drop before the first event loses nothing either.
                         if cursor is None and frame.get("lastEventId") is not None:
@@ -377,10 +374,9 @@ class OmniForge:
                 pass  # dropped while writing: reconnect below
             finally:
                 conn.close()
-            failures += 1
-            if max_retries is not None and failures > max_retries:
+            if max_retries is not None and retry.failures >= max_retries:
                 raise ServerUnreachable(f"lost the connection to {self.url}")
-            await asyncio.sleep(_delay(failures, backoff, max_backoff))
+            await retry.wait()
 
     # -- builds and deployments ------------------------------------------------------------------
 
@@ -401,19 +397,19 @@ class OmniForge:
         return AsyncRun(self, "deployment", str(deployment_id), message)
 
 
-class _SetCookies:
-    """Tornado response headers as the ``http.cookiejar`` response interface."""
-
-    def __init__(self, headers: HTTPHeaders) -> None:
-        self._headers = headers
-
-    def info(self) -> _SetCookies:
-        return self
-
-    def get_all(self, name: str, default: Any = None) -> Any:
-        return self._headers.get_list(name) or default
+def _history_query(channel: str | Iterable[str], after: str | None, limit: int) -> dict[str, Any]:
+    return {"channel": ",".join(_channels(channel)), "after": after, "limit": limit}
 
 
-def _delay(failures: int, base: float, cap: float) -> float:
-    """Exponential backoff with jitter, so that many clients do not reconnect in lockstep."""
-    return min(cap, base * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+def _answer(response: httpx.Response, method: str, url: str, invalid: type[InvalidRequest]) -> Any:
+    """The decoded JSON of a response, or the error it stands for."""
+    if response.status_code >= 400:
+        raise http_error(response.status_code, response.content, method, url, invalid)
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise RequestFailed(
+            response.status_code, f"{method} {url}: the answer is not JSON"
+        ) from None

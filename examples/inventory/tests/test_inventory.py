@@ -63,6 +63,29 @@ async def test_order_rooms_sync_every_root(
         }
 
 
+async def test_an_edit_made_as_a_order_block_ends_is_on_the_server(
+    client: InventoryClient, fetch_json: Any
+) -> None:
+    # Leaving the block waits until the server holds every edit (or raises EditsNotConfirmed).
+    async with client.order("last") as room:
+        room.body.children.append(XmlText("hello"))
+        room.items.append("item")
+        room.meta["key"] = "value"
+        room.notes.insert(0, "hello")
+    stored = await fetch_json("omniforge/api/rooms/inventory/order:last")
+    assert stored["content"] == {
+        "body": "hello",
+        "items": ["item"],
+        "meta": {"key": "value"},
+        "notes": "hello",
+    }
+    async with client.order("last") as again:
+        assert str(again.body) == "hello"
+        assert again.items.to_py() == ["item"]
+        assert again.meta.to_py() == {"key": "value"}
+        assert str(again.notes) == "hello"
+
+
 async def test_order_placed_reaches_the_room_and_its_hook(
     client: InventoryClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,7 +9,7 @@
  *   room.on('order.placed', event => console.log(event.data));
  *   await room.emit('order.placed', { total: 0 });
  *   room.setPresence({ status: 'text' });
- *   room.destroy();
+ *   await room.close(); // resolves once the server holds every edit (destroy() leaves at once)
  *
  * The document travels over `inventory/rooms/{kind}:{id}` (y-websocket), events are
  * emitted through `inventory/events` (where the app's hooks run) and followed over the
@@ -112,6 +112,87 @@ export class EventRefused extends Error {
     this.name = 'EventRefused';
   }
 }
+
+/**
+ * `close()` could not confirm that the server holds every edit of the room's document: the
+ * server refused them (read-only) or did not answer in time. The document still holds them.
+ */
+export class EditsNotConfirmed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EditsNotConfirmed';
+  }
+}
+
+// -- confirming edits ------------------------------------------------------------------------
+//
+// y-websocket has no acknowledgements. To learn whether the server holds the document, a room
+// sends a sync step 1 whose state vector is one clock short of the document's for every client:
+// the server's step 2 answer then holds the last unit of each client's edits that it has, and
+// its whole delete set. It holds everything the document holds exactly when merging the
+// document's own update from that state vector into the answer adds nothing.
+
+const MESSAGE_SYNC = 0;
+const MESSAGE_AUTH = 2;
+const SYNC_STEP1 = 0;
+const SYNC_STEP2 = 1;
+
+interface PeekableDecoder {
+  arr: Uint8Array;
+  pos: number;
+}
+
+function readVarUint(bytes: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  let shift = 1;
+  let pos = at;
+  for (;;) {
+    const byte = bytes[pos++];
+    value += (byte & 0x7f) * shift;
+    if (byte < 0x80 || pos >= bytes.length) {
+      return [value, pos];
+    }
+    shift *= 128;
+  }
+}
+
+function writeVarUint(out: number[], value: number): void {
+  let rest = value;
+  while (rest > 0x7f) {
+    out.push((rest % 128) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+}
+
+/** The bytes after a varuint length at `at` (without moving the decoder). */
+function readBytes(bytes: Uint8Array, at: number): Uint8Array {
+  const [length, start] = readVarUint(bytes, at);
+  return bytes.subarray(start, start + length);
+}
+
+function stepOne(stateVector: Uint8Array): Uint8Array {
+  const head: number[] = [MESSAGE_SYNC, SYNC_STEP1];
+  writeVarUint(head, stateVector.length);
+  const message = new Uint8Array(head.length + stateVector.length);
+  message.set(head);
+  message.set(stateVector, head.length);
+  return message;
+}
+
+function oneShort(doc: Y.Doc): Uint8Array {
+  const clocks = new Map<number, number>();
+  Y.decodeStateVector(Y.encodeStateVector(doc)).forEach((clock, client) => {
+    clocks.set(client, Math.max(0, clock - 1));
+  });
+  return Y.encodeStateVector(clocks);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 
 /** URLs, authentication and requests, shared by the rooms of one client. */
 export class Connection {
@@ -254,6 +335,11 @@ export class InventoryRoom<M extends object> {
   readonly whenSynced: Promise<void>;
   private readonly events: EventStream;
   private readonly handlers = new Map<string, Set<(event: Envelope<string, unknown>) => void>>();
+  /** Transactions that did not come from the server, and how many the server is known to hold. */
+  private localChanges = 0;
+  private localHeld = 0;
+  private denied: string | null = null;
+  private answerWaiters: Array<(answer: Uint8Array) => void> = [];
 
   constructor(
     protected readonly connection: Connection,
@@ -272,6 +358,7 @@ export class InventoryRoom<M extends object> {
       params: token ? { token } : {},
       ...(WebSocketPolyfill ? { WebSocketPolyfill } : {})
     });
+    this.watchEdits();
     this.events = new EventStream(connection, this.channel, event => this.dispatch(event));
     const synced = new Promise<void>(resolve => {
       if (this.provider.synced) {
@@ -358,11 +445,94 @@ export class InventoryRoom<M extends object> {
     return () => this.awareness.off('change', changed);
   }
 
-  /** Leave the room: close its connections. */
+  /**
+   * Leave the room once the server holds every edit of the document (at most `timeoutMs`);
+   * rejects with `EditsNotConfirmed` when that cannot be confirmed. The room is left either way.
+   */
+  async close(timeoutMs = 10000): Promise<void> {
+    try {
+      await this.confirm(timeoutMs);
+    } finally {
+      this.destroy();
+    }
+  }
+
+  /** Resolves once the server holds every edit made to the document so far. */
+  async confirm(timeoutMs = 10000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.localChanges !== this.localHeld) {
+      if (this.denied !== null) {
+        throw new EditsNotConfirmed(`the server refused edits to ${this.channel}: ${this.denied}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new EditsNotConfirmed(`the server did not confirm every edit of ${this.channel} within ${timeoutMs} ms`);
+      }
+      const socket = this.provider.ws;
+      if (socket === null || socket.readyState !== 1 || !this.provider.synced) {
+        await sleep(Math.min(50, left)); // y-websocket reconnects by itself
+        continue;
+      }
+      const counted = this.localChanges;
+      const state = oneShort(this.doc);
+      const ours = Y.encodeStateAsUpdate(this.doc, state);
+      const answered = this.nextAnswer(Math.min(1000, left));
+      socket.send(stepOne(state));
+      const answer = await answered;
+      if (answer !== null && sameBytes(Y.mergeUpdates([answer, ours]), Y.mergeUpdates([answer]))) {
+        this.localHeld = Math.max(this.localHeld, counted);
+      } else {
+        await sleep(Math.min(10, left)); // edits still on their way: ask again
+      }
+    }
+  }
+
+  /** Leave the room at once: close its connections (edits not yet sent are not sent). */
   destroy(): void {
     this.events.close();
     this.provider.destroy();
     this.doc.destroy();
+  }
+
+  private watchEdits(): void {
+    this.doc.on('update', (_update: Uint8Array, origin: unknown) => {
+      if (origin !== this.provider) {
+        this.localChanges += 1; // the provider applies what the server sends with itself as origin
+      }
+    });
+    const handlers = this.provider.messageHandlers;
+    const sync = handlers[MESSAGE_SYNC];
+    handlers[MESSAGE_SYNC] = (encoder, decoder, provider, emitSynced, messageType) => {
+      const { arr, pos } = decoder as unknown as PeekableDecoder;
+      const [subtype, next] = readVarUint(arr, pos);
+      const answer = subtype === SYNC_STEP2 ? readBytes(arr, next).slice() : null;
+      sync(encoder, decoder, provider, emitSynced, messageType);
+      if (answer !== null) {
+        this.answerWaiters.splice(0).forEach(resolve => resolve(answer));
+      }
+    };
+    const auth = handlers[MESSAGE_AUTH];
+    handlers[MESSAGE_AUTH] = (encoder, decoder, provider, emitSynced, messageType) => {
+      const { arr, pos } = decoder as unknown as PeekableDecoder;
+      const [, next] = readVarUint(arr, pos);
+      this.denied = new TextDecoder().decode(readBytes(arr, next)) || 'permission denied';
+      auth(encoder, decoder, provider, emitSynced, messageType);
+    };
+  }
+
+  /** The next sync step 2 the server sends, or null after `ms`. */
+  private nextAnswer(ms: number): Promise<Uint8Array | null> {
+    return new Promise(resolve => {
+      const timer = setTimeout(() => {
+        this.answerWaiters = this.answerWaiters.filter(waiter => waiter !== done);
+        resolve(null);
+      }, ms);
+      const done = (answer: Uint8Array) => {
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      this.answerWaiters.push(done);
+    });
   }
 
   private dispatch(event: Envelope<string, unknown>): void {

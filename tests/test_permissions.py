@@ -12,8 +12,8 @@ from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.rooms import protocol as p
 
 from .authorizers import READ_ONLY_HEADER
-from .identities import USER_HEADER
 from .conftest import fetch_json, wait_for
+from .identities import USER_HEADER
 
 
 @pytest.fixture

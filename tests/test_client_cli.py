@@ -227,8 +227,8 @@ async def test_config_lists_every_setting_of_the_extension(no_servers):
     assert len(traits) > 20
     done = await run_cli("config", env=cli_env(no_servers))
     assert done.code == 0, done.err
-    for name, trait in traits.items():
-        assert f"--OmniForgeApp.{name}=<{type(trait).__name__}>" in done.out, name
+    for name in traits:
+        assert f"--OmniForgeApp.{name}=" in done.out, name
     listed = await run_cli("config", "--json", env=cli_env(no_servers))
     entries = {e["name"]: e for e in map(json.loads, listed.out.splitlines())}
     assert sorted(entries) == sorted(traits)

@@ -536,7 +536,7 @@ class OmniForgeApp(ExtensionApp):
         """Who a request is, as rooms and events show it: the owner for a request that only
         the Jupyter token authenticated (see :func:`~.auth.is_token_only`), else the Jupyter
         user."""
-        if getattr(handler, "_omniforge_claims", None) is None and is_token_only(handler):
+        if getattr(handler, "_omniforge_claims", None) is None and is_token_only(handler, user):
             return self.owner
         return identity_from_user(user)
 

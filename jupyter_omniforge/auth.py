@@ -7,6 +7,7 @@ identity, never from what a client says about itself.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,12 +97,15 @@ def identity_of_owner(username: str) -> Identity:
     return identity_from_user(type("Owner", (), {"username": username})())
 
 
-def is_token_only(handler: Any) -> bool:
+def is_token_only(handler: Any, user: Any = None) -> bool:
     """Whether ``handler``'s request was authenticated by the Jupyter token alone (header or
     ``?token=``), with no login cookie: a script, the CLI, a notebook's client. Jupyter gives
-    such a request a new random anonymous user each time; we give it the owner's identity.
-    A browser that logged in (a cookie) keeps its own user, token or not."""
+    such a request a new random anonymous user each time (a uuid4 hex username); we give it the
+    owner's identity. A browser that logged in (a cookie) keeps its own user, token or not, and
+    so does a user an identity provider of a deployment names for the token."""
     if not getattr(handler, "_token_authenticated", False):
+        return False
+    if user is not None and not _GENERATED.fullmatch(str(getattr(user, "username", ""))):
         return False
     provider = getattr(handler, "identity_provider", None)
     try:
@@ -109,3 +113,7 @@ def is_token_only(handler: Any) -> bool:
     except Exception:
         cookie = None
     return cookie is None or handler.get_cookie(cookie) is None
+
+
+# What jupyter_server's IdentityProvider.generate_anonymous_user names a user: uuid4().hex.
+_GENERATED = re.compile(r"[0-9a-f]{32}")

@@ -23,6 +23,7 @@ import json
 import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from .client.discovery import DiscoveryError
@@ -121,6 +122,56 @@ def _parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 with a diff when DIR is out of date with SPEC",
     )
 
+    token = commands.add_parser(
+        "token",
+        help="mint or revoke a room-scoped token",
+        description="Room-scoped tokens (JWT) for browsers, scripts and apps outside JupyterLab: "
+        "a user, the rooms it may be used in, what it may do there, and how long it lasts. "
+        "Minting needs admin in those rooms; revoking needs admin everywhere.",
+    )
+    token_commands = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    create = token_commands.add_parser(
+        "create", parents=[server], help="mint a token and print it (JSON: token, jti, expires)"
+    )
+    create.add_argument("rooms", metavar="ROOM", nargs="+", help="room names or patterns (idea:*)")
+    create.add_argument("--user", required=True, help="the username the token stands for")
+    create.add_argument("--name", help="its display name")
+    create.add_argument("--group", action="append", default=[], dest="groups", help="a group")
+    for action, means in (
+        ("read", "read and show presence"),
+        ("write", "read, write, show presence and emit events"),
+        ("delete", "delete rooms"),
+        ("admin", "mint tokens and read the audit trail"),
+    ):
+        create.add_argument(f"--{action}", action="store_true", help=f"may {means}")
+    create.add_argument(
+        "--permission", action="append", default=[], help="one more action, by name"
+    )
+    create.add_argument("--ttl", default="1h", help="lifetime: 90, 30m, 1h, 7d (default 1h)")
+    revoke = token_commands.add_parser("revoke", parents=[server], help="revoke a token by its id")
+    revoke.add_argument("jti", metavar="JTI", help="the token's id (jti)")
+
+    new_key = commands.add_parser(
+        "new-key",
+        help="write a new encryption key file (32 random bytes, base64, mode 0600)",
+    )
+    new_key.add_argument("file", metavar="FILE")
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="re-seal the stored rooms, events and audit trail with a new key",
+        description="Re-seal every row of the SQLite store with the key in NEW_KEY_FILE, in "
+        "batches: interrupted, it carries on where it stopped when run again. Rows stored in the "
+        "clear are sealed too (turning encryption on for an existing store). Run it with the "
+        "server stopped (or run it again until it re-seals nothing), then start the server "
+        "with --OmniForgeApp.encryption_key_file=NEW_KEY_FILE (and the old key in "
+        "encryption_previous_key_files while Redis may hold entries sealed with it).",
+    )
+    rotate.add_argument("new_key", metavar="NEW_KEY_FILE")
+    rotate.add_argument("--old-key-file", help="the key the rows are sealed with now")
+    rotate.add_argument(
+        "--db", help="the SQLite store (default: omniforge/omniforge.sqlite in Jupyter's data dir)"
+    )
+
     config = commands.add_parser(
         "config",
         help="list every setting of the server extension (OmniForgeApp): type, default, help",
@@ -145,6 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return generate(args.spec, args.output, check=args.check)
         if args.command == "config":
             return config(as_json=args.json)
+        if args.command == "new-key":
+            return new_key(args.file)
+        if args.command == "rotate-key":
+            return rotate_key(args.new_key, args.old_key_file, args.db)
+        if args.command == "token":
+            forge = OmniForge(args.url, args.token)
+            if args.token_command == "revoke":
+                print(json.dumps(forge.request("DELETE", f"omniforge/api/tokens/{args.jti}")))
+                return EXIT_OK
+            print(json.dumps(forge.request("POST", "omniforge/api/tokens", json=_token_body(args))))
+            return EXIT_OK
         if args.command == "emit":
             data = _json_object(args.data)
             forge = OmniForge(args.url, args.token)
@@ -176,6 +238,78 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_UNREACHABLE, f"no server: {e}")
     except ClientError as e:
         return _fail(EXIT_UNREACHABLE, str(e))
+
+
+def _token_body(args: argparse.Namespace) -> dict[str, Any]:
+    permissions = list(args.permission)
+    if args.read:
+        permissions += ["read", "presence"]
+    if args.write:
+        permissions += ["read", "presence", "write", "emit"]
+    for action in ("delete", "admin"):
+        if getattr(args, action):
+            permissions.append(action)
+    if not permissions:
+        raise Usage("say what the token may do: --read, --write, --delete, --admin, --permission")
+    body: dict[str, Any] = {
+        "user": args.user,
+        "rooms": args.rooms,
+        "permissions": sorted(set(permissions)),
+        "groups": args.groups,
+        "ttl": _seconds(args.ttl),
+    }
+    if args.name:
+        body["name"] = args.name
+    return body
+
+
+def _seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise Usage(f"--ttl: a duration like 90, 30m, 1h or 7d, not {text!r}") from None
+    if value <= 0:
+        raise Usage("--ttl must be positive")
+    return value
+
+
+def new_key(path: str) -> int:
+    """``jupyter omniforge new-key FILE``: 0 written, 2 when FILE exists."""
+    from .store.crypto import write_key_file
+
+    try:
+        kid = write_key_file(path)
+    except FileExistsError:
+        return _fail(EXIT_USAGE, f"{path} exists: a key file is never overwritten")
+    print(f"wrote key {kid} to {path} (keep it safe: without it the stored rows cannot be read)")
+    return EXIT_OK
+
+
+def rotate_key(new_key_file: str, old_key_file: str | None, db: str | None) -> int:
+    """``jupyter omniforge rotate-key``: 0 done, 2 a key or the store cannot be used."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    from .store.crypto import Cipher, CipherError, read_key_file
+    from .store.sqlite.rotation import rotate
+
+    path = Path(db) if db else Path(jupyter_data_dir()) / "omniforge" / "omniforge.sqlite"
+    if not path.exists():
+        return _fail(EXIT_USAGE, f"no store at {path} (--db)")
+    try:
+        new = Cipher(read_key_file(new_key_file))
+        old = Cipher(read_key_file(old_key_file)) if old_key_file else None
+        done = rotate(
+            path, old, new, progress=lambda table, n: print(f"{table}: {n} rows", flush=True)
+        )
+    except CipherError as e:
+        return _fail(EXIT_USAGE, f"cannot re-seal {path}: {e}")
+    print(
+        f"re-sealed {sum(done.values())} rows of {path} with key {new.current}; start the server "
+        f"with --OmniForgeApp.encryption_key_file={new_key_file}"
+    )
+    return EXIT_OK
 
 
 def generate(spec: str, output: str, *, check: bool = False) -> int:

@@ -22,5 +22,6 @@ class NamedUsers(IdentityProvider):
         name = handler.request.headers.get(USER_HEADER) or handler.get_argument("user", None)
         if not name:
             return user
-        handler._token_authenticated = False  # a named user, as if logged in
+        # Still authenticated by the token (no XSRF check), but a user of its own, as a
+        # deployment's identity provider would name it: not the owner.
         return User(username=name, name=name.title(), display_name=name.title())

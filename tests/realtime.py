@@ -85,7 +85,12 @@ class SSE:
 
     @classmethod
     async def open(
-        cls, server_url: str, token: str, channels: str, last_event_id: str | None = None
+        cls,
+        server_url: str,
+        token: str,
+        channels: str,
+        last_event_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> SSE:
         parts = urlsplit(server_url)
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
@@ -97,6 +102,7 @@ class SSE:
         ]
         if last_event_id:
             lines.append(f"Last-Event-ID: {last_event_id}")
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         sse = cls(reader, writer)
         await wait_for(lambda: sse.status)

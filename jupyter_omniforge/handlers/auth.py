@@ -24,8 +24,11 @@ def bearer_token(handler: web.RequestHandler) -> str | None:
     """A JWT the request carries (``Authorization: Bearer``, or ``?token=`` when it is one)."""
     header = handler.request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "token" and looks_like_jwt(value):
+        return value  # a client that sends every token as Jupyter's ("token X")
     query = handler.get_query_argument("token", None)
     return query if looks_like_jwt(query) else None
 
@@ -67,7 +70,7 @@ async def guard_for(handler: Any, app: Any, user: Any) -> Guard:
         user=user,
         handler=handler,
         groups=groups_of(user),
-        owner=claims is None and is_token_only(handler),
+        owner=claims is None and is_token_only(handler, user),
         claims=claims,
     )
 

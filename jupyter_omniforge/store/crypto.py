@@ -61,6 +61,14 @@ class Cipher:
         self._keys = {key_id(k): AESGCM(k) for k in (current, *older)}
         self.current = key_id(current)
 
+    def merged(self, *others: Cipher) -> Cipher:
+        """A cipher sealing with this one's current key and opening with every key of this one
+        and of ``others``."""
+        combined = Cipher.__new__(Cipher)
+        combined._keys = {k: v for c in (self, *others) for k, v in c._keys.items()}
+        combined.current = self.current
+        return combined
+
     @property
     def key_ids(self) -> list[str]:
         """The ids of every key this cipher opens with (the current one first)."""

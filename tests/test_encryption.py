@@ -1,0 +1,168 @@
+"""Encryption at rest: what the database holds is sealed, comes back with the key, refuses a
+wrong or missing key without harm, and survives a key rotation killed half way."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pycrdt import Doc, Text
+
+from jupyter_omniforge.client import connect_room
+from jupyter_omniforge.store.crypto import write_key_file
+
+from .conftest import fetch_json
+
+SECRET_TEXT = "the launch code is 0000"
+SECRET_EVENT = "rotating the plutonium"
+
+
+def file_bytes(db: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+
+
+async def write_secrets(server) -> None:
+    doc = Doc()
+    async with connect_room(server.url, "idea:secret", doc, token=server.token):
+        doc.get("code", type=Text).insert(0, SECRET_TEXT)
+    await fetch_json(
+        server.url + "omniforge/api/events",
+        method="POST",
+        token=server.token,
+        body={
+            "channel": "build:s",
+            "type": "build.progress",
+            "data": {"percent": 5, "message": SECRET_EVENT},
+        },
+    )
+
+
+async def read_back(server) -> tuple[str, list[str]]:
+    _, room = await fetch_json(server.url + "omniforge/api/rooms/idea:secret", token=server.token)
+    _, history = await fetch_json(
+        server.url + "omniforge/api/events?channel=build:s", token=server.token
+    )
+    return room["content"]["code"], [e["data"]["message"] for e in history["events"]]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name in ("one", "two", "wrong"):
+        out[name] = tmp_path / f"{name}.key"
+        write_key_file(out[name])
+    return out
+
+
+async def test_nothing_readable_on_disk_and_everything_back_after_a_restart(
+    server_process, keys, tmp_path
+):
+    db = tmp_path / "enc" / "omniforge.sqlite"
+    args = [f"--OmniForgeApp.encryption_key_file={keys['one']}", "--OmniForgeApp.compact_idle=0.2"]
+    server = await server_process(args, db=db).start()
+    await write_secrets(server)
+    await asyncio.sleep(1)  # let the log fold into a snapshot: both are sealed
+    server.stop()
+    raw = file_bytes(db)
+    assert SECRET_TEXT.encode() not in raw and SECRET_EVENT.encode() not in raw
+    assert b"plutonium" not in raw and b"launch code" not in raw
+    again = await server_process(args, db=db).start()
+    assert await read_back(again) == (SECRET_TEXT, [SECRET_EVENT])
+
+
+async def test_a_wrong_or_missing_key_stops_serving_with_the_reason_and_destroys_nothing(
+    server_process, keys, tmp_path
+):
+    db = tmp_path / "enc" / "omniforge.sqlite"
+    server = await server_process(
+        [f"--OmniForgeApp.encryption_key_file={keys['one']}"], db=db
+    ).start()
+    await write_secrets(server)
+    server.stop()
+    before = file_bytes(db)
+    for args in ([f"--OmniForgeApp.encryption_key_file={keys['wrong']}"], []):
+        refused = server_process(args, db=db)
+        with pytest.raises(AssertionError):
+            await refused.start(timeout=8)  # never ready
+        status, body = await fetch_json(
+            refused.url + "omniforge/api/rooms", token=refused.token, raise_error=False
+        )
+        assert status == 503 and "sealed with key" in body["message"], body
+        refused.stop()
+    assert file_bytes(db).count(b"idea:secret") == before.count(b"idea:secret")
+    good = await server_process(
+        [f"--OmniForgeApp.encryption_key_file={keys['one']}"], db=db
+    ).start()
+    assert await read_back(good) == (SECRET_TEXT, [SECRET_EVENT])
+
+
+ROTATE = """
+import sys, os, signal
+from jupyter_omniforge.store.crypto import Cipher, read_key_file
+from jupyter_omniforge.store.sqlite import rotation
+db, old, new = sys.argv[1:4]
+def progress(table, done):
+    if table == "room_updates" and done >= 100:
+        os.kill(os.getpid(), signal.SIGKILL)  # killed half way through
+rotation.rotate(db, Cipher(read_key_file(old)), Cipher(read_key_file(new)), batch=50, progress=progress)
+"""
+
+
+async def test_a_rotation_killed_half_way_and_run_again_loses_nothing(
+    server_process, keys, tmp_path
+):
+    db = tmp_path / "enc" / "omniforge.sqlite"
+    args = [f"--OmniForgeApp.encryption_key_file={keys['one']}", "--OmniForgeApp.update_interval=0"]
+    server = await server_process(args, db=db).start()
+    await write_secrets(server)
+    doc = Doc()
+    async with connect_room(server.url, "idea:many", doc, token=server.token):
+        for i in range(300):
+            doc.get("code", type=Text).insert(i, "x")
+            await asyncio.sleep(0.001)
+    server.stop()
+    killed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", ROTATE, str(db), str(keys["one"]), str(keys["two"])],
+        capture_output=True,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()
+    # Half sealed with each key: the server opens it with both, nothing is missing.
+    both = [
+        f"--OmniForgeApp.encryption_key_file={keys['two']}",
+        f"--OmniForgeApp.encryption_previous_key_files={keys['one']}",
+    ]
+    half = await server_process(both, db=db).start()
+    assert await read_back(half) == (SECRET_TEXT, [SECRET_EVENT])
+    _, many = await fetch_json(half.url + "omniforge/api/rooms/idea:many", token=half.token)
+    assert many["content"]["code"] == "x" * 300
+    half.stop()
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "jupyter_omniforge.cli",
+            "rotate-key",
+            str(keys["two"]),
+            "--old-key-file",
+            str(keys["one"]),
+            "--db",
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    # Only the new key now.
+    final = await server_process(
+        [f"--OmniForgeApp.encryption_key_file={keys['two']}"], db=db
+    ).start()
+    assert await read_back(final) == (SECRET_TEXT, [SECRET_EVENT])
+    _, many = await fetch_json(final.url + "omniforge/api/rooms/idea:many", token=final.token)
+    assert many["content"]["code"] == "x" * 300
+    _, audit = await fetch_json(final.url + "omniforge/api/audit?limit=1000", token=final.token)
+    assert "key.rotated" in [e["action"] for e in audit["entries"]]

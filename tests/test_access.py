@@ -387,3 +387,83 @@ async def test_a_stock_y_websocket_client_with_a_room_token(ws_base, server_url,
     ) as js:
         closed = await js.wait_event(lambda e: e.get("event") in ("connection-close", "synced"))
         assert closed["event"] == "connection-close"
+
+
+class TestAnIdentityProvidersTokens:
+    """Tokens signed by the team's identity provider (RS256 here), its claims mapped to users."""
+
+    @pytest.fixture
+    def signing_key(self, tmp_path: Path):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = tmp_path / "idp.pem"
+        public.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        return key, public
+
+    @pytest.fixture
+    def omniforge_config(self, policy_file: Path, signing_key) -> dict:
+        return {
+            "room_policy_file": str(policy_file),
+            "jwt_public_key_file": str(signing_key[1]),
+            "jwt_issuer": "https://idp.example",
+            "jwt_audience": "omniforge",
+            "jwt_username_claim": "preferred_username",
+        }
+
+    def sign(self, key, **claims) -> str:
+        import jwt
+
+        payload = {
+            "iss": "https://idp.example",
+            "aud": "omniforge",
+            "sub": "4f2c",
+            "preferred_username": "alice",
+            "name": "Alice A",
+            "groups": ["ops"],
+            "exp": int(time.time()) + 600,
+            **claims,
+        }
+        return jwt.encode(payload, key, algorithm="RS256")
+
+    async def test_its_users_are_who_its_tokens_say_and_the_policy_decides(
+        self, server_url, signing_key
+    ):
+        key = signing_key[0]
+        bearer = {"Authorization": f"Bearer {self.sign(key)}"}
+        status, envelope = await fetch_json(
+            server_url + "omniforge/api/events",
+            method="POST",
+            headers=bearer,
+            body={"channel": "deployment:x", "type": "deployment.started", "data": {}},
+        )
+        assert status == 201 and envelope["source"] == {"username": "alice"}
+        # Erin is in the ops group: the rules let ops write deployments too.
+        erin = {"Authorization": f"Bearer {self.sign(key, preferred_username='erin')}"}
+        status, _ = await fetch_json(
+            server_url + "omniforge/api/events",
+            method="POST",
+            headers=erin,
+            body={
+                "channel": "deployment:x",
+                "type": "deployment.progress",
+                "data": {"percent": 1, "message": "m"},
+            },
+        )
+        assert status == 201
+        for bad in (
+            self.sign(key, iss="https://elsewhere"),
+            self.sign(key, aud="another-app"),
+            self.sign(key, exp=int(time.time()) - 10),
+        ):
+            status, _ = await fetch_json(
+                server_url + "omniforge/api/events?channel=*",
+                headers={"Authorization": f"Bearer {bad}"},
+                raise_error=False,
+            )
+            assert status == 401

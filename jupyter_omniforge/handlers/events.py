@@ -83,25 +83,34 @@ class EventStreamHandler(_EventsBase):
 
     @web.authenticated
     async def get(self) -> None:
+        self._done = asyncio.Event()
         patterns = self.patterns(self.get_query_argument("channels", "*"))
         bus = self.extensionapp.bus
         after = bus.check_cursor(
             self.request.headers.get("Last-Event-ID")
             or self.get_query_argument("lastEventId", None)
         )
+        app = self.extensionapp
         identity = self.guard.identity
-        self.extensionapp.connections.acquire(identity.username)  # TooManyConnections: 429
+        app.connections.acquire(identity.username)  # TooManyConnections: 429
+        # A room-scoped token that expires (or is revoked) ends the stream.
+        self.guard.on_expired = lambda error: self._end()
+        app.access.watch(self.guard)
         try:
             await self._stream(patterns, after)
         finally:
-            self.extensionapp.connections.release(identity.username)
+            app.access.unwatch(self.guard)
+            app.connections.release(identity.username)
+
+    def _end(self) -> None:
+        self._done.set()
+        self.request.connection.close()
 
     async def _stream(self, patterns: list[str], after: str | None) -> None:
         bus = self.extensionapp.bus
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
-        self._done = asyncio.Event()
         self._pending_flushes = 0
         self.write(b"retry: 1000\n\n")
         await self.flush()

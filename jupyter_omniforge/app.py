@@ -30,7 +30,7 @@ from .errors import ConfigurationError, OmniForgeError
 from .events.bus import EventBus
 from .events.presence import PresenceEvents
 from .events.room_state import RoomStateWriter
-from .handlers.access import AuditHandler, TokenHandler, TokensHandler
+from .handlers.access import AuditHandler, MyAccessHandler, TokenHandler, TokensHandler
 from .handlers.api import ClusterHandler, LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
 from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
@@ -527,6 +527,7 @@ class OmniForgeApp(ExtensionApp):
                 (r"/omniforge/api/tokens", TokensHandler),
                 (r"/omniforge/api/tokens/([^/]+)", TokenHandler),
                 (r"/omniforge/api/audit", AuditHandler),
+                (r"/omniforge/api/access", MyAccessHandler),
                 (r"/omniforge/health/live", LiveHandler),
                 (r"/omniforge/health/ready", ReadyHandler),
             ]

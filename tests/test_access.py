@@ -175,6 +175,20 @@ async def test_rooms_rest_lists_and_shows_only_readable_rooms_and_delete_needs_d
     assert status == 403  # bob may write ideas, not delete them
 
 
+async def test_a_user_can_ask_what_they_may_do(server_url, token):
+    _, carol = await fetch_json(
+        server_url + "omniforge/api/access?room=idea:5", token=token, headers=as_user("carol")
+    )
+    assert carol == {
+        "user": "carol",
+        "room": "idea:5",
+        "actions": ["presence", "read"],
+        "owner": False,
+    }
+    _, owner = await fetch_json(server_url + "omniforge/api/access?room=idea:5", token=token)
+    assert owner["owner"] is True and "admin" in owner["actions"]
+
+
 async def test_the_owner_may_do_everything_whatever_the_policy(server_url, token, ws_connect):
     await ws_connect("project:own")  # no rule covers project rooms: default none, but the owner
     status, _ = await post_event(server_url, token, None, "project:own", "idea.updated")

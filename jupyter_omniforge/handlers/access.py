@@ -107,3 +107,20 @@ class AuditHandler(OmniForgeAPIHandler):
         if not raw.isdigit() or len(raw) > 18:
             raise ValidationError(f"{name} must be a whole number")
         return int(raw)
+
+
+class MyAccessHandler(OmniForgeAPIHandler):
+    """``GET omniforge/api/access?room=idea:1``: what the requesting user may do in that room
+    (``{"user", "room", "actions", "owner"}``), for a UI to show what it can offer."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        room = str(self.extensionapp.room_names.parse(self.get_query_argument("room", "")))
+        self.write_json(
+            {
+                "user": self.guard.identity.username,
+                "room": room,
+                "actions": sorted(self.guard.allowed(room)),
+                "owner": self.guard.subject.owner,
+            }
+        )

@@ -283,7 +283,18 @@ class OmniForgeApp(ExtensionApp):
                 log=self.log,
             )
             return LocalBackplane(event_log, self.instance_id, self._rooms_info)
-        from .backplane.redis import RedisBackplane
+        try:
+            from .backplane.redis import RedisBackplane
+        except ImportError as e:
+            if (e.name or "").partition(".")[0] != "redis":
+                raise
+            # A configuration error like a bad option: the server does not start without it.
+            self.log.critical(
+                "OmniForgeApp.redis_url is set, but redis-py is not installed (%s): "
+                "pip install 'jupyter_omniforge[redis]'",
+                e,
+            )
+            raise SystemExit(1) from e
 
         return RedisBackplane(
             self.redis_url,
@@ -293,6 +304,7 @@ class OmniForgeApp(ExtensionApp):
             event_max_len=self.redis_event_stream_max,
             event_max_age=self.event_retention_seconds,
             compact_after=self.compact_max_updates,
+            compact_idle=self.compact_idle,
             connect_timeout=self.redis_connect_timeout,
             log=self.log,
         )

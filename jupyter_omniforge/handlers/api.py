@@ -96,13 +96,20 @@ class RoomHandler(OmniForgeAPIHandler):
 
 
 class ClusterHandler(OmniForgeAPIHandler):
-    """``GET omniforge/api/cluster``: the live instances and the rooms each holds."""
+    """``GET omniforge/api/cluster``: the live instances and the rooms each holds, and the
+    malformed shared entries this instance skipped (per kind)."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         backplane = self.omniforge.backplane
-        self.write_json({"instance": backplane.instance_id, "instances": await backplane.cluster()})
+        self.write_json(
+            {
+                "instance": backplane.instance_id,
+                "instances": await backplane.cluster(),
+                "malformed": backplane.malformed(),
+            }
+        )
 
 
 class LiveHandler(JupyterHandler):

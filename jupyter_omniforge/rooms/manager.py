@@ -199,22 +199,29 @@ class RoomManager(RoomListener):
 
     # -- RoomSink: what other instances send through the backplane --------------------------------
 
-    def apply_remote_update(self, key: str, update: bytes) -> None:
+    def apply_remote_update(self, key: str, update: bytes) -> bool:
+        """Apply another instance's update; False when the room refused it (it does not
+        decode), True otherwise (also when the room is not open here: nothing to apply)."""
         room = self.rooms.get(key)
         if room is None:
-            return  # not open here: whoever opens it reads the shared state
+            return True  # not open here: whoever opens it reads the shared state
         try:
             room.apply_update(update, origin=REMOTE)
         except OmniForgeError as e:
             self.log.error("room %s: dropped an update from another instance: %s", key, e)
+            return False
+        return True
 
-    def apply_remote_awareness(self, key: str, instance: str, awareness_update: bytes) -> None:
+    def apply_remote_awareness(self, key: str, instance: str, awareness_update: bytes) -> bool:
+        """Apply another instance's awareness; False when the room refused it."""
         room = self.rooms.get(key)
         if room is not None:
             try:
                 room.apply_remote_awareness(instance, awareness_update)
             except OmniForgeError as e:
                 self.log.error("room %s: dropped awareness from %s: %s", key, instance, e)
+                return False
+        return True
 
     def forget_remote_instance(self, instance: str) -> None:
         for room in list(self.rooms.values()):

@@ -196,6 +196,8 @@ class RedisBackplane(Backplane):
                 if beats % 30 == 1:
                     await self.event_log.trim()
                 await self.instances.beat()
+                if await self.connection.check_epoch():
+                    await self._recovered()  # Redis lost its data while we stayed connected
                 live = await self.instances.live()
                 await self.rooms.refresh_writers()
                 for instance in self.sink.remote_instances() - live:

@@ -51,6 +51,17 @@ redis.call('SET', KEYS[1], ARGV[1])
 return {ARGV[1], replaced}
 """
 
+# Delete a key holding another type than ARGV[1] (someone wrote over one of ours), so that our
+# next write recreates it. KEYS: the key; returns 1 when it was deleted.
+_DROP_UNLESS_TYPE = """
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= ARGV[1] and kind ~= 'none' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
 
 def safe_url(url: str) -> str:
     """The URL without a password."""
@@ -174,6 +185,11 @@ class RedisConnection:
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
+
+    async def drop_unless_type(self, key: str, kind: str) -> bool:
+        """Delete ``key`` if it holds another type than ``kind`` (someone wrote over one of our
+        keys), so that our next write recreates it. True when it was deleted."""
+        return bool(await self.redis.eval(_DROP_UNLESS_TYPE, 1, key, kind))
 
     async def check_epoch(self) -> bool:
         """Read (or create) the epoch; True when Redis lost its data since we last looked."""

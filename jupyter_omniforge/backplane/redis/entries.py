@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -42,6 +43,8 @@ _STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 # An epoch: a short token (we write eight hex digits).
 _EPOCH = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _MAX_U64 = 2**64 - 1
+# How far Redis's clock (which stream ids come from) may be ahead of ours, in seconds.
+_CLOCK_SKEW = 24 * 3600
 
 
 class MalformedEntry(ValueError):
@@ -208,10 +211,13 @@ def snapshot_cursors(raw: Any) -> tuple[dict[str, str], list[str]]:
         raise MalformedEntry(f"snapshot cursors are a JSON {type(last).__name__}, not an object")
     cursors: dict[str, str] = {}
     dropped = []
+    # A cursor ahead of time would hide every entry the writer appends from then on.
+    latest_ms = (time.time() + _CLOCK_SKEW) * 1000
     for writer, sid in last.items():
         try:
             instance_name(writer, "snapshot writer")
-            parse_stream_id(sid)
+            if parse_stream_id(sid)[0] > latest_ms:
+                raise MalformedEntry(f"snapshot cursor {sid[:45]!r} lies in the future")
         except MalformedEntry as e:
             dropped.append(str(e))
             continue

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ... import strictjson
 from ...backoff import Backoff
@@ -81,13 +81,22 @@ class RedisEventLog:
         """Add to the shared stream; every instance (this one too) delivers it from there.
         redis-py retries with backoff; :class:`BackplaneUnavailable` if that is not enough."""
         body = strictjson.dumps(envelope)
+        redis = self._connection.redis
+        fields = {"i": self._instance, "e": body}
         try:
-            entry_id = await self._connection.redis.xadd(
-                self._stream,
-                {"i": self._instance, "e": body},
-                maxlen=self.max_len,
-                approximate=True,
-            )
+            try:
+                entry_id = await redis.xadd(
+                    self._stream, fields, maxlen=self.max_len, approximate=True
+                )
+            except ResponseError as e:
+                if not is_wrong_type(e):
+                    raise
+                # Someone wrote over the stream: start a new one (its cursors get a reset).
+                self._malformed.skip("events", None, f"{self._stream} is not a stream: deleted it")
+                await self._connection.drop_unless_type(self._stream, "stream")
+                entry_id = await redis.xadd(
+                    self._stream, fields, maxlen=self.max_len, approximate=True
+                )
         except TRANSIENT as e:
             raise BackplaneUnavailable(f"could not store the event: {e}") from e
         return {"id": f"{entries.stream_id(entry_id)}@{self._connection.epoch}", **envelope}

@@ -20,17 +20,6 @@ MAX_ANNOUNCEMENTS = 10_000
 #: Commands sent in one write, at most (of each: updates, awareness messages).
 _BATCH = 1000
 
-# Delete a key holding another type than ARGV[1] (someone wrote over one of ours), so that our
-# next write recreates it. KEYS: the key; returns 1 when it was deleted.
-DROP_UNLESS_TYPE = """
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind ~= ARGV[1] and kind ~= 'none' then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-"""
-
 
 class Outbox:
     """Room updates for this instance's streams and awareness messages for the channel, sent in
@@ -198,7 +187,7 @@ class Outbox:
                 kind = "writers" if name == "SADD" else "room_updates"
                 self._malformed.skip(kind, None, f"{target} is not a {_TYPES[name]}: deleted it")
                 try:
-                    await self._connection.redis.eval(DROP_UNLESS_TYPE, 1, target, _TYPES[name])
+                    await self._connection.drop_unless_type(target, _TYPES[name])
                 except TRANSIENT as e:
                     self._log.warning("could not repair %s: %s", target, e)
             else:

@@ -18,7 +18,7 @@ from ..base import RoomSink
 from . import entries
 from .connection import BLOCK_MS, TRANSIENT, RedisConnection, is_wrong_type
 from .entries import MalformedCounts, MalformedEntry
-from .outbox import DROP_UNLESS_TYPE, Outbox
+from .outbox import Outbox
 
 #: How long a fold may hold a room's lease, in milliseconds.
 LEASE_MS = 30_000
@@ -312,14 +312,19 @@ class RoomStreams:
     async def resync_all(self) -> None:
         """After a connection loss: merge every open room both ways with Redis."""
         for room in list(self._cursors):
-            updates, cursors = await self._shared_state(room)
-            if room not in self._cursors:
-                continue
-            self._cursors[room] = cursors
-            missing_there = self.sink.sync_remote_state(room, updates)
-            if missing_there is not None:
-                self._outbox.append(room, missing_there)
-            self._streams_changed()
+            await self.resync(room)
+
+    async def resync(self, room: str) -> None:
+        """Merge an open room both ways with Redis: apply what this instance lacks, publish
+        what Redis lacks."""
+        updates, cursors = await self._shared_state(room)
+        if room not in self._cursors:
+            return
+        self._cursors[room] = cursors
+        missing_there = self.sink.sync_remote_state(room, updates)
+        if missing_there is not None:
+            self._outbox.append(room, missing_there)
+        self._streams_changed()
 
     # -- following the other writers -------------------------------------------------------------
 
@@ -527,9 +532,9 @@ class RoomStreams:
                 new = True
         if not new:
             return False  # nothing since the last fold
-        folded = await self._fold_decodable(updates, sources)
+        folded, lost_snapshot = await self._fold_decodable(updates, sources)
         # A key of another type in place of the snapshot is replaced (read() counted it).
-        await connection.redis.eval(DROP_UNLESS_TYPE, 1, snap_key, "hash")
+        await connection.drop_unless_type(snap_key, "hash")
         await connection.redis.hset(
             snap_key,
             mapping={"data": folded, "last": strictjson.dumps(dict(sorted(last.items())))},
@@ -553,16 +558,25 @@ class RoomStreams:
             if await connection.redis.xlen(stream) == 0:
                 await connection.redis.srem(writers_key, writer)
                 await connection.redis.delete(stream)
+        if lost_snapshot and room in self._cursors:
+            # What the dropped snapshot held is gone from Redis: this instance, which has the
+            # room open, publishes it again.
+            await self.resync(room)
         return True
 
-    async def _fold_decodable(self, updates: list[bytes], sources: list[tuple[str, str]]) -> bytes:
-        """Fold ``updates``, dropping (and counting) each one the fold refuses."""
+    async def _fold_decodable(
+        self, updates: list[bytes], sources: list[tuple[str, str]]
+    ) -> tuple[bytes, bool]:
+        """Fold ``updates``, dropping (and counting) each one the fold refuses; and whether the
+        snapshot was among them."""
+        lost_snapshot = False
         while True:
             try:
-                return await asyncio.to_thread(fold_updates, updates)
+                return await asyncio.to_thread(fold_updates, updates), lost_snapshot
             except CorruptUpdateError as e:
                 kind, where = sources.pop(e.index)
                 del updates[e.index]
+                lost_snapshot = lost_snapshot or kind == "snapshots"
                 self._malformed.skip(kind, where, "not a valid Yjs update: left out of the fold")
 
     async def close(self) -> None:

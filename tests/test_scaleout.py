@@ -449,3 +449,44 @@ async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
                 await wait_for(lambda: text(late) == expected)
     finally:
         await client.aclose()
+
+
+async def test_redis_url_without_redis_py_stops_the_server_saying_what_to_install(tmp_path):
+    """redis-py is optional (``pip install jupyter_omniforge[redis]``): a server told to use
+    Redis without it must not come up half-working."""
+    import os
+
+    from .conftest import free_port, spawn_jupyter
+
+    # A server in which `import redis` fails, as where redis-py is not installed.
+    wrapper = tmp_path / "wrapper"
+    wrapper.mkdir()
+    (wrapper / "server_without_redis.py").write_text(
+        "import sys\n"
+        "sys.modules['redis'] = None\n"
+        "from jupyter_server.serverapp import main\n"
+        "sys.exit(main())\n"
+    )
+    log = tmp_path / "server.log"
+    path = os.pathsep.join(filter(None, [str(wrapper), os.environ.get("PYTHONPATH")]))
+    proc = spawn_jupyter(
+        "server_without_redis",
+        home=tmp_path / "home",
+        root=tmp_path / "root",
+        port=free_port(),
+        token="t",
+        db=tmp_path / "omniforge.sqlite",
+        log_path=log,
+        extra=["--OmniForgeApp.redis_url=redis://127.0.0.1:1/0"],
+        env={"PYTHONPATH": path},
+    )
+    try:
+        await wait_for(lambda: proc.poll() is not None, timeout=60, interval=0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode != 0
+    output = log.read_text()
+    assert "redis-py is not installed" in output
+    assert "pip install 'jupyter_omniforge[redis]'" in output

@@ -275,7 +275,10 @@ async def test_a_malformed_event_entry_is_skipped_by_live_delivery_history_and_r
         second = await emit(deployment, a, channel, type="build.completed")
         second_id = second["id"]
         # Every instance's follower went past it.
-        await wait_for(lambda: [e["id"] for e in live.events()] == [first["id"], second_id])
+        try:
+            await wait_for(lambda: [e["id"] for e in live.events()] == [first["id"], second_id])
+        except AssertionError:
+            raise AssertionError(f"live frames: {live.frames}, wanted {first} {second}") from None
         await watch.counted_on(a, b)
         assert f"omniforge:events {bad.decode()}" in a.log_path.read_text()
         # History and replay from a cursor before it, on both instances.

@@ -83,6 +83,7 @@ class RedisBackplane(Backplane):
             self.connection, instance_id, max_len=event_max_len, max_age=event_max_age, **common
         )
         self.outbox.on_enrolled = lambda room: self.awareness.publish(room, aw.WRITER)
+        self.outbox.on_appended = self.rooms.appended
         self._tasks: list[asyncio.Task[Any]] = []
 
     @property

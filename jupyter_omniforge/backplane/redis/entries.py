@@ -160,7 +160,10 @@ def _number(value: Any) -> bool:
 
 def room_update(raw_fields: Any) -> bytes:
     """The Yjs update of a room stream entry (field ``u``)."""
-    update = fields(raw_fields).get(b"u")
+    if type(raw_fields) is list and len(raw_fields) == 2 and raw_fields[0] == b"u":
+        update = raw_fields[1]  # what we write: the hot path
+    else:
+        update = fields(raw_fields).get(b"u")
     if update is None:
         raise MalformedEntry("room stream entry without its update field u")
     if not isinstance(update, bytes):

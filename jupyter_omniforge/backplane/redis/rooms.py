@@ -146,9 +146,8 @@ class RoomStreams:
         self._appended: dict[str, int] = {}
         self._last_append: dict[str, float] = {}
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
-        self._folding: dict[str, asyncio.Task[None]] = {}
+        self._folding: dict[str, asyncio.Task[bool]] = {}
         self._scripts: dict[str, Any] = {}
-        outbox.on_appended = self._appended_to
 
     def attach(self, sink: RoomSink) -> None:
         self._sink = sink
@@ -163,10 +162,6 @@ class RoomStreams:
         if script is None:
             script = self._scripts[source] = self._connection.register_script(source)
         return script
-
-    @property
-    def open_rooms(self) -> list[str]:
-        return list(self._cursors)
 
     # -- reading a room --------------------------------------------------------------------------
 
@@ -452,8 +447,9 @@ class RoomStreams:
 
     # -- folding ---------------------------------------------------------------------------------
 
-    def _appended_to(self, rooms: list[str]) -> None:
-        """The outbox appended updates of ``rooms`` (one item per update) to our streams."""
+    def appended(self, rooms: list[str]) -> None:
+        """This instance appended updates of ``rooms`` (one item per update) to its streams:
+        fold them by count or, later, when idle."""
         now = time.monotonic()
         for room in rooms:
             self._appended[room] = self._appended.get(room, 0) + 1
@@ -485,7 +481,7 @@ class RoomStreams:
     def _start_fold(self, room: str) -> None:
         if self._closing:
             return
-        self._appended[room] = 0
+        self._appended.pop(room, None)
         self._last_append.pop(room, None)
         timer = self._idle_timers.pop(room, None)
         if timer is not None:

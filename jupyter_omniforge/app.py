@@ -459,7 +459,18 @@ class OmniForgeApp(ExtensionApp):
     def _make_backplane(self) -> Backplane:
         if not self.redis_url:
             return LocalBackplane(self.store.events, self.instance_id, self._rooms_info)
-        from .backplane.redis import RedisBackplane
+        try:
+            from .backplane.redis import RedisBackplane
+        except ImportError as e:
+            if (e.name or "").partition(".")[0] != "redis":
+                raise
+            # A configuration error like a bad option: the server does not start without it.
+            self.log.critical(
+                "OmniForgeApp.redis_url is set, but redis-py is not installed (%s): "
+                "pip install 'jupyter_omniforge[redis]'",
+                e,
+            )
+            raise SystemExit(1) from e
 
         return RedisBackplane(
             self.redis_url,
@@ -469,6 +480,7 @@ class OmniForgeApp(ExtensionApp):
             event_max_len=self.redis_event_stream_max,
             event_max_age=self.event_retention_seconds,
             compact_after=self.compact_max_updates,
+            compact_idle=self.compact_idle,
             connect_timeout=self.redis_connect_timeout,
             log=self.log,
         )

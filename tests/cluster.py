@@ -1,16 +1,35 @@
-"""Real processes for scale-out stories: a redis-server on a free port, and a TCP load balancer."""
+"""Real processes for scale-out stories: a redis-server on a free port, a TCP load balancer, and
+awareness frames to send and read."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from jupyter_omniforge.rooms import protocol as p
+
 from .conftest import free_port
+
+
+def awareness_frame(client_id: int, clock: int, state) -> bytes:
+    """A y-websocket awareness message setting ``client_id``'s state."""
+    entry = p.AwarenessEntry(client_id, clock, json.dumps(state))
+    return p.encode_awareness(p.encode_awareness_update([entry]))
+
+
+async def read_awareness(conn, states: dict) -> None:
+    """Read ``conn`` until it closes, keeping the latest awareness state of each client."""
+    while (frame := await conn.read_message()) is not None:
+        message = p.parse_message(frame)
+        if message.type == p.MESSAGE_AWARENESS:
+            for entry in p.decode_awareness_update(message.payload):
+                states[entry.client_id] = json.loads(entry.state)
 
 
 class RedisProcess:

@@ -15,9 +15,8 @@ from pycrdt import Doc, Text
 from jupyter_omniforge.backplane.redis import RedisBackplane
 from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.client.rooms import open_connection, room_url
-from jupyter_omniforge.rooms import protocol as p
 
-from .cluster import LoadBalancer, RedisProcess
+from .cluster import LoadBalancer, RedisProcess, awareness_frame, read_awareness
 from .conftest import fetch_json, wait_for
 from .nodeclient import NodeClient, ensure_node_modules, node_installed
 from .realtime import Gateway
@@ -81,19 +80,6 @@ async def test_clients_on_different_instances_edit_one_room_and_converge(cluster
         assert text(late) == text(docs[0])
     _, info = await fetch_json(a.url + "omniforge/api/cluster", token=a.token)
     assert len(info["instances"]) == 3 and sum(i["self"] for i in info["instances"]) == 1
-
-
-def awareness_frame(client_id: int, clock: int, state) -> bytes:
-    entry = p.AwarenessEntry(client_id, clock, json.dumps(state))
-    return p.encode_awareness(p.encode_awareness_update([entry]))
-
-
-async def read_awareness(conn, states: dict) -> None:
-    while (frame := await conn.read_message()) is not None:
-        message = p.parse_message(frame)
-        if message.type == p.MESSAGE_AWARENESS:
-            for entry in p.decode_awareness_update(message.payload):
-                states[entry.client_id] = json.loads(entry.state)
 
 
 async def test_awareness_and_its_removal_cross_instances(cluster):
@@ -410,6 +396,8 @@ async def _is(probe, value):
 async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
     server_process, redis_server, tmp_path
 ):
+    """The writer folds a room after compact_max_updates stream entries or, as here where
+    update batching merges 60 edits into fewer entries, compact_idle seconds after the last."""
     import redis.asyncio as aioredis
 
     servers = [
@@ -417,6 +405,7 @@ async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
             [
                 f"--OmniForgeApp.redis_url={redis_server.url}",
                 "--OmniForgeApp.compact_max_updates=20",
+                "--OmniForgeApp.compact_idle=1",
             ],
             db=tmp_path / f"i{i}" / "omniforge.sqlite",
         )
@@ -425,30 +414,81 @@ async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
     servers[1].token = servers[0].token
     a, b = await asyncio.gather(*(s.start() for s in servers))
     doc = Doc()
-    async with connect_room(a.url, "idea:fold", doc, token=a.token):
-        for i in range(60):
-            doc.get("code", type=Text).insert(0, f"{i};")
-            await asyncio.sleep(0.002)
-        expected = text(doc)
-        client = aioredis.Redis.from_url(redis_server.url)
-        try:
-            snap = await wait_for(
-                lambda: client.hgetall("omniforge:room:idea:fold:snap"), timeout=20
-            )
-            assert snap[b"data"] and snap[b"last"]
-            # Only instance a wrote, so the room has one writer stream, folded through its end.
-            writers = await client.smembers("omniforge:room:idea:fold:writers")
-            assert len(writers) == 1
-            (writer,) = writers
-            assert set(json.loads(snap[b"last"])) == {writer.decode()}
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        async with connect_room(a.url, "idea:fold", doc, token=a.token):
+            for i in range(60):
+                doc.get("code", type=Text).insert(0, f"{i};")
+                await asyncio.sleep(0.002)
+            expected = text(doc)
+
+            # Only instance a wrote, so the room has one writer stream.
+            async def the_writer():
+                writers = await client.smembers("omniforge:room:idea:fold:writers")
+                return len(writers) == 1 and next(iter(writers)).decode()
+
+            writer = await wait_for(the_writer)
+            stream = f"omniforge:room:idea:fold:log:{writer}"
+
+            async def folded_through_the_end():
+                snap = await client.hgetall("omniforge:room:idea:fold:snap")
+                newest = await client.xrevrange(stream, count=1)
+                return (
+                    snap.get(b"data")
+                    and newest
+                    and json.loads(snap[b"last"]) == {writer: newest[0][0].decode()}
+                )
+
+            await wait_for(folded_through_the_end, timeout=20)
 
             async def released():
                 return not await client.exists("omniforge:room:idea:fold:lease")
 
             await wait_for(released, timeout=10)
-        finally:
-            await client.aclose()
-        # An instance opening the room reads snapshot + tail and gets everything.
-        late = Doc()
-        async with connect_room(b.url, "idea:fold", late, token=b.token):
-            await wait_for(lambda: text(late) == expected)
+            # An instance opening the room reads snapshot + tail and gets everything.
+            late = Doc()
+            async with connect_room(b.url, "idea:fold", late, token=b.token):
+                await wait_for(lambda: text(late) == expected)
+    finally:
+        await client.aclose()
+
+
+async def test_redis_url_without_redis_py_stops_the_server_saying_what_to_install(tmp_path):
+    """redis-py is optional (``pip install jupyter_omniforge[redis]``): a server told to use
+    Redis without it must not come up half-working."""
+    import os
+
+    from .conftest import free_port, spawn_jupyter
+
+    # A server in which `import redis` fails, as where redis-py is not installed.
+    wrapper = tmp_path / "wrapper"
+    wrapper.mkdir()
+    (wrapper / "server_without_redis.py").write_text(
+        "import sys\n"
+        "sys.modules['redis'] = None\n"
+        "from jupyter_server.serverapp import main\n"
+        "sys.exit(main())\n"
+    )
+    log = tmp_path / "server.log"
+    path = os.pathsep.join(filter(None, [str(wrapper), os.environ.get("PYTHONPATH")]))
+    proc = spawn_jupyter(
+        "server_without_redis",
+        home=tmp_path / "home",
+        root=tmp_path / "root",
+        port=free_port(),
+        token="t",
+        db=tmp_path / "omniforge.sqlite",
+        log_path=log,
+        extra=["--OmniForgeApp.redis_url=redis://127.0.0.1:1/0"],
+        env={"PYTHONPATH": path},
+    )
+    try:
+        await wait_for(lambda: proc.poll() is not None, timeout=60, interval=0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode != 0
+    output = log.read_text()
+    assert "redis-py is not installed" in output
+    assert "pip install 'jupyter_omniforge[redis]'" in output

@@ -29,9 +29,13 @@ REMOTE: Any = _Remote()
 class RoomSink(Protocol):
     """Where a backplane delivers what other instances publish (the room manager)."""
 
-    def apply_remote_update(self, room: str, update: bytes) -> None: ...
+    def apply_remote_update(self, room: str, update: bytes) -> bool:
+        """False when the room refused the update (it does not decode)."""
+        ...
 
-    def apply_remote_awareness(self, room: str, instance: str, awareness_update: bytes) -> None: ...
+    def apply_remote_awareness(self, room: str, instance: str, awareness_update: bytes) -> bool:
+        """False when the room refused the awareness update (it does not decode)."""
+        ...
 
     def forget_remote_instance(self, instance: str) -> None: ...
 
@@ -90,3 +94,8 @@ class Backplane(ABC):
     @abstractmethod
     async def cluster(self) -> list[dict[str, Any]]:
         """Live instances: ``{"id", "rooms", "peers", "started", "self"}`` each."""
+
+    def malformed(self) -> dict[str, int]:
+        """Malformed shared entries this instance skipped, per kind (none when nothing is
+        shared)."""
+        return {}

@@ -114,7 +114,7 @@ class RoomHandler(OmniForgeAPIHandler):
 
 class ClusterHandler(OmniForgeAPIHandler):
     """``GET omniforge/api/cluster``: the live instances and the rooms each holds (those this
-    user may read)."""
+    user may read), and the malformed shared entries this instance skipped (per kind)."""
 
     @web.authenticated
     async def get(self) -> None:
@@ -123,7 +123,13 @@ class ClusterHandler(OmniForgeAPIHandler):
         for instance in instances:
             if isinstance(instance.get("rooms"), list):
                 instance["rooms"] = [r for r in instance["rooms"] if self.guard.can(r, "read")]
-        self.write_json({"instance": backplane.instance_id, "instances": instances})
+        self.write_json(
+            {
+                "instance": backplane.instance_id,
+                "instances": instances,
+                "malformed": backplane.malformed(),
+            }
+        )
 
 
 class LiveHandler(JupyterHandler):

@@ -292,7 +292,8 @@ class RoomManager(RoomListener):
 
     def apply_remote_update(self, key: str, update: bytes) -> bool:
         """Apply an update another instance published; False when it was refused (it fails the
-        gate or does not decode: Redis entries are untrusted) and dropped."""
+        gate or does not decode: Redis entries are untrusted) and dropped; True otherwise (also
+        when the room is not open here: nothing to apply)."""
         room = self.rooms.get(key)
         if room is None:
             return True  # not open here: whoever opens it reads the shared state
@@ -303,13 +304,16 @@ class RoomManager(RoomListener):
             return False
         return True
 
-    def apply_remote_awareness(self, key: str, instance: str, awareness_update: bytes) -> None:
+    def apply_remote_awareness(self, key: str, instance: str, awareness_update: bytes) -> bool:
+        """Apply another instance's awareness; False when the room refused it."""
         room = self.rooms.get(key)
         if room is not None:
             try:
                 room.apply_remote_awareness(instance, awareness_update)
             except OmniForgeError as e:
                 self.log.error("room %s: dropped awareness from %s: %s", key, instance, e)
+                return False
+        return True
 
     def forget_remote_instance(self, instance: str) -> None:
         for room in list(self.rooms.values()):

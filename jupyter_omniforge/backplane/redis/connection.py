@@ -1,0 +1,209 @@
+"""Where the Redis is and how each part talks to it: clients, keys, retries and the epoch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ...errors import BackplaneUnavailable
+from . import entries
+from .entries import MalformedCounts
+
+#: How long one blocking XREAD waits for new entries, in milliseconds.
+BLOCK_MS = 5000
+
+#: Errors that mean "Redis is unreachable or refused this time": the caller tries again later.
+TRANSIENT = (RedisError, OSError, asyncio.TimeoutError)
+
+#: Errors redis-py retries a command on (with backoff) before giving up.
+_RETRIED = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+
+#: Commands retried this many times (with exponential backoff and jitter, 50 ms … 2 s) before
+#: the caller sees the error.
+COMMAND_RETRIES = 2
+
+# Read the epoch, creating it, or replacing a value that is not an epoch (someone wrote over it:
+# the instances then see a new epoch and republish their rooms, as after a data loss).
+# KEYS: epoch; ARGV: a fresh epoch. Returns {epoch, 1 if a malformed value was replaced}.
+_EPOCH = """
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'string' then
+  local value = redis.call('GET', KEYS[1])
+  if #value >= 1 and #value <= 64 and not string.find(value, '[^%w_%-]') then
+    return {value, 0}
+  end
+end
+local replaced = 0
+if kind ~= 'none' then
+  redis.call('DEL', KEYS[1])
+  replaced = 1
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return {ARGV[1], replaced}
+"""
+
+# Delete a key holding another type than ARGV[1] (someone wrote over one of ours), so that our
+# next write recreates it. KEYS: the key; returns 1 when it was deleted.
+_DROP_UNLESS_TYPE = """
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= ARGV[1] and kind ~= 'none' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def safe_url(url: str) -> str:
+    """The URL without a password."""
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def is_wrong_type(error: BaseException) -> bool:
+    """True for Redis's reply to a command on a key holding another kind of value."""
+    return isinstance(error, ResponseError) and str(error).startswith("WRONGTYPE")
+
+
+class RedisConnection:
+    """The Redis of a deployment, as every part of the backplane reaches it.
+
+    :attr:`redis` is the shared command client (redis-py retries its commands with backoff);
+    :meth:`client` makes a client of one's own (a blocking reader, a pub/sub listener);
+    :meth:`pool` a pool for the hot paths that bypass redis-py's client layer. :attr:`epoch`
+    names Redis's current data: :meth:`check_epoch` tells when it changed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        connect_timeout: float,
+        malformed: MalformedCounts,
+        log: logging.Logger,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.connect_timeout = connect_timeout
+        self.malformed = malformed
+        self.log = log
+        #: The epoch of Redis's data; None until started.
+        self.epoch: str | None = None
+        #: False while this instance cannot reach Redis or is catching up after that.
+        self.healthy = False
+        self._redis: aioredis.Redis | None = None
+        self._epoch_script: Any = None
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def room_key(self, room: str, *parts: str) -> str:
+        return self.key("room", room, *parts)
+
+    def room_log(self, room: str, writer: str) -> str:
+        """The stream of the updates ``writer`` applied to ``room`` for its own clients."""
+        return self.key("room", room, "log", writer)
+
+    def room_writers(self, room: str) -> str:
+        return self.key("room", room, "writers")
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    @property
+    def blocking_read_timeout(self) -> float:
+        """Socket timeout of a client that blocks in XREAD for :data:`BLOCK_MS`."""
+        return BLOCK_MS / 1000 + self.connect_timeout
+
+    @staticmethod
+    def retry(retries: int = COMMAND_RETRIES) -> Retry:
+        """redis-py's retry policy of our clients: exponential backoff with jitter."""
+        return Retry(
+            ExponentialWithJitterBackoff(cap=2.0, base=0.05), retries, supported_errors=_RETRIED
+        )
+
+    def client(self, *, read_timeout: float | None = -1, retries: int = COMMAND_RETRIES):
+        """A client of one's own. redis-py uses one socket timeout for every read: a reader
+        blocking on XREAD needs :attr:`blocking_read_timeout`, a pub/sub listener none at all
+        (``None``); -1 is the connect timeout."""
+        return aioredis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=self.connect_timeout,
+            socket_timeout=self.connect_timeout if read_timeout == -1 else read_timeout,
+            health_check_interval=10,
+            retry=self.retry(retries),
+        )
+
+    def pool(self) -> aioredis.ConnectionPool:
+        """Connections for a loop that sends packed commands itself (no socket timeout: it sets
+        its own deadlines) and waits between attempts itself (redis-py does not retry)."""
+        return aioredis.ConnectionPool.from_url(
+            self.url,
+            socket_connect_timeout=self.connect_timeout,
+            socket_timeout=None,
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The shared command client; raises :class:`BackplaneUnavailable` before start."""
+        if self._redis is None:
+            raise BackplaneUnavailable("Redis backplane not started")
+        return self._redis
+
+    def register_script(self, source: str) -> Any:
+        return self.redis.register_script(source)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and read the epoch; :class:`BackplaneUnavailable` if Redis is unreachable."""
+        self._redis = self.client()
+        self._epoch_script = self._redis.register_script(_EPOCH)
+        try:
+            await asyncio.wait_for(self._redis.ping(), self.connect_timeout)
+            await asyncio.wait_for(self.check_epoch(), self.connect_timeout)
+        except TRANSIENT as e:
+            await self._redis.aclose()
+            self._redis = None
+            raise BackplaneUnavailable(f"Redis at {safe_url(self.url)} is unreachable: {e}") from e
+        self.healthy = True
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def drop_unless_type(self, key: str, kind: str) -> bool:
+        """Delete ``key`` if it holds another type than ``kind`` (someone wrote over one of our
+        keys), so that our next write recreates it. True when it was deleted."""
+        return bool(await self.redis.eval(_DROP_UNLESS_TYPE, 1, key, kind))
+
+    async def check_epoch(self) -> bool:
+        """Read (or create) the epoch; True when Redis lost its data since we last looked."""
+        key = self.key("epoch")
+        reply = await self._epoch_script(keys=[key], args=[uuid.uuid4().hex[:8]])
+        current = entries.epoch(reply[0])
+        if reply[1]:
+            self.malformed.skip("epoch", None, f"{key} held no epoch token: replaced it")
+        lost = self.epoch is not None and current != self.epoch
+        if lost:
+            self.log.warning(
+                "Redis lost its data (epoch %s -> %s): republishing the open rooms",
+                self.epoch,
+                current,
+            )
+        self.epoch = current
+        return lost

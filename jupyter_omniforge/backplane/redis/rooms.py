@@ -1,0 +1,586 @@
+"""Rooms over Redis streams: reading a room, following the other writers, folding the streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ... import strictjson
+from ...backoff import Backoff
+from ...store.compaction import CorruptUpdateError, fold_updates
+from ..base import RoomSink
+from . import entries
+from .connection import BLOCK_MS, TRANSIENT, RedisConnection, is_wrong_type
+from .entries import MalformedCounts, MalformedEntry
+from .outbox import Outbox
+
+#: How long a fold may hold a room's lease, in milliseconds.
+LEASE_MS = 30_000
+
+# Read a room atomically: its snapshot hash, then each writer's id and whole stream. A key that
+# holds another type than ours is answered with false (nil) instead of failing the whole read.
+# KEYS: snapshot, writers set; ARGV: the streams' key prefix (the writer id completes it).
+# Returns {snapshot fields or nil, 1 if the writers key is a set or absent, writer, entries or
+# nil, writer, entries or nil, ...}.
+_READ_ROOM = """
+local reply = {}
+local snap = redis.call('TYPE', KEYS[1])['ok']
+if snap == 'hash' then
+  reply[1] = redis.call('HGETALL', KEYS[1])
+elseif snap == 'none' then
+  reply[1] = {}
+else
+  reply[1] = false
+end
+local writers = redis.call('TYPE', KEYS[2])['ok']
+reply[2] = (writers == 'set' or writers == 'none') and 1 or 0
+if writers == 'set' then
+  for _, writer in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    local stream = ARGV[1] .. writer
+    local kind = redis.call('TYPE', stream)['ok']
+    reply[#reply + 1] = writer
+    if kind == 'stream' then
+      reply[#reply + 1] = redis.call('XRANGE', stream, '-', '+')
+    elseif kind == 'none' then
+      reply[#reply + 1] = {}
+    else
+      reply[#reply + 1] = false
+    end
+  end
+end
+return reply
+"""
+
+# The writers of several rooms whose streams can be read (streams, or not there yet).
+# KEYS: writers sets; ARGV: each room's streams' key prefix. Returns one list per room.
+_READABLE_WRITERS = """
+local reply = {}
+for i, key in ipairs(KEYS) do
+  local readable = {}
+  if redis.call('TYPE', key)['ok'] == 'set' then
+    for _, writer in ipairs(redis.call('SMEMBERS', key)) do
+      local kind = redis.call('TYPE', ARGV[i] .. writer)['ok']
+      if kind == 'stream' or kind == 'none' then
+        readable[#readable + 1] = writer
+      end
+    end
+  end
+  reply[i] = readable
+end
+return reply
+"""
+
+# Take a room's lease: 1 if taken; 0 if someone holds it; -1 if the key never expires (someone
+# wrote over it), which it now does, in LEASE_MS. KEYS: lease; ARGV: token, LEASE_MS.
+_TAKE_LEASE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return -1
+end
+return 0
+"""
+
+# Release a lease if it is still ours. KEYS: lease; ARGV: token.
+_RELEASE_LEASE = """
+if redis.call('TYPE', KEYS[1])['ok'] == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+#: A stream's entries after the snapshot (id, update), and the id of its last entry (valid or
+#: not; None for an empty stream).
+Stream = tuple[list[tuple[str, bytes]], str | None]
+
+
+class RoomStreams:
+    """The rooms open here, over Redis streams (one per room and writing instance).
+
+    - :meth:`open` reads a room's shared state and follows the other writers' streams from
+      there on; :meth:`follow` applies what they append to the :class:`RoomSink`;
+    - updates this instance applies for its clients go out through the :class:`Outbox`;
+    - :meth:`fold` folds a room's streams into its snapshot under a lease, and trims them. A
+      room is folded after this instance appended ``compact_after`` updates to it, and
+      ``compact_idle`` seconds after its last one.
+    """
+
+    def __init__(
+        self,
+        connection: RedisConnection,
+        outbox: Outbox,
+        instance_id: str,
+        *,
+        live_instances: Callable[[], Awaitable[set[str]]],
+        malformed: MalformedCounts,
+        compact_after: int,
+        compact_idle: float,
+        trim_grace: float,
+        log: logging.Logger,
+    ) -> None:
+        self._connection = connection
+        self._outbox = outbox
+        self._instance = instance_id
+        self._live_instances = live_instances
+        self._malformed = malformed
+        self.compact_after = compact_after
+        self.compact_idle = compact_idle
+        self.trim_grace = trim_grace
+        self._log = log
+        self._sink: RoomSink | None = None
+        # open room -> {other writer instance -> last id applied from its stream}
+        self._cursors: dict[str, dict[str, str]] = {}
+        self._rooms_changed = asyncio.Event()
+        self._reading: asyncio.Future[Any] | None = None  # the follower's pending XREAD
+        self._closing = False
+        # Folds: updates appended per room since its last fold, when the last one was appended,
+        # the timers of idle folds, the folds running.
+        self._appended: dict[str, int] = {}
+        self._last_append: dict[str, float] = {}
+        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._folding: dict[str, asyncio.Task[bool]] = {}
+        self._scripts: dict[str, Any] = {}
+
+    def attach(self, sink: RoomSink) -> None:
+        self._sink = sink
+
+    @property
+    def sink(self) -> RoomSink:
+        assert self._sink is not None, "attach() the room manager first"
+        return self._sink
+
+    def _script(self, source: str) -> Any:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._connection.register_script(source)
+        return script
+
+    # -- reading a room --------------------------------------------------------------------------
+
+    async def read(self, room: str) -> tuple[bytes | None, dict[str, str], dict[str, Stream]]:
+        """Read atomically: the snapshot, the stream id of each writer it is folded through,
+        and each writer's entries not folded into it yet. Malformed parts are skipped and
+        counted; what remains is safe to use."""
+        connection = self._connection
+        snap_key, writers_key = connection.room_key(room, "snap"), connection.room_writers(room)
+        reply = await self._script(_READ_ROOM)(
+            keys=[snap_key, writers_key], args=[connection.room_log(room, "")]
+        )
+        data, last = self._snapshot(snap_key, reply[0])
+        if not reply[1]:
+            self._malformed.skip("writers", writers_key, "not a set")
+        streams: dict[str, Stream] = {}
+        for name, raw_entries in zip(reply[2::2], reply[3::2], strict=True):
+            try:
+                writer = entries.instance_name(name, "writer")
+            except MalformedEntry as e:
+                self._malformed.skip("writers", f"{writers_key} {name[:60]!r}", e)
+                continue
+            stream = connection.room_log(room, writer)
+            if raw_entries is None:
+                self._malformed.skip("room_updates", stream, "not a stream")
+                continue
+            folded = entries.parse_stream_id(last.get(writer, "0-0"))
+            kept = []
+            tail = None
+            for entry_id, raw in raw_entries:
+                sid = entries.stream_id(entry_id)
+                if entries.parse_stream_id(sid) <= folded:
+                    continue
+                tail = sid
+                try:
+                    kept.append((sid, entries.room_update(raw)))
+                except MalformedEntry as e:
+                    self._malformed.skip("room_updates", f"{stream} {sid}", e)
+            streams[writer] = (kept, tail)
+        return data, last, streams
+
+    def _snapshot(self, key: str, raw: Any) -> tuple[bytes | None, dict[str, str]]:
+        """The snapshot's data and cursors; what is malformed is dropped (and counted)."""
+        if raw is None:
+            self._malformed.skip("snapshots", key, "not a hash")
+            return None, {}
+        try:
+            snap = entries.fields(raw)
+        except MalformedEntry as e:
+            self._malformed.skip("snapshots", key, e)
+            return None, {}
+        last: dict[str, str] = {}
+        raw_last = snap.get(b"last")
+        if raw_last is not None:
+            where = f"{key} last#{zlib.crc32(raw_last) if isinstance(raw_last, bytes) else 0:08x}"
+            try:
+                last, dropped = entries.snapshot_cursors(raw_last)
+            except MalformedEntry as e:
+                self._malformed.skip("snapshots", where, e)
+            else:
+                for reason in dropped:
+                    self._malformed.skip("snapshots", f"{where} {reason}", reason)
+        data = snap.get(b"data")
+        return (data if isinstance(data, bytes) and data else None), last
+
+    async def _shared_state(self, room: str) -> tuple[list[bytes], dict[str, str]]:
+        """The room's shared state, and the stream position to follow each other writer from."""
+        data, last, streams = await self.read(room)
+        updates = [data] if data else []
+        cursors = {}
+        for writer, (kept, tail) in streams.items():
+            updates += [update for _, update in kept]
+            cursors[writer] = tail or last.get(writer, "0-0")
+        cursors.pop(self._instance, None)
+        return updates, cursors
+
+    # -- open rooms ------------------------------------------------------------------------------
+
+    async def open(self, room: str) -> list[bytes]:
+        """The room's shared state (updates to apply), and from now on follow it. Serves from
+        nothing (the caller's journal) when Redis is away; the follower merges later."""
+        try:
+            updates, cursors = await asyncio.wait_for(
+                self._shared_state(room), self._connection.connect_timeout
+            )
+        except TRANSIENT as e:
+            self._log.warning("room %s opened without Redis (%s); will merge later", room, e)
+            updates, cursors = [], {}
+            self._connection.healthy = False
+        self._cursors[room] = cursors
+        self._streams_changed()
+        return updates
+
+    def stop_following(self, room: str) -> None:
+        """Stop following ``room`` (it was closed here)."""
+        self._outbox.forget(room)
+        if self._cursors.pop(room, None) is not None:
+            self._streams_changed()
+
+    async def delete(self, room: str) -> None:
+        """Forget the room's shared state."""
+        connection = self._connection
+        writers_key = connection.room_writers(room)
+        try:
+            members = await connection.redis.smembers(writers_key)
+        except TRANSIENT as e:
+            if not is_wrong_type(e):
+                raise
+            members = set()
+        streams = []
+        for member in members:
+            with contextlib.suppress(MalformedEntry):
+                streams.append(connection.room_log(room, entries.text(member)))
+        await connection.redis.delete(connection.room_key(room, "snap"), writers_key, *streams)
+
+    def add_writer(self, room: str, writer: str) -> None:
+        """Follow another instance's stream of ``room`` (from its start: applying an update
+        twice is harmless, missing one is not)."""
+        cursors = self._cursors.get(room)
+        if cursors is not None and writer != self._instance and writer not in cursors:
+            cursors[writer] = "0-0"
+            self._streams_changed()
+
+    async def refresh_writers(self) -> None:
+        """Catch writers whose announcement was lost (pub/sub is not reliable)."""
+        rooms = list(self._cursors)
+        if not rooms:
+            return
+        connection = self._connection
+        replies = await self._script(_READABLE_WRITERS)(
+            keys=[connection.room_writers(room) for room in rooms],
+            args=[connection.room_log(room, "") for room in rooms],
+        )
+        for room, writers in zip(rooms, replies, strict=True):
+            for name in writers:
+                try:
+                    writer = entries.instance_name(name, "writer")
+                except MalformedEntry as e:
+                    self._malformed.skip("writers", f"{connection.room_writers(room)} {name!r}", e)
+                    continue
+                self.add_writer(room, writer)
+
+    async def resync_all(self) -> None:
+        """After a connection loss: merge every open room both ways with Redis."""
+        for room in list(self._cursors):
+            await self.resync(room)
+
+    async def resync(self, room: str) -> None:
+        """Merge an open room both ways with Redis: apply what this instance lacks, publish
+        what Redis lacks."""
+        updates, cursors = await self._shared_state(room)
+        if room not in self._cursors:
+            return
+        self._cursors[room] = cursors
+        missing_there = self.sink.sync_remote_state(room, updates)
+        if missing_there is not None:
+            self._outbox.append(room, missing_there)
+        self._streams_changed()
+
+    # -- following the other writers -------------------------------------------------------------
+
+    def _streams_changed(self) -> None:
+        """The set of streams to follow changed: restart the pending XREAD with the new set."""
+        self._rooms_changed.set()
+        if self._reading is not None and not self._reading.done():
+            self._reading.cancel()
+
+    async def _xread(self, conn: Any, streams: dict[str, str]) -> list[tuple[str, list[Any]]]:
+        """One blocking XREAD on ``conn``, bounded by a deadline of our own."""
+        command = conn.pack_command(
+            "XREAD", "COUNT", 1000, "BLOCK", BLOCK_MS, "STREAMS", *streams, *streams.values()
+        )
+        async with asyncio.timeout(self._connection.blocking_read_timeout):
+            await conn.send_packed_command(command)
+            reply = await conn.read_response()
+        pairs = reply.items() if isinstance(reply, dict) else reply or ()  # RESP3 or RESP2
+        return [(entries.stream_id(stream), batch) for stream, batch in pairs]
+
+    async def follow(self, recovered: Callable[[], Awaitable[None]]) -> None:
+        """XREAD the other instances' streams of the open rooms and apply their updates,
+        forever. After Redis was lost, ``recovered()`` is awaited once it answers again.
+
+        Per-update hot path on the receiving side, so like the outbox it reads on a connection
+        of its own without redis-py's client layer."""
+        pool = self._connection.pool()
+        conn = pool.make_connection()
+        backoff = Backoff()
+        lost = False
+        try:
+            while True:
+                streams: dict[str, str] = {}
+                where: dict[str, tuple[str, str]] = {}
+                while not streams:
+                    self._rooms_changed.clear()
+                    for room, cursors in self._cursors.items():
+                        for writer, cursor in cursors.items():
+                            stream = self._connection.room_log(room, writer)
+                            streams[stream] = cursor
+                            where[stream] = (room, writer)
+                    if not streams:
+                        await self._rooms_changed.wait()
+                self._reading = asyncio.ensure_future(self._xread(conn, streams))
+                try:
+                    results = await self._reading
+                except asyncio.CancelledError:
+                    if self._closing or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                        raise
+                    continue  # _streams_changed: read again with the new set
+                except TRANSIENT as e:
+                    if is_wrong_type(e) and await self._drop_unreadable(where):
+                        continue
+                    await conn.disconnect()
+                    if not lost:
+                        self._log.warning("lost Redis (%s); reconnecting", e)
+                    lost, self._connection.healthy = True, False
+                    await backoff.wait()
+                    continue
+                if lost:
+                    lost = False
+                    backoff.reset()
+                    try:
+                        await recovered()
+                    except TRANSIENT:
+                        lost = True
+                        continue
+                    self._log.info("Redis is back; rooms merged")
+                    continue
+                for stream, batch in results:
+                    room, writer = where[stream]
+                    cursors = self._cursors.get(room)
+                    if cursors is None or writer not in cursors:
+                        continue  # closed meanwhile
+                    for entry_id, raw in batch:
+                        sid = cursors[writer] = entries.stream_id(entry_id)
+                        try:
+                            update = entries.room_update(raw)
+                        except MalformedEntry as e:
+                            self._malformed.skip("room_updates", f"{stream} {sid}", e)
+                            continue
+                        self._apply(room, update, stream, sid)
+        finally:
+            if self._reading is not None and not self._reading.done():
+                self._reading.cancel()  # closing: the pending XREAD would fail on a closed socket
+                with contextlib.suppress(BaseException):
+                    await self._reading
+            await conn.disconnect()
+            await pool.aclose()
+
+    def _apply(self, room: str, update: bytes, stream: str, sid: str) -> None:
+        try:
+            applied = self.sink.apply_remote_update(room, update)
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # a decoder's panic surfaces as a BaseException
+            self._log.exception("room %s: applying %s %s failed", room, stream, sid)
+            applied, reason = False, f"the room could not apply it: {e}"
+        else:
+            reason = "the room refused it (not a valid Yjs update)"
+        if applied is False:
+            self._malformed.skip("room_updates", f"{stream} {sid}", reason)
+
+    async def _drop_unreadable(self, where: dict[str, tuple[str, str]]) -> bool:
+        """After an XREAD refused for a key of another type: stop following every stream that
+        is not a stream (someone wrote over it). True when some were found."""
+        streams = list(where)
+        try:
+            async with self._connection.redis.pipeline(transaction=False) as pipe:
+                for stream in streams:
+                    pipe.type(stream)
+                kinds = await pipe.execute()
+        except TRANSIENT:
+            return False
+        dropped = False
+        for stream, kind in zip(streams, kinds, strict=True):
+            if entries.stream_id(kind) in ("stream", "none"):
+                continue
+            room, writer = where[stream]
+            cursors = self._cursors.get(room)
+            if cursors is not None and cursors.pop(writer, None) is not None:
+                self._malformed.skip("room_updates", stream, "not a stream: no longer followed")
+                dropped = True
+        return dropped
+
+    # -- folding ---------------------------------------------------------------------------------
+
+    def appended(self, rooms: list[str]) -> None:
+        """This instance appended updates of ``rooms`` (one item per update) to its streams:
+        fold them by count or, later, when idle."""
+        now = time.monotonic()
+        for room in rooms:
+            self._appended[room] = self._appended.get(room, 0) + 1
+        for room in set(rooms):
+            self._last_append[room] = now
+            if self._appended[room] >= self.compact_after and room not in self._folding:
+                self._start_fold(room)
+            else:
+                # Also after a fold that is running: it may not see what was just appended.
+                self._idle_fold_in(room, self.compact_idle)
+
+    def _idle_fold_in(self, room: str, delay: float) -> None:
+        if room not in self._idle_timers and self.compact_idle > 0 and not self._closing:
+            self._idle_timers[room] = asyncio.get_running_loop().call_later(
+                delay, self._check_idle, room
+            )
+
+    def _check_idle(self, room: str) -> None:
+        self._idle_timers.pop(room, None)
+        last = self._last_append.get(room)
+        if last is None:
+            return  # folded meanwhile
+        wait = last + self.compact_idle - time.monotonic()
+        if wait > 0 or room in self._folding:
+            self._idle_fold_in(room, max(wait, 0.5))
+        else:
+            self._start_fold(room)
+
+    def _start_fold(self, room: str) -> None:
+        if self._closing:
+            return
+        self._appended.pop(room, None)
+        self._last_append.pop(room, None)
+        timer = self._idle_timers.pop(room, None)
+        if timer is not None:
+            timer.cancel()
+        task = asyncio.ensure_future(self.fold(room))
+        self._folding[room] = task
+        task.add_done_callback(lambda _: self._folding.pop(room, None))
+
+    async def fold(self, room: str) -> bool:
+        """Fold every writer's stream of the room into its snapshot, if we get the lease.
+        True when a snapshot was written. Never raises (but for cancellation)."""
+        connection = self._connection
+        lease = connection.room_key(room, "lease")
+        token = uuid.uuid4().hex
+        try:
+            taken = await self._script(_TAKE_LEASE)(keys=[lease], args=[token, LEASE_MS])
+            if taken == -1:
+                self._malformed.skip("leases", None, f"{lease} never expired; it now does")
+            if taken != 1:
+                return False
+            try:
+                return await self._fold_held(room)
+            finally:
+                await self._script(_RELEASE_LEASE)(keys=[lease], args=[token])
+        except TRANSIENT as e:
+            self._log.warning("fold of room %s skipped: %s", room, e)
+        except Exception:
+            self._log.exception("fold of room %s failed", room)
+        return False
+
+    async def _fold_held(self, room: str) -> bool:
+        connection = self._connection
+        snap_key = connection.room_key(room, "snap")
+        data, last, streams = await self.read(room)
+        updates: list[bytes] = [data] if data else []
+        sources: list[tuple[str, str]] = [("snapshots", snap_key)] if data else []
+        new = False
+        for writer, (kept, tail) in streams.items():
+            stream = connection.room_log(room, writer)
+            updates += [update for _, update in kept]
+            sources += [("room_updates", f"{stream} {sid}") for sid, _ in kept]
+            if tail is not None:
+                last[writer] = tail
+                new = True
+        if not new:
+            return False  # nothing since the last fold
+        folded, lost_snapshot = await self._fold_decodable(updates, sources)
+        # A key of another type in place of the snapshot is replaced (read() counted it).
+        await connection.drop_unless_type(snap_key, "hash")
+        await connection.redis.hset(
+            snap_key,
+            mapping={"data": folded, "last": strictjson.dumps(dict(sorted(last.items())))},
+        )
+        # Trim what is folded and older than the grace period: a follower that lags by less
+        # than that never misses an entry; one that lost Redis resyncs in full.
+        grace_ms = int((time.time() - self.trim_grace) * 1000)
+        async with connection.redis.pipeline(transaction=False) as pipe:
+            for writer in streams:
+                ms, seq = entries.parse_stream_id(last.get(writer, "0-0"))
+                min_id = f"{ms}-{seq + 1}" if ms <= grace_ms else f"{grace_ms}-0"
+                pipe.xtrim(connection.room_log(room, writer), minid=min_id)
+            await pipe.execute()
+        # A dead instance's stream, once folded and trimmed empty, is dropped.
+        live = await self._live_instances()
+        writers_key = connection.room_writers(room)
+        for writer in streams:
+            if writer in live or writer == self._instance:
+                continue
+            stream = connection.room_log(room, writer)
+            if await connection.redis.xlen(stream) == 0:
+                await connection.redis.srem(writers_key, writer)
+                await connection.redis.delete(stream)
+        if lost_snapshot and room in self._cursors:
+            # What the dropped snapshot held is gone from Redis: this instance, which has the
+            # room open, publishes it again.
+            await self.resync(room)
+        return True
+
+    async def _fold_decodable(
+        self, updates: list[bytes], sources: list[tuple[str, str]]
+    ) -> tuple[bytes, bool]:
+        """Fold ``updates``, dropping (and counting) each one the fold refuses; and whether the
+        snapshot was among them."""
+        lost_snapshot = False
+        while True:
+            try:
+                return await asyncio.to_thread(fold_updates, updates), lost_snapshot
+            except CorruptUpdateError as e:
+                kind, where = sources.pop(e.index)
+                del updates[e.index]
+                lost_snapshot = lost_snapshot or kind == "snapshots"
+                self._malformed.skip(kind, where, "not a valid Yjs update: left out of the fold")
+
+    async def close(self) -> None:
+        """Stop folding (a fold cut short leaves its lease to expire)."""
+        self._closing = True
+        for timer in self._idle_timers.values():
+            timer.cancel()
+        self._idle_timers.clear()
+        for task in list(self._folding.values()):
+            task.cancel()
+        await asyncio.gather(*self._folding.values(), return_exceptions=True)

@@ -482,6 +482,7 @@ class OmniForgeApp(ExtensionApp):
             compact_after=self.compact_max_updates,
             compact_idle=self.compact_idle,
             connect_timeout=self.redis_connect_timeout,
+            cipher=self.cipher,
             log=self.log,
         )
 

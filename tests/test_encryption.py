@@ -166,3 +166,58 @@ async def test_a_rotation_killed_half_way_and_run_again_loses_nothing(
     assert many["content"]["code"] == "x" * 300
     _, audit = await fetch_json(final.url + "omniforge/api/audit?limit=1000", token=final.token)
     assert "key.rotated" in [e["action"] for e in audit["entries"]]
+
+
+async def test_what_goes_to_redis_is_sealed_too(server_process, keys, tmp_path):
+    import redis
+
+    from .cluster import RedisProcess
+    from .conftest import wait_for
+
+    redis_server = RedisProcess(tmp_path / "redis").start()
+    try:
+        args = [
+            f"--OmniForgeApp.redis_url={redis_server.url}",
+            f"--OmniForgeApp.encryption_key_file={keys['one']}",
+            "--OmniForgeApp.compact_idle=0.3",
+        ]
+        a = server_process(args, db=tmp_path / "a" / "omniforge.sqlite")
+        b = server_process(args, db=tmp_path / "b" / "omniforge.sqlite")
+        b.token = a.token
+        await asyncio.gather(a.start(), b.start())
+        doc_a, doc_b = Doc(), Doc()
+        async with (
+            connect_room(a.url, "idea:secret", doc_a, token=a.token),
+            connect_room(b.url, "idea:secret", doc_b, token=b.token),
+        ):
+            doc_a.get("code", type=Text).insert(0, SECRET_TEXT)
+            await wait_for(lambda: str(doc_b.get("code", type=Text)) == SECRET_TEXT)
+        await fetch_json(
+            b.url + "omniforge/api/events",
+            method="POST",
+            token=b.token,
+            body={
+                "channel": "build:s",
+                "type": "build.progress",
+                "data": {"percent": 5, "message": SECRET_EVENT},
+            },
+        )
+        assert (await read_back(a))[1] == [SECRET_EVENT]  # it crossed instances, sealed
+        await asyncio.sleep(1)  # a fold: the snapshot is sealed too
+        client = redis.Redis.from_url(redis_server.url)
+        dump = b""
+        for key in client.scan_iter(count=1000):
+            dump += key
+            kind = client.type(key)
+            if kind == b"stream":
+                dump += repr(client.xrange(key)).encode()
+            elif kind == b"hash":
+                dump += repr(client.hgetall(key)).encode()
+            elif kind == b"string":
+                dump += client.get(key) or b""
+        client.close()
+        assert b"idea:secret" in dump  # room names are keys: in the clear
+        for secret in (SECRET_TEXT, SECRET_EVENT, "launch code", "plutonium"):
+            assert secret.encode() not in dump, secret
+    finally:
+        redis_server.stop()

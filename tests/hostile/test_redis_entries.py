@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import re
 import time
@@ -385,18 +384,10 @@ def deeply_nested_update(depth: int = 100_000) -> bytes:
     return _varuint(1) + _varuint(1) + _varuint(1) + _varuint(0) + item + _varuint(0)
 
 
-GATE = importlib.util.find_spec("jupyter_omniforge.rooms.updates") is not None
-
 HOSTILE_UPDATES = {
     "garbage_bytes": pytest.param(b"\x05\xff\xff\xff\xff", id="garbage_bytes"),
     "truncated_update": pytest.param(b"\x01\x01\x01\x00\x08", id="truncated_update"),
-    "deeply_nested": pytest.param(
-        deeply_nested_update(),
-        id="deeply_nested",
-        marks=pytest.mark.skipif(
-            not GATE, reason="pycrdt would crash: needs the update gate (rooms/updates.py)"
-        ),
-    ),
+    "deeply_nested": pytest.param(deeply_nested_update(), id="deeply_nested"),
 }
 
 

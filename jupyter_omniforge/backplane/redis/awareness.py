@@ -61,6 +61,8 @@ class AwarenessChannel:
 
     def publish(self, room: str, kind: bytes, payload: bytes = b"") -> None:
         """Queue a message of ``kind`` about ``room``. Never blocks."""
+        if payload:
+            payload = self._connection.seal(payload, room)
         self._outbox.announce(self._prefix + room.encode() + b"\0" + kind + b"\0" + payload)
 
     async def follow(self, deliver: Deliver) -> None:
@@ -90,6 +92,12 @@ class AwarenessChannel:
             self._malformed.skip("awareness", None, e)
             return
         if instance == self._instance:
+            return
+        try:
+            if payload:
+                payload = self._connection.unseal(payload, room)
+        except MalformedEntry as e:
+            self._malformed.skip("awareness", None, e)
             return
         try:
             deliver(instance, room, kind, payload)

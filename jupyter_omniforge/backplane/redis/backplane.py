@@ -45,6 +45,7 @@ class RedisBackplane(Backplane):
         connect_timeout: float = 5.0,
         heartbeat_interval: float = 2.0,
         awareness_timeout: float = 30.0,
+        cipher: Any = None,
         log: logging.Logger | None = None,
     ) -> None:
         try:
@@ -58,7 +59,7 @@ class RedisBackplane(Backplane):
         self.malformed_entries = MalformedCounts(self.log)
         common = {"malformed": self.malformed_entries, "log": self.log}
         self.connection = RedisConnection(
-            url, prefix=prefix, connect_timeout=connect_timeout, **common
+            url, prefix=prefix, connect_timeout=connect_timeout, cipher=cipher, **common
         )
         self.outbox = Outbox(self.connection, instance_id, **common)
         self.instances = Instances(
@@ -163,7 +164,7 @@ class RedisBackplane(Backplane):
         self.rooms.stop_following(room)
 
     def publish_update(self, room: str, update: bytes) -> None:
-        self.outbox.append(room, update)
+        self.outbox.append(room, self.connection.seal(update, room))
 
     async def delete_room(self, room: str) -> None:
         await self.rooms.delete(room)

@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...errors import BackplaneUnavailable
 from . import entries
-from .entries import MalformedCounts
+from .entries import MalformedCounts, MalformedEntry
 
 #: How long one blocking XREAD waits for new entries, in milliseconds.
 BLOCK_MS = 5000
@@ -63,6 +63,10 @@ return 0
 """
 
 
+# What a sealed value starts with (a Yjs update or a JSON text never does).
+_SEALED = b"\x00\xffOFS1"
+
+
 def safe_url(url: str) -> str:
     """The URL without a password."""
     if "@" in url:
@@ -93,8 +97,11 @@ class RedisConnection:
         connect_timeout: float,
         malformed: MalformedCounts,
         log: logging.Logger,
+        cipher: Any = None,
     ) -> None:
         self.url = url
+        #: Seals what goes to Redis (a :class:`~jupyter_omniforge.store.crypto.Cipher`), or None.
+        self.cipher = cipher
         self.prefix = prefix
         self.connect_timeout = connect_timeout
         self.malformed = malformed
@@ -120,6 +127,34 @@ class RedisConnection:
 
     def room_writers(self, room: str) -> str:
         return self.key("room", room, "writers")
+
+    # -- sealing ---------------------------------------------------------------------------------
+
+    def seal(self, data: bytes, about: str) -> bytes:
+        """``data`` as it goes to Redis: sealed (AES-256-GCM, ``about`` — a room, ``event`` —
+        as associated data) when a key is set, else as it is."""
+        if self.cipher is None:
+            return data
+        kid, blob = self.cipher.seal(data, about.encode())
+        return _SEALED + bytes((len(kid),)) + kid.encode() + blob
+
+    def unseal(self, value: bytes, about: str) -> bytes:
+        """What :meth:`seal` made of ``value``; :class:`MalformedEntry` when it is not sealed
+        with a key we have (or sealed while we have none)."""
+        sealed = value[: len(_SEALED)] == _SEALED
+        if self.cipher is None:
+            if sealed:
+                raise MalformedEntry("sealed, and this instance has no encryption key")
+            return value
+        if not sealed:
+            raise MalformedEntry("not sealed, and this deployment seals what it writes")
+        size = value[len(_SEALED)] if len(value) > len(_SEALED) else 0
+        start = len(_SEALED) + 1
+        kid = value[start : start + size].decode(errors="replace")
+        try:
+            return self.cipher.open(kid, value[start + size :], about.encode())
+        except ValueError as e:
+            raise MalformedEntry(str(e)) from None
 
     # -- clients ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import math
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from ... import strictjson
@@ -171,11 +172,16 @@ def room_update(raw_fields: Any) -> bytes:
     return update
 
 
-def event(raw_fields: Any, event_id: str) -> dict[str, Any]:
-    """The envelope of an event stream entry (field ``e``) with its ``id``."""
+def event(
+    raw_fields: Any, event_id: str, unseal: Callable[[bytes], bytes] = lambda payload: payload
+) -> dict[str, Any]:
+    """The envelope of an event stream entry (field ``e``, opened by ``unseal``) with its
+    ``id``."""
     payload = fields(raw_fields).get(b"e")
     if payload is None:
         raise MalformedEntry("event entry without its payload field e")
+    if isinstance(payload, bytes):
+        payload = unseal(payload)
     body = json_value(payload, "event payload")
     if not isinstance(body, dict):
         raise MalformedEntry(f"event payload is a JSON {type(body).__name__}, not an object")

@@ -72,7 +72,11 @@ class RedisEventLog:
         """The envelope of an entry, or None (skipped and counted) when it is malformed."""
         sid = entries.stream_id(entry_id)
         try:
-            return entries.event(fields, f"{sid}@{self._connection.epoch}")
+            return entries.event(
+                fields,
+                f"{sid}@{self._connection.epoch}",
+                unseal=lambda payload: self._connection.unseal(payload, "event"),
+            )
         except MalformedEntry as e:
             self._malformed.skip("events", f"{self._stream} {sid}", e)
             return None
@@ -80,7 +84,7 @@ class RedisEventLog:
     async def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
         """Add to the shared stream; every instance (this one too) delivers it from there.
         redis-py retries with backoff; :class:`BackplaneUnavailable` if that is not enough."""
-        body = strictjson.dumps(envelope)
+        body = self._connection.seal(strictjson.dumps(envelope).encode(), "event")
         redis = self._connection.redis
         fields = {"i": self._instance, "e": body}
         try:

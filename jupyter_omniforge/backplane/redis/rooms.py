@@ -174,7 +174,7 @@ class RoomStreams:
         reply = await self._script(_READ_ROOM)(
             keys=[snap_key, writers_key], args=[connection.room_log(room, "")]
         )
-        data, last = self._snapshot(snap_key, reply[0])
+        data, last = self._snapshot(snap_key, reply[0], room)
         if not reply[1]:
             self._malformed.skip("writers", writers_key, "not a set")
         streams: dict[str, Stream] = {}
@@ -197,13 +197,13 @@ class RoomStreams:
                     continue
                 tail = sid
                 try:
-                    kept.append((sid, entries.room_update(raw)))
+                    kept.append((sid, self._connection.unseal(entries.room_update(raw), room)))
                 except MalformedEntry as e:
                     self._malformed.skip("room_updates", f"{stream} {sid}", e)
             streams[writer] = (kept, tail)
         return data, last, streams
 
-    def _snapshot(self, key: str, raw: Any) -> tuple[bytes | None, dict[str, str]]:
+    def _snapshot(self, key: str, raw: Any, room: str) -> tuple[bytes | None, dict[str, str]]:
         """The snapshot's data and cursors; what is malformed is dropped (and counted)."""
         if raw is None:
             self._malformed.skip("snapshots", key, "not a hash")
@@ -225,7 +225,13 @@ class RoomStreams:
                 for reason in dropped:
                     self._malformed.skip("snapshots", f"{where} {reason}", reason)
         data = snap.get(b"data")
-        return (data if isinstance(data, bytes) and data else None), last
+        if not isinstance(data, bytes) or not data:
+            return None, last
+        try:
+            return self._connection.unseal(data, room), last
+        except MalformedEntry as e:
+            self._malformed.skip("snapshots", key, e)
+            return None, last
 
     async def _shared_state(self, room: str) -> tuple[list[bytes], dict[str, str]]:
         """The room's shared state, and the stream position to follow each other writer from."""
@@ -397,7 +403,7 @@ class RoomStreams:
                     for entry_id, raw in batch:
                         sid = cursors[writer] = entries.stream_id(entry_id)
                         try:
-                            update = entries.room_update(raw)
+                            update = self._connection.unseal(entries.room_update(raw), room)
                         except MalformedEntry as e:
                             self._malformed.skip("room_updates", f"{stream} {sid}", e)
                             continue
@@ -533,7 +539,10 @@ class RoomStreams:
         await connection.drop_unless_type(snap_key, "hash")
         await connection.redis.hset(
             snap_key,
-            mapping={"data": folded, "last": strictjson.dumps(dict(sorted(last.items())))},
+            mapping={
+                "data": connection.seal(folded, room),
+                "last": strictjson.dumps(dict(sorted(last.items()))),
+            },
         )
         # Trim what is folded and older than the grace period: a follower that lags by less
         # than that never misses an entry; one that lost Redis resyncs in full.

@@ -36,6 +36,9 @@ OMNIFORGE_ARGS = (
 #: A checkout of an earlier commit (``git worktree add /tmp/base COMMIT``) that the
 #: ``omniforge-baseline`` contender runs, to measure a change before/after in one run.
 BASELINE_ENV = "OMNIFORGE_BASELINE"
+#: More ``jupyter server`` arguments for the ``omniforge-variant`` contender (space-separated),
+#: to measure a setting's cost in one run: ``OMNIFORGE_VARIANT_ARGS=--OmniForgeApp.x=y``.
+VARIANT_ENV = "OMNIFORGE_VARIANT_ARGS"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,15 @@ CONTENDERS = {
             ours=True,
             make=lambda args: SpawnedOmniforge(
                 extra_args=(*OMNIFORGE_ARGS, *args), pythonpath=_baseline()
+            ),
+            events="gateway",
+        ),
+        Contender(
+            "omniforge-variant",
+            "omniforge (variant)",
+            ours=True,
+            make=lambda args: SpawnedOmniforge(
+                extra_args=(*OMNIFORGE_ARGS, *args, *os.environ.get(VARIANT_ENV, "").split())
             ),
             events="gateway",
         ),

@@ -39,6 +39,9 @@ BASELINE_ENV = "OMNIFORGE_BASELINE"
 #: More ``jupyter server`` arguments for the ``omniforge-variant`` contender (space-separated),
 #: to measure a setting's cost in one run: ``OMNIFORGE_VARIANT_ARGS=--OmniForgeApp.x=y``.
 VARIANT_ENV = "OMNIFORGE_VARIANT_ARGS"
+#: The token its clients use (default: a random Jupyter token, i.e. the owner). A room-scoped
+#: token here makes every load-generator connection a user the room policy decides for.
+VARIANT_TOKEN_ENV = "OMNIFORGE_VARIANT_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ CONTENDERS = {
             "omniforge (variant)",
             ours=True,
             make=lambda args: SpawnedOmniforge(
-                extra_args=(*OMNIFORGE_ARGS, *args, *os.environ.get(VARIANT_ENV, "").split())
+                extra_args=(*OMNIFORGE_ARGS, *args, *os.environ.get(VARIANT_ENV, "").split()),
+                token=os.environ.get(VARIANT_TOKEN_ENV) or None,
             ),
             events="gateway",
         ),

@@ -8,7 +8,7 @@ import platform
 import shutil
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -165,7 +165,7 @@ def write_latency(latencies: list[float], p50: float, p95: float) -> None:
     with path.open("a") as f:
         f.write(
             "\n## Typing latency, page to page (two browser contexts, one idea room)\n\n"
-            f"- date (UTC): {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}\n"
+            f"- date (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M:%S}\n"
             f"- machine: {platform.machine()}, nproc={os.cpu_count()}, {platform.system()} {platform.release()}\n"
             f"- load average at the end of the run (1/5/15 min): {load}\n"
             f"- browser: Debian chromium, headless, via playwright {md.version('playwright')}; "

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_core.utils import ensure_event_loop
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.ioloop import IOLoop
 
 from jupyter_omniforge.client.rooms import open_connection
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """pytest-jupyter's event loop, closed through Tornado's IOLoop for it: Tornado keeps the
+    IOLoop of a closed asyncio loop, with every connection it still watches, until another IOLoop
+    is made, and what this test left open would be reported in the next one."""
+    loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    io_loop = IOLoop.current(instance=False)
+    if io_loop is not None and io_loop.asyncio_loop is loop:
+        io_loop.close()
+    else:
+        loop.close()
 
 
 @pytest.fixture
@@ -79,6 +97,25 @@ def ws_connect(ws_base: str, token: str) -> Callable[..., Awaitable[Any]]:
     yield connect
     for conn in opened:
         conn.close()
+
+
+#: Closers of what helpers opened for the running test (see ``close_after_test``).
+_to_close: list[Callable[[], Awaitable[None]]] = []
+
+
+def close_after_test(close: Callable[[], Awaitable[None]]) -> None:
+    """Have ``close()`` awaited when the running test ends, in its event loop, before the
+    server stops: test clients such as tests.realtime.Gateway are closed even when the story
+    does not close them (as ``ws_connect`` does for raw sockets). ``close()`` must be idempotent."""
+    _to_close.append(close)
+
+
+@pytest.fixture(autouse=True)
+def _close_what_the_test_left_open(jp_asyncio_loop: asyncio.AbstractEventLoop | None):
+    yield
+    closers, _to_close[:] = list(_to_close), []
+    if closers and jp_asyncio_loop is not None and not jp_asyncio_loop.is_closed():
+        jp_asyncio_loop.run_until_complete(asyncio.gather(*(close() for close in closers)))
 
 
 async def wait_for(
@@ -257,6 +294,36 @@ class ServerProcess:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+class _DestroyedPendingTasks(logging.Handler):
+    """Keeps asyncio's "Task was destroyed but it is pending!" reports: a task that a test left
+    running when its event loop went away (pytest.ini makes unclosed resources errors; this is
+    the same for tasks)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Task was destroyed but it is pending"):
+            self.reports.append(self.format(record))
+
+
+_destroyed_pending_tasks = _DestroyedPendingTasks()
+logging.getLogger("asyncio").addHandler(_destroyed_pending_tasks)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """After the test's fixtures are torn down (its event loop closed): collect the garbage, so
+    that what a leaked task or connection reports on collection counts against this test (as a
+    ResourceWarning, an unraisable exception, or a destroyed pending task), not a later one."""
+    gc.unfreeze()  # an in-process server froze the heap (OmniForgeApp.gc_freeze)
+    gc.collect()
+    reports, _destroyed_pending_tasks.reports[:] = list(_destroyed_pending_tasks.reports), []
+    if reports:
+        pytest.fail("the test left asyncio tasks pending:\n" + "\n".join(reports), False)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -229,10 +231,17 @@ def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
 class ServerProcess:
     """A `jupyter server` subprocess with the extension, for restart and kill -9 stories."""
 
-    def __init__(self, root: Path, db: Path, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        db: Path,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.db = db
         self.extra = extra or []
+        self.env = env
         self.port = free_port()
         self.token = os.urandom(12).hex()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -262,6 +271,7 @@ class ServerProcess:
             db=self.db,
             log_path=self.log_path,
             extra=self.extra,
+            env=self.env,
         )
 
     async def start(self, timeout: float = 60) -> ServerProcess:
@@ -286,6 +296,28 @@ class ServerProcess:
 
         await wait_for(ready, timeout=timeout, interval=0.2)
         return self
+
+    def start_blocking(self, timeout: float = 60) -> ServerProcess:
+        """``start()`` for code that has no event loop running (module-scoped fixtures)."""
+        self._spawn()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "omniforge/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except urllib.error.HTTPError as e:
+                if e.code == 404:
+                    raise AssertionError(
+                        f"omniforge is not loaded:\n{self.log_path.read_text()[-4000:]}"
+                    ) from None
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready within {timeout}s")
+            time.sleep(0.2)
 
     def kill9(self) -> None:
         assert self.proc is not None

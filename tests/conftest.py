@@ -330,8 +330,8 @@ class ServerProcess:
 
 class _DestroyedPendingTasks(logging.Handler):
     """Keeps asyncio's "Task was destroyed but it is pending!" reports: a task that a test left
-    running when its event loop went away (pytest.ini makes unclosed resources errors; this is
-    the same for tasks)."""
+    running when its event loop went away. (pyproject.toml's filterwarnings make unclosed
+    resources errors; this does the same for tasks.)"""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)

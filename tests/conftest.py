@@ -20,6 +20,7 @@ import pytest
 from jupyter_core.utils import ensure_event_loop
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from jupyter_omniforge.client.rooms import open_connection
 
@@ -30,9 +31,9 @@ HERE = Path(__file__).parent
 
 @pytest.fixture
 def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """pytest-jupyter's event loop, closed through Tornado's IOLoop for it: Tornado keeps the
-    IOLoop of a closed asyncio loop, with every connection it still watches, until another IOLoop
-    is made, and what this test left open would be reported in the next one."""
+    """pytest-jupyter's event loop, torn down after every other fixture of the test. Closed
+    through Tornado's IOLoop for it (Tornado keeps the IOLoop of a closed asyncio loop, with every
+    connection it still watches, until another IOLoop is made); then the leaks are collected."""
     loop = ensure_event_loop(prefer_selector_loop=True)
     yield loop
     io_loop = IOLoop.current(instance=False)
@@ -40,6 +41,7 @@ def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
         io_loop.close()
     else:
         loop.close()
+    collect_leaks()
 
 
 @pytest.fixture
@@ -291,7 +293,7 @@ class ServerProcess:
                         f"omniforge is not loaded:\n{self.log_path.read_text()[-4000:]}"
                     )
                 return r.code == 200
-            except OSError:
+            except (OSError, HTTPTimeoutError):  # not listening yet, or too busy to answer
                 return False
 
         await wait_for(ready, timeout=timeout, interval=0.2)
@@ -346,11 +348,11 @@ _destroyed_pending_tasks = _DestroyedPendingTasks()
 logging.getLogger("asyncio").addHandler(_destroyed_pending_tasks)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """After the test's fixtures are torn down (its event loop closed): collect the garbage, so
-    that what a leaked task or connection reports on collection counts against this test (as a
-    ResourceWarning, an unraisable exception, or a destroyed pending task), not a later one."""
+def collect_leaks() -> None:
+    """Collect the garbage now, so that what a leaked object reports when it is collected (a
+    ResourceWarning, an unraisable exception, a destroyed pending task) counts against the test
+    that is ending, not a later one: pytest turns the first two into errors of this test's
+    teardown (pyproject.toml), and this fails it for the third."""
     gc.unfreeze()  # an in-process server froze the heap (OmniForgeApp.gc_freeze)
     gc.collect()
     reports, _destroyed_pending_tasks.reports[:] = list(_destroyed_pending_tasks.reports), []

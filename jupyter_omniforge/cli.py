@@ -399,7 +399,7 @@ async def watch(
     """Show ``channel``'s events until a run completes (0) or fails (1); 124 after ``timeout``."""
     try:
         return await asyncio.wait_for(_follow(forge, channel, display, since, retries), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         display.end_line()
         print(f"jupyter omniforge: timed out after {timeout:g} s", file=sys.stderr)
         return EXIT_TIMEOUT

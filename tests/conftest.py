@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_core.utils import ensure_event_loop
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.ioloop import IOLoop
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from jupyter_omniforge.client.rooms import open_connection
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """pytest-jupyter's event loop, torn down after every other fixture of the test. Closed
+    through Tornado's IOLoop for it (Tornado keeps the IOLoop of a closed asyncio loop, with every
+    connection it still watches, until another IOLoop is made); then the leaks are collected."""
+    loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    io_loop = IOLoop.current(instance=False)
+    if io_loop is not None and io_loop.asyncio_loop is loop:
+        io_loop.close()
+    else:
+        loop.close()
+    collect_leaks()
 
 
 @pytest.fixture
@@ -93,6 +115,25 @@ def ws_connect(ws_base: str, token: str) -> Callable[..., Awaitable[Any]]:
     yield connect
     for conn in opened:
         conn.close()
+
+
+#: Closers of what helpers opened for the running test (see ``close_after_test``).
+_to_close: list[Callable[[], Awaitable[None]]] = []
+
+
+def close_after_test(close: Callable[[], Awaitable[None]]) -> None:
+    """Have ``close()`` awaited when the running test ends, in its event loop, before the
+    server stops: test clients such as tests.realtime.Gateway are closed even when the story
+    does not close them (as ``ws_connect`` does for raw sockets). ``close()`` must be idempotent."""
+    _to_close.append(close)
+
+
+@pytest.fixture(autouse=True)
+def _close_what_the_test_left_open(jp_asyncio_loop: asyncio.AbstractEventLoop | None):
+    yield
+    closers, _to_close[:] = list(_to_close), []
+    if closers and jp_asyncio_loop is not None and not jp_asyncio_loop.is_closed():
+        jp_asyncio_loop.run_until_complete(asyncio.gather(*(close() for close in closers)))
 
 
 async def wait_for(
@@ -207,10 +248,17 @@ def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
 class ServerProcess:
     """A `jupyter server` subprocess with the extension, for restart and kill -9 stories."""
 
-    def __init__(self, root: Path, db: Path, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        db: Path,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.db = db
         self.extra = extra or []
+        self.env = env
         self.port = free_port()
         self.token = os.urandom(12).hex()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -240,6 +288,7 @@ class ServerProcess:
             db=self.db,
             log_path=self.log_path,
             extra=self.extra,
+            env=self.env,
         )
 
     async def start(self, timeout: float = 60) -> ServerProcess:
@@ -259,11 +308,33 @@ class ServerProcess:
                         f"omniforge is not loaded:\n{self.log_path.read_text()[-4000:]}"
                     )
                 return r.code == 200
-            except OSError:
+            except (OSError, HTTPTimeoutError):  # not listening yet, or too busy to answer
                 return False
 
         await wait_for(ready, timeout=timeout, interval=0.2)
         return self
+
+    def start_blocking(self, timeout: float = 60) -> ServerProcess:
+        """``start()`` for code that has no event loop running (module-scoped fixtures)."""
+        self._spawn()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "omniforge/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except urllib.error.HTTPError as e:
+                if e.code == 404:
+                    raise AssertionError(
+                        f"omniforge is not loaded:\n{self.log_path.read_text()[-4000:]}"
+                    ) from None
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready within {timeout}s")
+            time.sleep(0.2)
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -272,6 +343,36 @@ class ServerProcess:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+class _DestroyedPendingTasks(logging.Handler):
+    """Keeps asyncio's "Task was destroyed but it is pending!" reports: a task that a test left
+    running when its event loop went away. (pyproject.toml's filterwarnings make unclosed
+    resources errors; this does the same for tasks.)"""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Task was destroyed but it is pending"):
+            self.reports.append(self.format(record))
+
+
+_destroyed_pending_tasks = _DestroyedPendingTasks()
+logging.getLogger("asyncio").addHandler(_destroyed_pending_tasks)
+
+
+def collect_leaks() -> None:
+    """Collect the garbage now, so that what a leaked object reports when it is collected (a
+    ResourceWarning, an unraisable exception, a destroyed pending task) counts against the test
+    that is ending, not a later one: pytest turns the first two into errors of this test's
+    teardown (pyproject.toml), and this fails it for the third."""
+    gc.unfreeze()  # an in-process server froze the heap (OmniForgeApp.gc_freeze)
+    gc.collect()
+    reports, _destroyed_pending_tasks.reports[:] = list(_destroyed_pending_tasks.reports), []
+    if reports:
+        pytest.fail("the test left asyncio tasks pending:\n" + "\n".join(reports), False)
 
 
 @pytest.hookimpl(wrapper=True)

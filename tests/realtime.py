@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from jupyter_omniforge.client.rooms import open_connection
 
-from .conftest import wait_for
+from .conftest import close_after_test, wait_for
 
 
 class Gateway:
@@ -22,6 +23,7 @@ class Gateway:
         self.closed = asyncio.Event()
         self._applied: dict[str, int] = {}
         self._task = asyncio.ensure_future(self._read())
+        close_after_test(self.aclose)
 
     @classmethod
     async def connect(cls, server_url: str, token: str | None, headers: dict | None = None):
@@ -33,7 +35,8 @@ class Gateway:
     async def _read(self) -> None:
         while True:
             message = await self.conn.read_message()
-            if message is None:
+            if message is None:  # closed by the server: release our side too
+                self.conn.close()
                 self.closed.set()
                 return
             self.frames.append(json.loads(message))
@@ -69,7 +72,15 @@ class Gateway:
         return str(mirror.get(root, type=Text))
 
     def close(self) -> None:
+        """Start the closing handshake; ``closed`` is set once the server has answered."""
         self.conn.close()
+
+    async def aclose(self, timeout: float = 5) -> None:
+        """Close and wait until the connection is closed (called when the test ends)."""
+        self.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        await _cancelled(self._task)
 
 
 class SSE:
@@ -82,6 +93,7 @@ class SSE:
         self._reader = reader
         self._writer = writer
         self._task = asyncio.ensure_future(self._read())
+        close_after_test(self.aclose)
 
     @classmethod
     async def open(
@@ -136,3 +148,17 @@ class SSE:
     def close(self) -> None:
         self._writer.close()
         self._task.cancel()
+
+    async def aclose(self) -> None:
+        """Close and wait until the socket is closed (called when the test ends)."""
+        self.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+        await _cancelled(self._task)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` (unless it is done) and wait until it is."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 
 import pytest
 from pycrdt import Doc, Text
@@ -101,7 +102,7 @@ async def test_a_corrupt_stored_update_is_skipped_and_the_rest_of_the_room_loads
     await wait_for(lambda: omniforge.room_manager.get("idea:disk") is None)
     await omniforge.store.rooms.flush()
     # Damage the disk behind the server's back: one more row that is not a Yjs update.
-    with sqlite3.connect(omniforge.db_path) as conn:
+    with closing(sqlite3.connect(omniforge.db_path)) as conn, conn:
         conn.execute(
             "INSERT INTO room_updates (room, data, created) VALUES (?, ?, 0)",
             ("idea:disk", b"\xff\xff\xff"),

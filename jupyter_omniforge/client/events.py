@@ -298,7 +298,7 @@ class OmniForge:
                 raise ServerUnreachable(f"cannot reach {self.url}: {e}") from None
             body = e.response.body if e.response is not None and e.response.body else b""
             raise SubscriptionRefused(e.code, server_message(body, str(e))) from None
-        except (OSError, StreamClosedError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError, StreamClosedError) as e:
             raise ServerUnreachable(f"cannot reach {self.url}: {e or type(e).__name__}") from None
 
     async def subscribe(

@@ -212,7 +212,7 @@ class RoomConnection:
             try:
                 if await asyncio.wait_for(self._probe(), remaining):
                     return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if self.denied:
                 raise EditsNotConfirmed(f"the server refused edits to {self._path}: {self.denied}")

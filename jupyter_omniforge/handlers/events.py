@@ -122,7 +122,7 @@ class EventStreamHandler(_EventsBase):
             while not self._done.is_set():
                 try:
                     await asyncio.wait_for(self._done.wait(), self.extensionapp.sse_keepalive)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self._write(b": keepalive\n\n")
         finally:
             self.subscription.close()

@@ -95,13 +95,7 @@ class Target:
         await self.ensure_running()
         try:
             await asyncio.wait_for(coro, 10)
-        except (
-            OSError,
-            asyncio.TimeoutError,
-            HTTPClientError,
-            StreamClosedError,
-            WebSocketClosedError,
-        ):
+        except (TimeoutError, OSError, HTTPClientError, StreamClosedError, WebSocketClosedError):
             pass  # refused or dropped: the attacker's problem
         alive = self.server.proc.poll() is None
         if not alive:

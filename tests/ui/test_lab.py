@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
 import os
 import platform
 import shutil
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -165,7 +166,7 @@ def write_latency(latencies: list[float], p50: float, p95: float) -> None:
     with path.open("a") as f:
         f.write(
             "\n## Typing latency, page to page (two browser contexts, one idea room)\n\n"
-            f"- date (UTC): {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}\n"
+            f"- date (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M:%S}\n"
             f"- machine: {platform.machine()}, nproc={os.cpu_count()}, {platform.system()} {platform.release()}\n"
             f"- load average at the end of the run (1/5/15 min): {load}\n"
             f"- browser: Debian chromium, headless, via playwright {md.version('playwright')}; "
@@ -330,3 +331,71 @@ def test_demo_notebook_reports_its_build_in_the_feed(shared_lab: LabServer, new_
     expect(broken).to_contain_text("RuntimeError: 3 of 120 tests failed")
     deploy = sidebar.locator('.jp-OmniForge-run[data-channel^="deployment:demo-"]')
     expect(deploy).to_have_attribute("data-state", "completed", timeout=30_000)
+
+
+def test_two_users_edit_one_notebook(shared_lab: LabServer, new_user) -> None:
+    """jupyter-collaboration makes a notebook one shared document: each user sees the other's
+    typing, the file converges, and the OmniForge sidebar shows both of them in it."""
+    name = "together.ipynb"
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": [],
+    }
+    kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    notebook = {
+        "cells": [cell],
+        "metadata": {"kernelspec": kernel},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (shared_lab.root / name).write_text(json.dumps(notebook))
+    alice, bob = new_user(shared_lab).open(), new_user(shared_lab).open()
+    people = [alice.identity(), bob.identity()]
+    editors = []
+    for user in (alice, bob):
+        user.show_sidebar()
+        user.execute("docmanager:open", {"path": name})
+        editor = user.page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
+        expect(editor).to_be_visible()
+        editors.append(editor)
+
+    editors[0].click()
+    alice.page.keyboard.type("alice = 1")
+    expect_cell_text(bob, "alice = 1")
+    editors[1].click()
+    bob.page.keyboard.press("Control+End")
+    bob.page.keyboard.type("; bob = 2")
+    expect_cell_text(alice, "alice = 1; bob = 2")
+    # The server holds the same document, and saves it.
+    wait_until(lambda: notebook_source(shared_lab, name) == "alice = 1; bob = 2", timeout=30)
+
+    for user in (alice, bob):
+        for person in people:
+            row = user.page.locator(
+                f'.jp-OmniForge-collaborator[data-username="{person["username"]}"]'
+            )
+            expect(row).to_contain_text(person["display_name"])
+            expect(row).to_contain_text(name)
+    assert not alice.errors and not bob.errors, alice.errors + bob.errors
+
+
+def expect_cell_text(user: LabPage, text: str, timeout: float = 15) -> None:
+    """Wait until the first cell of the user's notebook shows exactly ``text``."""
+    editor = user.page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
+    deadline = time.monotonic() + timeout
+    while (current := editor.evaluate(EDITOR_TEXT)) != text:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the cell shows {current!r}, expected {text!r}")
+        time.sleep(0.02)
+
+
+def notebook_source(server: LabServer, name: str) -> str | None:
+    """The source of the first cell of ``name`` as saved on the server."""
+    status, model = server.request("GET", f"api/contents/{name}?content=1")
+    if status != 200:
+        return None
+    source = model["content"]["cells"][0]["source"]
+    return "".join(source) if isinstance(source, list) else source

@@ -2,6 +2,10 @@
  * The build and deployment feed: the recent history from `GET omniforge/api/events`, then the
  * live stream from the realtime gateway. After a reconnect it resumes from the last event id it
  * saw, and it drops an event whose id it has already seen (delivery is at least once).
+ *
+ * Event ids are opaque strings: one server counts (`"17"`), servers sharing Redis name stream
+ * entries (`"1767225600000-0@3"`). The feed never compares them; it orders events by arrival,
+ * the history's (oldest first, as the server sends it) before anything live.
  */
 import { Signal } from '@lumino/signaling';
 
@@ -47,7 +51,7 @@ export class EventFeedModel implements IEventFeed {
   }
 
   get lastEventId(): string | null {
-    return this._cursor === null ? null : String(this._cursor);
+    return this._cursor;
   }
 
   get changed(): Signal<this, void> {
@@ -90,13 +94,14 @@ export class EventFeedModel implements IEventFeed {
     return added;
   }
 
-  private _add(event: IEventEnvelope): boolean {
-    const id = Number(event.id);
-    if (!Number.isFinite(id) || this._seen.has(id)) {
+  private _add(event: IEventEnvelope, from: 'live' | 'history' = 'live', order = 0): boolean {
+    const id = event?.id;
+    if (typeof id !== 'string' || id === '' || this._seen.has(id)) {
       return false;
     }
-    const kind = event.channel.slice(0, event.channel.indexOf(':'));
-    if (kind !== 'build' && kind !== 'deployment') {
+    const channel = typeof event.channel === 'string' ? event.channel : '';
+    const kind = channel.slice(0, channel.indexOf(':'));
+    if ((kind !== 'build' && kind !== 'deployment') || typeof event.type !== 'string') {
       return false;
     }
     this._seen.add(id);
@@ -107,15 +112,21 @@ export class EventFeedModel implements IEventFeed {
         this._seen.delete(first.value);
       }
     }
-    if (this._cursor === null || id > this._cursor) {
+    if (from === 'live') {
+      // The newest event seen is the last one to arrive live; the history only sets the
+      // cursor until then (it may answer after live events that are newer than its last).
+      this._cursor = id;
+      this._cursorIsLive = true;
+      order = ++this._arrivals;
+    } else if (!this._cursorIsLive) {
       this._cursor = id;
     }
-    let record = this._records.get(event.channel);
+    let record = this._records.get(channel);
     if (!record) {
-      record = new RunRecord(event.channel, kind);
-      this._records.set(event.channel, record);
+      record = new RunRecord(channel, kind);
+      this._records.set(channel, record);
     }
-    record.add(id, event);
+    record.add(id, event, from, order);
     return true;
   }
 
@@ -141,7 +152,7 @@ export class EventFeedModel implements IEventFeed {
     ws.onopen = () => {
       const frame: { [key: string]: unknown } = { type: 'subscribe', channels: this._channels };
       if (this._cursor !== null) {
-        frame.lastEventId = String(this._cursor);
+        frame.lastEventId = this._cursor;
       }
       ws.send(JSON.stringify(frame));
     };
@@ -174,10 +185,9 @@ export class EventFeedModel implements IEventFeed {
       case 'subscribed':
         this._failedAttempts = 0;
         this._everConnected = true;
-        if (this._cursor === null && typeof frame.lastEventId === 'string') {
+        if (this._cursor === null && typeof frame.lastEventId === 'string' && frame.lastEventId) {
           // Nothing seen yet: what the server counts from is where we resume from.
-          const id = Number(frame.lastEventId);
-          this._cursor = Number.isFinite(id) ? id : null;
+          this._cursor = frame.lastEventId;
         }
         this._updateState(true);
         if (!this._historyRequested) {
@@ -204,9 +214,11 @@ export class EventFeedModel implements IEventFeed {
       const reply = await this._server.requestJSON<{ events: IEventEnvelope[] }>(
         `events?channel=${channel}&limit=${HISTORY_LIMIT}`
       );
-      for (const event of reply.events) {
-        this._add(event);
-      }
+      const events = Array.isArray(reply?.events) ? reply.events : [];
+      // Older than anything live: ranked below it, in the server's order (oldest first).
+      const base = this._historyRank - events.length;
+      events.forEach((event, index) => this._add(event, 'history', base + index));
+      this._historyRank = base;
       this._refreshView();
     } catch (error) {
       console.warn('OmniForge feed: could not load the history', error);
@@ -246,7 +258,7 @@ export class EventFeedModel implements IEventFeed {
   }
 
   private _refreshView(): void {
-    const records = Array.from(this._records.values()).sort((a, b) => b.lastId - a.lastId);
+    const records = Array.from(this._records.values()).sort((a, b) => b.rank - a.rank);
     for (const stale of records.slice(RUNS_MAX)) {
       this._records.delete(stale.channel);
     }
@@ -265,8 +277,12 @@ export class EventFeedModel implements IEventFeed {
   private _everConnected = false;
   private _failedAttempts = 0;
   private _state: ConnectionState = 'connecting';
-  private _cursor: number | null = null;
-  private _seen = new Set<number>();
+  private _cursor: string | null = null;
+  private _cursorIsLive = false;
+  /** Live events counted up from 1; history ranks below 0, older pages lower. */
+  private _arrivals = 0;
+  private _historyRank = 0;
+  private _seen = new Set<string>();
   private _records = new Map<string, RunRecord>();
   private _view: IRun[] = [];
   private _isDisposed = false;
@@ -282,7 +298,7 @@ export namespace EventFeedModel {
 }
 
 /**
- * The events of one build or deployment, in id order, and what they add up to.
+ * The events of one build or deployment, in the order they happened, and what they add up to.
  */
 class RunRecord {
   constructor(
@@ -290,22 +306,33 @@ class RunRecord {
     readonly kind: 'build' | 'deployment'
   ) {}
 
-  lastId = 0;
+  /** The arrival rank of its newest event: runs with recent activity rank higher. */
+  rank = -Infinity;
+  lastId = '';
   run!: IRun;
 
-  add(id: number, event: IEventEnvelope): void {
+  /**
+   * Add an event: a live one after everything, one of the history after the history already
+   * added and before the live ones (which a slow history answer may follow).
+   */
+  add(id: string, event: IEventEnvelope, from: 'live' | 'history', rank: number): void {
     const entry = { id, event };
-    // Events almost always arrive in order; history after live events may not.
-    let at = this._events.length;
-    while (at > 0 && this._events[at - 1].id > id) {
-      at -= 1;
+    if (from === 'live') {
+      this._events.push(entry);
+      this.lastId = id;
+    } else {
+      this._events.splice(this._historyCount, 0, entry);
+      this._historyCount += 1;
+      if (this._events.length === this._historyCount) {
+        this.lastId = id;
+      }
     }
-    this._events.splice(at, 0, entry);
     if (this._events.length > LOG_MAX) {
       this._events.shift();
+      this._historyCount = Math.max(0, this._historyCount - 1);
     }
-    this._firstTime = Math.min(this._firstTime, event.time);
-    this.lastId = Math.max(this.lastId, id);
+    this._firstTime = Math.min(this._firstTime, numberOr(event.time, this._firstTime));
+    this.rank = Math.max(this.rank, rank);
     this.run = this._fold();
   }
 
@@ -363,7 +390,7 @@ class RunRecord {
           break;
       }
       log.push({
-        id: String(id),
+        id,
         time: event.time,
         type: event.type,
         percent: value,
@@ -388,6 +415,11 @@ class RunRecord {
     };
   }
 
-  private _events: { id: number; event: IEventEnvelope }[] = [];
+  private _events: { id: string; event: IEventEnvelope }[] = [];
+  private _historyCount = 0;
   private _firstTime = Infinity;
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
 }

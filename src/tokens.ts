@@ -184,7 +184,8 @@ export interface IRun {
   /** Seconds, as reported on completion */
   readonly duration: number | null;
   readonly lastTime: number;
-  readonly lastEventId: number;
+  /** The id of its newest event (opaque: compare ids for equality only). */
+  readonly lastEventId: string;
   readonly startedBy: string;
   readonly log: readonly IRunLogEntry[];
 }

@@ -3,6 +3,7 @@
  */
 import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
+import { accessPlugin } from './plugins/access';
 import { feedPlugin } from './plugins/feed';
 import { presencePlugin } from './plugins/presence';
 import { roomEditorPlugin } from './plugins/roomeditor';
@@ -15,6 +16,7 @@ export { OmniForgeRequestError } from './server';
 
 const plugins: JupyterFrontEndPlugin<unknown>[] = [
   serverPlugin,
+  accessPlugin,
   presencePlugin,
   feedPlugin,
   roomEditorPlugin,

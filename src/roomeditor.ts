@@ -2,6 +2,10 @@
  * The room editor: a CodeMirror 6 view bound to a room's `code` text with y-codemirror.next —
  * remote carets and selections labelled with names and colours, undo of one's own edits only —
  * kept offline in IndexedDB and merged with the server's copy on reconnect.
+ *
+ * A user who may not write in the room (`GET omniforge/api/access`, or the server refusing an
+ * edit with an auth message) gets a read-only editor and a badge saying why; their caret and
+ * selection are still shown to the others.
  */
 import { defaultKeymap, indentWithTab } from '@codemirror/commands';
 import { Compartment, EditorState } from '@codemirror/state';
@@ -13,6 +17,8 @@ import {
   lineNumbers
 } from '@codemirror/view';
 import { jupyterTheme } from '@jupyterlab/codemirror';
+import { type ITranslator, nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
+import { lockIcon } from '@jupyterlab/ui-components';
 import type { Message } from '@lumino/messaging';
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
@@ -22,18 +28,33 @@ import * as authProtocol from 'y-protocols/auth';
 import { messageAuth, WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 
+import { RoomAccessModel } from './access';
 import { createAvatar, stateLabel } from './avatar';
 import { ProviderStatus } from './connection';
-import type { ConnectionState, IAwarenessUser, IOmniForgeServer, IRoomEditor } from './tokens';
+import type {
+  ConnectionState,
+  IAwarenessUser,
+  IOmniForgeServer,
+  IRoomAccess,
+  IRoomEditor,
+  IRoomPermissions
+} from './tokens';
 
 /** The name of the text root the editor binds (the rooms' `code`). */
 export const CODE_ROOT = 'code';
+
+/** How the server starts the reason of a refused edit (`rooms/room.py`). */
+const READ_ONLY_REASON = /^read-only\b/i;
+/** How it starts the reason of a refused awareness state: not about editing. */
+const PRESENCE_REASON = /\bpresence\b/i;
 
 export class RoomEditor extends Widget implements IRoomEditor {
   constructor(options: RoomEditor.IOptions) {
     super();
     const { room, server } = options;
     this.omniforgeRoom = room;
+    this._trans = (options.translator ?? nullTranslator).load('jupyter_omniforge');
+    this._access = options.access ?? new RoomAccessModel(server);
     this.id = `omniforge-room-${room.replace(/[^A-Za-z0-9_-]/g, '-')}`;
     this.addClass('jp-OmniForge-RoomEditor');
     this.node.dataset.room = room;
@@ -50,10 +71,24 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._hintNode.className = 'jp-OmniForge-RoomEditor-hint';
     this._peopleNode = document.createElement('span');
     this._peopleNode.className = 'jp-OmniForge-RoomEditor-people';
+    this._readOnlyNode = document.createElement('span');
+    this._readOnlyNode.className = 'jp-OmniForge-readOnly';
+    this._readOnlyNode.hidden = true;
+    this._readOnlyNode.tabIndex = 0; // its tooltip says why: reachable from the keyboard too
+    const lock = lockIcon.element({ tag: 'span', className: 'jp-OmniForge-readOnly-icon' });
+    const label = document.createElement('span');
+    label.textContent = this._trans.__('Read-only');
+    this._readOnlyNode.append(lock, label);
     this._noticeNode = document.createElement('div');
     this._noticeNode.className = 'jp-OmniForge-notice';
     this._noticeNode.hidden = true;
-    this._header.append(title, this._statusNode, this._hintNode, this._peopleNode);
+    this._header.append(
+      title,
+      this._readOnlyNode,
+      this._statusNode,
+      this._hintNode,
+      this._peopleNode
+    );
     const host = document.createElement('div');
     host.className = 'jp-OmniForge-RoomEditor-editor';
     this.node.append(this._header, this._noticeNode, host);
@@ -76,7 +111,12 @@ export class RoomEditor extends Widget implements IRoomEditor {
       authProtocol.readAuthMessage(decoder, doc, (_doc, reason) => this._denied(reason));
     };
     provider.on('closed', event => {
-      this._showNotice(`The server closed this room: ${event.reason || `code ${event.code}`}.`);
+      this._showNotice(
+        this._trans.__(
+          'The server closed this room: %1.',
+          event.reason || this._trans.__('code %1', event.code)
+        )
+      );
     });
     if (options.user) {
       // The server stamps `user` for the others; this is what a local-only view shows.
@@ -98,16 +138,25 @@ export class RoomEditor extends Widget implements IRoomEditor {
           highlightActiveLine(),
           EditorView.lineWrapping,
           jupyterTheme,
-          this._readOnly.of(EditorState.readOnly.of(false)),
+          // Read-only until the server says this user may write (an answer comes in a few
+          // milliseconds, before the room has synced; without one, the editor is writable).
+          this._readOnly.of(EditorState.readOnly.of(true)),
           yCollab(ytext, provider.awareness)
         ]
       })
     });
     this._renderState();
     this._renderPeople();
+    void this._checkAccess();
   }
 
   readonly omniforgeRoom: string;
+
+  get readOnlyReason(): string | null {
+    // The policy's answer says more than a refusal (which the server also sends a read-only
+    // client for the empty sync reply it makes on connecting).
+    return this._notAllowed ?? this._refused;
+  }
 
   get state(): ConnectionState {
     return this._status.state;
@@ -147,8 +196,48 @@ export class RoomEditor extends Widget implements IRoomEditor {
   }
 
   private _onState(): void {
+    const state = this.state;
+    if (state === 'connected') {
+      if (this._everConnected) {
+        // Back after a loss: what we may do may have changed meanwhile.
+        void this._checkAccess();
+      }
+      this._everConnected = true;
+    }
     this._renderState();
-    this._stateChanged.emit(this.state);
+    this._stateChanged.emit(state);
+  }
+
+  /** Ask the server what this user may do here, and follow the answer. */
+  private async _checkAccess(): Promise<void> {
+    const check = ++this._checks;
+    let permissions: IRoomPermissions | null = null;
+    try {
+      permissions = await this._access.fetch(this.omniforgeRoom);
+    } catch (error) {
+      // Offline, or a server without the access endpoint: let the server judge the edits.
+      console.info(`OmniForge: could not ask what you may do in ${this.omniforgeRoom}`, error);
+    }
+    if (this.isDisposed || check !== this._checks) {
+      return; // a newer check is under way
+    }
+    this._accessKnown = true;
+    if (permissions && !permissions.actions.includes('write')) {
+      this._notAllowed = permissions.actions.length
+        ? this._trans.__(
+            'You can read %1 but not edit it: your permissions here are %2.',
+            this.omniforgeRoom,
+            permissions.actions.join(', ')
+          )
+        : this._trans.__('You have no permission to edit %1.', this.omniforgeRoom);
+    } else {
+      this._notAllowed = null;
+      if (permissions && check > this._refusedAtCheck) {
+        // Asked after the server refused an edit, and writing is allowed again.
+        this._refused = null;
+      }
+    }
+    this._renderReadOnly();
   }
 
   private _renderState(): void {
@@ -156,8 +245,10 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._statusNode.dataset.state = state;
     this._statusNode.textContent = stateLabel(state);
     this._hintNode.textContent =
-      state === 'offline' || state === 'reconnecting'
-        ? 'Your edits are kept in this browser and merged when the connection is back.'
+      (state === 'offline' || state === 'reconnecting') && this.readOnlyReason === null
+        ? this._trans.__(
+            'Your edits are kept in this browser and merged when the connection is back.'
+          )
         : '';
   }
 
@@ -172,11 +263,41 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._peopleNode.replaceChildren(...Array.from(people.values(), createAvatar));
   };
 
+  /** The server refused something this connection sent, with `reason`. */
   private _denied(reason: string): void {
-    this._editor.dispatch({
-      effects: this._readOnly.reconfigure(EditorState.readOnly.of(true))
-    });
-    this._showNotice(`Read-only: ${reason}`);
+    if (PRESENCE_REASON.test(reason) && !READ_ONLY_REASON.test(reason)) {
+      // Our caret was not shown to the others; editing is not concerned.
+      console.info(`OmniForge: ${reason}`);
+      return;
+    }
+    if (READ_ONLY_REASON.test(reason)) {
+      this._refused = this._trans.__('The server refused your edit: %1', reason);
+      this._refusedAtCheck = this._checks;
+      this._renderReadOnly();
+      // Ask again, so that a permission given back (and a reconnect) makes it writable.
+      void this._checkAccess();
+      return;
+    }
+    // Something else (a document grown past the server's limit): the edit was not kept.
+    this._showNotice(this._trans.__('The server did not keep your edit: %1', reason));
+  }
+
+  private _renderReadOnly(): void {
+    const reason = this.readOnlyReason;
+    const readOnly = reason !== null || !this._accessKnown;
+    if (readOnly !== this._editor.state.readOnly) {
+      this._editor.dispatch({
+        effects: this._readOnly.reconfigure(EditorState.readOnly.of(readOnly))
+      });
+    }
+    this._readOnlyNode.hidden = reason === null;
+    this._readOnlyNode.title = reason ?? '';
+    this._readOnlyNode.setAttribute(
+      'aria-label',
+      reason === null ? '' : this._trans.__('Read-only: %1', reason)
+    );
+    this.node.dataset.readOnly = reason === null ? 'false' : 'true';
+    this._renderState();
   }
 
   private _showNotice(text: string): void {
@@ -188,7 +309,19 @@ export class RoomEditor extends Widget implements IRoomEditor {
   private _statusNode: HTMLElement;
   private _hintNode: HTMLElement;
   private _peopleNode: HTMLElement;
+  private _readOnlyNode: HTMLElement;
   private _noticeNode: HTMLElement;
+  private _trans: TranslationBundle;
+  private _access: IRoomAccess;
+  /** Whether the access check has answered (or failed): until then, read-only. */
+  private _accessKnown = false;
+  /** Why the policy does not let this user write here, or null. */
+  private _notAllowed: string | null = null;
+  /** Why the server refused an edit, or null. */
+  private _refused: string | null = null;
+  private _checks = 0;
+  private _refusedAtCheck = 0;
+  private _everConnected = false;
   private _doc: Y.Doc;
   private _persistence: IndexeddbPersistence;
   private _provider: WebsocketProvider;
@@ -204,5 +337,8 @@ export namespace RoomEditor {
     server: IOmniForgeServer;
     /** This JupyterLab's user, for its own awareness state. */
     user?: IAwarenessUser | null;
+    /** What this user may do in each room (else the editor asks the server itself). */
+    access?: IRoomAccess | null;
+    translator?: ITranslator | null;
   }
 }

@@ -122,6 +122,41 @@ export const IOmniForgeServer = new Token<IOmniForgeServer>(
 );
 
 /**
+ * What the requesting user may do in one room (`GET omniforge/api/access?room=…`). The actions
+ * are `read`, `write`, `presence`, `emit`, `delete` and `admin`.
+ */
+export interface IRoomPermissions {
+  readonly user: string;
+  readonly room: string;
+  /** Sorted. */
+  readonly actions: readonly string[];
+  /** Whether the user is the server's owner (who may do everything). */
+  readonly owner: boolean;
+}
+
+/**
+ * What this user may do in each room, asked of the server once and kept for a while.
+ */
+export interface IRoomAccess {
+  /**
+   * The last answer for `room`, or undefined before the first; asks the server (in the
+   * background) when there is none or it is old. `changed` tells when an answer arrives.
+   */
+  get(room: string): IRoomPermissions | undefined;
+  /** Whether `action` is allowed in `room`, as far as known (undefined: not known yet). */
+  can(room: string, action: string): boolean | undefined;
+  /** Ask the server now. Rejects with an `OmniForgeRequestError`. */
+  fetch(room: string): Promise<IRoomPermissions>;
+  /** A room whose answer changed. */
+  readonly changed: ISignal<IRoomAccess, string>;
+}
+
+export const IRoomAccess = new Token<IRoomAccess>(
+  'jupyter_omniforge:IRoomAccess',
+  'What this user may do in each OmniForge room (read, write, presence, emit, delete, admin).'
+);
+
+/**
  * One person in the `presence` room, with every room or document they have open.
  */
 export interface ICollaborator {
@@ -222,6 +257,8 @@ export interface IRoomWidget {
 export interface IRoomEditor extends Widget, IRoomWidget {
   readonly state: ConnectionState;
   readonly stateChanged: ISignal<IRoomEditor, ConnectionState>;
+  /** Why this user cannot edit the room (a translated sentence), or null when they can. */
+  readonly readOnlyReason: string | null;
 }
 
 export type IRoomEditorTracker = IWidgetTracker<MainAreaWidget<IRoomEditor>>;

@@ -15,11 +15,19 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 
+import { ITranslator } from '@jupyterlab/translation';
+
 import { omniforgeIcon } from '../icons';
 import { userFromIdentity } from '../presence';
 import { RoomEditor } from '../roomeditor';
 import { isTextRoom, newIdeaRoom } from '../rooms';
-import { CommandIDs, IOmniForgeServer, IPresence, IRoomEditorTracker } from '../tokens';
+import {
+  CommandIDs,
+  IOmniForgeServer,
+  IPresence,
+  IRoomAccess,
+  IRoomEditorTracker
+} from '../tokens';
 
 const CATEGORY = 'OmniForge';
 
@@ -29,13 +37,15 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
   autoStart: true,
   provides: IRoomEditorTracker,
   requires: [IOmniForgeServer],
-  optional: [ILayoutRestorer, ICommandPalette, IPresence],
+  optional: [ILayoutRestorer, ICommandPalette, IPresence, IRoomAccess, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     server: IOmniForgeServer,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    presence: IPresence | null
+    presence: IPresence | null,
+    access: IRoomAccess | null,
+    translator: ITranslator | null
   ): IRoomEditorTracker => {
     const tracker = new WidgetTracker<MainAreaWidget<RoomEditor>>({
       namespace: 'omniforge-room'
@@ -82,6 +92,8 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
         const content = new RoomEditor({
           room,
           server,
+          access,
+          translator,
           user: self ?? (identity ? userFromIdentity(identity) : null)
         });
         const widget = new MainAreaWidget({ content });

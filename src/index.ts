@@ -8,6 +8,7 @@ import { feedPlugin } from './plugins/feed';
 import { presencePlugin } from './plugins/presence';
 import { roomEditorPlugin } from './plugins/roomeditor';
 import { serverPlugin } from './plugins/server';
+import { sharePlugin } from './plugins/share';
 import { sidebarPlugin } from './plugins/sidebar';
 import { statusBarPlugin } from './plugins/statusbar';
 
@@ -21,6 +22,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   feedPlugin,
   roomEditorPlugin,
   sidebarPlugin,
+  sharePlugin,
   statusBarPlugin
 ];
 

@@ -3,7 +3,7 @@
  * build/deployment feed. It draws the models; it holds no state of its own beyond what is
  * expanded.
  */
-import { ReactWidget } from '@jupyterlab/ui-components';
+import { ReactWidget, shareIcon } from '@jupyterlab/ui-components';
 import type { CommandRegistry } from '@lumino/commands';
 import type { ISignal } from '@lumino/signaling';
 import * as React from 'react';
@@ -193,7 +193,30 @@ function RoomLink(props: { room: string; commands: CommandRegistry }): JSX.Eleme
   );
 }
 
+/** "Share…" for a room, where this user may share it (the share plugin's command decides). */
+function ShareButton(props: { room: string; commands: CommandRegistry }): JSX.Element | null {
+  const { room, commands } = props;
+  const args = { room };
+  const shown =
+    commands.hasCommand(CommandIDs.shareRoom) && commands.isVisible(CommandIDs.shareRoom, args);
+  if (!shown) {
+    return null;
+  }
+  const label = commands.label(CommandIDs.shareRoom, args);
+  return (
+    <button
+      className="jp-OmniForge-iconButton jp-OmniForge-shareRoom"
+      title={label}
+      aria-label={label}
+      onClick={() => void commands.execute(CommandIDs.shareRoom, args)}
+    >
+      <shareIcon.react tag="span" />
+    </button>
+  );
+}
+
 function RoomList(props: { presence: IPresence; commands: CommandRegistry }): JSX.Element {
+  useSignals(props.commands.commandChanged);
   const rooms: readonly IRoomInfo[] = props.presence.rooms;
   return (
     <section className="jp-OmniForge-section jp-OmniForge-rooms">
@@ -210,6 +233,7 @@ function RoomList(props: { presence: IPresence; commands: CommandRegistry }): JS
                   <Avatar key={user.username} user={user} />
                 ))}
               </span>
+              <ShareButton room={room.name} commands={props.commands} />
             </li>
           ))}
         </ul>

@@ -275,4 +275,5 @@ export namespace CommandIDs {
   export const openRoom = 'omniforge:open-room';
   export const newIdea = 'omniforge:new-idea';
   export const showSidebar = 'omniforge:show-sidebar';
+  export const shareRoom = 'omniforge:share-room';
 }

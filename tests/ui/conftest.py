@@ -84,6 +84,12 @@ class LabServer:
         for name in ("config/labconfig", "data", "runtime", "root", "db"):
             (self.home / name).mkdir(parents=True, exist_ok=True)
         (self.home / "config/labconfig/page_config.json").write_text(json.dumps(PAGE_CONFIG))
+        # This checkout's bundle, not the copy `pip install` put under sys.prefix: the extra
+        # path comes first, and the first extension of a name wins.
+        bundle = self.home / "labextensions/jupyter_omniforge"
+        if not bundle.exists():
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            bundle.symlink_to(REPO / "jupyter_omniforge" / "labextension")
         if self.settings is not None:
             path = (
                 self.home / "config/lab/user-settings/jupyter_omniforge/server.jupyterlab-settings"
@@ -98,7 +104,11 @@ class LabServer:
             token=self.token,
             db=self.db,
             log_path=self.log_path,
-            extra=["--LabApp.expose_app_in_browser=True", *self.extra],
+            extra=[
+                "--LabApp.expose_app_in_browser=True",
+                f"--LabApp.extra_labextensions_path={bundle.parent}",
+                *self.extra,
+            ],
             env={
                 "PYTHONPATH": os.pathsep.join(
                     filter(None, [str(REPO), os.environ.get("PYTHONPATH")])

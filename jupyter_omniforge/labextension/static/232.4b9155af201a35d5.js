@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunkjupyter_omniforge=self.rspackChunkjupyter_omniforge||[]).push([[232],{"./node_modules/css-loader/dist/cjs.js!./style/base.css"(o,e,r){var t=r("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),n=r.n(t),i=r("./node_modules/css-loader/dist/runtime/api.js"),a=(r.n(i))()(n());a.push([o.id,`/*
+"use strict";(self.rspackChunkjupyter_omniforge=self.rspackChunkjupyter_omniforge||[]).push([[232],{"./node_modules/css-loader/dist/cjs.js!./style/base.css"(o,r,e){var n=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),t=e.n(n),i=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(i))()(t());a.push([o.id,`/*
  * OmniForge: every colour is a JupyterLab CSS variable, so the extension follows the theme.
  * (A person's own colour comes from their identity and is set inline.)
  */
@@ -215,6 +215,29 @@
   text-decoration: underline;
 }
 
+.jp-OmniForge-iconButton {
+  display: inline-flex;
+  align-items: center;
+  justify-content: center;
+  flex: none;
+  width: 22px;
+  height: 22px;
+  padding: 0;
+  border: none;
+  border-radius: var(--jp-border-radius);
+  background: none;
+  cursor: pointer;
+}
+
+.jp-OmniForge-iconButton:hover {
+  background-color: var(--jp-layout-color2);
+}
+
+.jp-OmniForge-iconButton svg {
+  width: 14px;
+  height: 14px;
+}
+
 .jp-OmniForge-message {
   margin: 12px;
   padding: 10px 12px;
@@ -391,6 +414,30 @@
   margin-left: auto;
 }
 
+.jp-OmniForge-readOnly {
+  display: inline-flex;
+  align-items: center;
+  gap: 3px;
+  padding: 1px 8px;
+  border-radius: 10px;
+  font-size: var(--jp-ui-font-size0);
+  color: var(--jp-ui-font-color1);
+  background-color: var(--jp-warn-color3);
+  border: var(--jp-border-width) solid var(--jp-warn-color1);
+  cursor: help;
+  white-space: nowrap;
+}
+
+.jp-OmniForge-readOnly[hidden] {
+  display: none;
+}
+
+.jp-OmniForge-readOnly-icon svg {
+  display: block;
+  width: 12px;
+  height: 12px;
+}
+
 .jp-OmniForge-notice {
   padding: 4px 8px;
   color: var(--jp-ui-font-color1);
@@ -419,6 +466,84 @@
   color: var(--jp-ui-inverse-font-color0);
 }
 
+/* -- share dialog --------------------------------------------------------------------------- */
+
+.jp-OmniForge-share {
+  max-width: 560px;
+  color: var(--jp-ui-font-color1);
+  font-size: var(--jp-ui-font-size1);
+}
+
+.jp-OmniForge-share-form {
+  display: flex;
+  flex-direction: column;
+  gap: 10px;
+}
+
+.jp-OmniForge-share-mode {
+  display: flex;
+  flex-direction: column;
+  gap: 4px;
+  margin: 0;
+  padding: 6px 10px;
+  border: var(--jp-border-width) solid var(--jp-border-color2);
+  border-radius: var(--jp-border-radius);
+}
+
+.jp-OmniForge-share-field {
+  display: flex;
+  flex-direction: column;
+  gap: 4px;
+}
+
+.jp-OmniForge-share-linkRow {
+  display: flex;
+  gap: 6px;
+}
+
+.jp-OmniForge-share-link {
+  flex: 1;
+  min-width: 0;
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-code-font-size);
+}
+
+.jp-OmniForge-share-copy {
+  display: inline-flex;
+  align-items: center;
+  gap: 4px;
+}
+
+.jp-OmniForge-share-copyIcon svg {
+  display: block;
+  width: 14px;
+  height: 14px;
+}
+
+.jp-OmniForge-share-copied,
+.jp-OmniForge-share-revoke {
+  font-size: var(--jp-ui-font-size0);
+  color: var(--jp-ui-font-color2);
+}
+
+.jp-OmniForge-share-warning {
+  padding: 4px 8px;
+  background-color: var(--jp-warn-color3);
+  border-left: 3px solid var(--jp-warn-color1);
+}
+
+.jp-OmniForge-share-snippet {
+  margin: 0;
+  padding: 8px;
+  overflow: auto;
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-code-font-size);
+  color: var(--jp-content-font-color1);
+  background-color: var(--jp-layout-color2);
+  border-radius: var(--jp-border-radius);
+  white-space: pre;
+}
+
 /* -- status bar ------------------------------------------------------------------------------- */
 
 .jp-OmniForge-statusItem {
@@ -437,4 +562,4 @@
   border-radius: 50%;
   background-color: var(--jp-warn-color1);
 }
-`,""]),r.d(e,{},{A:a})},"./node_modules/css-loader/dist/runtime/api.js"(o){o.exports=function(o){var e=[];return e.toString=function(){return this.map(function(e){var r="",t=void 0!==e[5];return e[4]&&(r+="@supports (".concat(e[4],") {")),e[2]&&(r+="@media ".concat(e[2]," {")),t&&(r+="@layer".concat(e[5].length>0?" ".concat(e[5]):""," {")),r+=o(e),t&&(r+="}"),e[2]&&(r+="}"),e[4]&&(r+="}"),r}).join("")},e.i=function(o,r,t,n,i){"string"==typeof o&&(o=[[null,o,void 0]]);var a={};if(t)for(var s=0;s<this.length;s++){var l=this[s][0];null!=l&&(a[l]=!0)}for(var p=0;p<o.length;p++){var d=[].concat(o[p]);t&&a[d[0]]||(void 0!==i&&(void 0===d[5]||(d[1]="@layer".concat(d[5].length>0?" ".concat(d[5]):""," {").concat(d[1],"}")),d[5]=i),r&&(d[2]&&(d[1]="@media ".concat(d[2]," {").concat(d[1],"}")),d[2]=r),n&&(d[4]?(d[1]="@supports (".concat(d[4],") {").concat(d[1],"}"),d[4]=n):d[4]="".concat(n)),e.push(d))}},e}},"./node_modules/css-loader/dist/runtime/noSourceMaps.js"(o){o.exports=function(o){return o[1]}},"./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"(o){var e=[];function r(o){for(var r=-1,t=0;t<e.length;t++)if(e[t].identifier===o){r=t;break}return r}function t(o,t){for(var n={},i=[],a=0;a<o.length;a++){var s=o[a],l=t.base?s[0]+t.base:s[0],p=n[l]||0,d="".concat(l," ").concat(p);n[l]=p+1;var c=r(d),u={css:s[1],media:s[2],sourceMap:s[3],supports:s[4],layer:s[5]};if(-1!==c)e[c].references++,e[c].updater(u);else{var m=function(o,e){var r=e.domAPI(e);return r.update(o),function(e){e?(e.css!==o.css||e.media!==o.media||e.sourceMap!==o.sourceMap||e.supports!==o.supports||e.layer!==o.layer)&&r.update(o=e):r.remove()}}(u,t);t.byIndex=a,e.splice(a,0,{identifier:d,updater:m,references:1})}i.push(d)}return i}o.exports=function(o,n){var i=t(o=o||[],n=n||{});return function(o){o=o||[];for(var a=0;a<i.length;a++){var s=r(i[a]);e[s].references--}for(var l=t(o,n),p=0;p<i.length;p++){var d=r(i[p]);0===e[d].references&&(e[d].updater(),e.splice(d,1))}i=l}}},"./node_modules/style-loader/dist/runtime/insertBySelector.js"(o){var e={};o.exports=function(o,r){var t=function(o){if(void 0===e[o]){var r=document.querySelector(o);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(o){r=null}e[o]=r}return e[o]}(o);if(!t)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");t.appendChild(r)}},"./node_modules/style-loader/dist/runtime/insertStyleElement.js"(o){o.exports=function(o){var e=document.createElement("style");return o.setAttributes(e,o.attributes),o.insert(e,o.options),e}},"./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"(o,e,r){o.exports=function(o){var e=r.nc;e&&o.setAttribute("nonce",e)}},"./node_modules/style-loader/dist/runtime/styleDomAPI.js"(o){o.exports=function(o){if("u"<typeof document)return{update:function(){},remove:function(){}};var e=o.insertStyleElement(o);return{update:function(r){var t,n,i;t="",r.supports&&(t+="@supports (".concat(r.supports,") {")),r.media&&(t+="@media ".concat(r.media," {")),(n=void 0!==r.layer)&&(t+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),t+=r.css,n&&(t+="}"),r.media&&(t+="}"),r.supports&&(t+="}"),(i=r.sourceMap)&&"u">typeof btoa&&(t+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(i))))," */")),o.styleTagTransform(t,e,o.options)},remove:function(){var o;null===(o=e).parentNode||o.parentNode.removeChild(o)}}}},"./node_modules/style-loader/dist/runtime/styleTagTransform.js"(o){o.exports=function(o,e){if(e.styleSheet)e.styleSheet.cssText=o;else{for(;e.firstChild;)e.removeChild(e.firstChild);e.appendChild(document.createTextNode(o))}}},"./style/index.js"(o,e,r){var t=r("./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"),n=r.n(t),i=r("./node_modules/style-loader/dist/runtime/styleDomAPI.js"),a=r.n(i),s=r("./node_modules/style-loader/dist/runtime/insertBySelector.js"),l=r.n(s),p=r("./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"),d=r.n(p),c=r("./node_modules/style-loader/dist/runtime/insertStyleElement.js"),u=r.n(c),m=r("./node_modules/style-loader/dist/runtime/styleTagTransform.js"),f=r.n(m),g=r("./node_modules/css-loader/dist/cjs.js!./style/base.css"),j={};j.styleTagTransform=f(),j.setAttributes=d(),j.insert=l().bind(null,"head"),j.domAPI=a(),j.insertStyleElement=u(),n()(g.A,j),g.A&&g.A.locals&&g.A.locals}}]);
+`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/runtime/api.js"(o){o.exports=function(o){var r=[];return r.toString=function(){return this.map(function(r){var e="",n=void 0!==r[5];return r[4]&&(e+="@supports (".concat(r[4],") {")),r[2]&&(e+="@media ".concat(r[2]," {")),n&&(e+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),e+=o(r),n&&(e+="}"),r[2]&&(e+="}"),r[4]&&(e+="}"),e}).join("")},r.i=function(o,e,n,t,i){"string"==typeof o&&(o=[[null,o,void 0]]);var a={};if(n)for(var p=0;p<this.length;p++){var l=this[p][0];null!=l&&(a[l]=!0)}for(var s=0;s<o.length;s++){var d=[].concat(o[s]);n&&a[d[0]]||(void 0!==i&&(void 0===d[5]||(d[1]="@layer".concat(d[5].length>0?" ".concat(d[5]):""," {").concat(d[1],"}")),d[5]=i),e&&(d[2]&&(d[1]="@media ".concat(d[2]," {").concat(d[1],"}")),d[2]=e),t&&(d[4]?(d[1]="@supports (".concat(d[4],") {").concat(d[1],"}"),d[4]=t):d[4]="".concat(t)),r.push(d))}},r}},"./node_modules/css-loader/dist/runtime/noSourceMaps.js"(o){o.exports=function(o){return o[1]}},"./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"(o){var r=[];function e(o){for(var e=-1,n=0;n<r.length;n++)if(r[n].identifier===o){e=n;break}return e}function n(o,n){for(var t={},i=[],a=0;a<o.length;a++){var p=o[a],l=n.base?p[0]+n.base:p[0],s=t[l]||0,d="".concat(l," ").concat(s);t[l]=s+1;var c=e(d),u={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==c)r[c].references++,r[c].updater(u);else{var m=function(o,r){var e=r.domAPI(r);return e.update(o),function(r){r?(r.css!==o.css||r.media!==o.media||r.sourceMap!==o.sourceMap||r.supports!==o.supports||r.layer!==o.layer)&&e.update(o=r):e.remove()}}(u,n);n.byIndex=a,r.splice(a,0,{identifier:d,updater:m,references:1})}i.push(d)}return i}o.exports=function(o,t){var i=n(o=o||[],t=t||{});return function(o){o=o||[];for(var a=0;a<i.length;a++){var p=e(i[a]);r[p].references--}for(var l=n(o,t),s=0;s<i.length;s++){var d=e(i[s]);0===r[d].references&&(r[d].updater(),r.splice(d,1))}i=l}}},"./node_modules/style-loader/dist/runtime/insertBySelector.js"(o){var r={};o.exports=function(o,e){var n=function(o){if(void 0===r[o]){var e=document.querySelector(o);if(window.HTMLIFrameElement&&e instanceof window.HTMLIFrameElement)try{e=e.contentDocument.head}catch(o){e=null}r[o]=e}return r[o]}(o);if(!n)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");n.appendChild(e)}},"./node_modules/style-loader/dist/runtime/insertStyleElement.js"(o){o.exports=function(o){var r=document.createElement("style");return o.setAttributes(r,o.attributes),o.insert(r,o.options),r}},"./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"(o,r,e){o.exports=function(o){var r=e.nc;r&&o.setAttribute("nonce",r)}},"./node_modules/style-loader/dist/runtime/styleDomAPI.js"(o){o.exports=function(o){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=o.insertStyleElement(o);return{update:function(e){var n,t,i;n="",e.supports&&(n+="@supports (".concat(e.supports,") {")),e.media&&(n+="@media ".concat(e.media," {")),(t=void 0!==e.layer)&&(n+="@layer".concat(e.layer.length>0?" ".concat(e.layer):""," {")),n+=e.css,t&&(n+="}"),e.media&&(n+="}"),e.supports&&(n+="}"),(i=e.sourceMap)&&"u">typeof btoa&&(n+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(i))))," */")),o.styleTagTransform(n,r,o.options)},remove:function(){var o;null===(o=r).parentNode||o.parentNode.removeChild(o)}}}},"./node_modules/style-loader/dist/runtime/styleTagTransform.js"(o){o.exports=function(o,r){if(r.styleSheet)r.styleSheet.cssText=o;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(o))}}},"./style/index.js"(o,r,e){var n=e("./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"),t=e.n(n),i=e("./node_modules/style-loader/dist/runtime/styleDomAPI.js"),a=e.n(i),p=e("./node_modules/style-loader/dist/runtime/insertBySelector.js"),l=e.n(p),s=e("./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"),d=e.n(s),c=e("./node_modules/style-loader/dist/runtime/insertStyleElement.js"),u=e.n(c),m=e("./node_modules/style-loader/dist/runtime/styleTagTransform.js"),f=e.n(m),g=e("./node_modules/css-loader/dist/cjs.js!./style/base.css"),j={};j.styleTagTransform=f(),j.setAttributes=d(),j.insert=l().bind(null,"head"),j.domAPI=a(),j.insertStyleElement=u(),t()(g.A,j),g.A&&g.A.locals&&g.A.locals}}]);

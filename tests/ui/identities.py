@@ -18,6 +18,9 @@ USER_COOKIE = "omniforge-test-user"
 
 class BrowserUsers(NamedUsers):
     async def get_user(self, handler):
+        if getattr(handler, "_jupyter_current_user", None):
+            # Already someone: a room-scoped token's user (its request carries the cookie too).
+            return handler._jupyter_current_user
         user = await super().get_user(handler)
         if user is None:
             return None

@@ -85,7 +85,9 @@ def test_the_feed_shows_builds_emitted_on_another_server(
     expect(row.locator(".jp-OmniForge-run-log li")).to_have_count(4)
 
     # Server A goes away while B carries on; back, the feed resumes from the last id it saw:
-    # what it missed arrives, nothing twice, without a reload.
+    # what it missed arrives, nothing twice, without a reload. (JupyterLab itself may report a
+    # failed request while its server is down: errors are checked before and after.)
+    assert not user.errors, user.errors
     lab.stop()
     emit(other_server, "build:cluster-2", "build.started", {})
     emit(other_server, "build:cluster-2", "build.progress", {"percent": 55, "message": "tests"})
@@ -104,6 +106,7 @@ def test_the_feed_shows_builds_emitted_on_another_server(
     # A new page: the history (oldest first from the server) and the live stream overlap;
     # each event is shown once, and the runs are in the order they happened.
     user.reload()
+    user.errors.clear()
     sidebar = user.show_sidebar()
     expect(user.run("build:cluster-1")).to_have_attribute("data-state", "completed")
     user.run("build:cluster-1").get_by_role("button", name="Show log").click()

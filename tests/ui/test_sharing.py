@@ -223,6 +223,22 @@ def test_an_admin_shares_a_room_read_only_with_a_stock_client(policy_lab, new_us
         story.result(60)
     assert guest.followed["event"] == "ok", guest.followed
     assert server.room_text(room) == "Hello from Alice. Bye."
+
+    # An editable link for a guest whom the room's policy lets only read: the dialog says so.
+    alice.execute("omniforge:share-room", {"room": room}, wait=False)
+    dialog.get_by_role("radio", name="Edit").check()
+    dialog.get_by_role("button", name="Create link").click()
+    expect(dialog.locator(".jp-OmniForge-share-warning")).to_contain_text(
+        "less than asked: the link cannot write, emit"
+    )
+    token = parse_qs(urlsplit(dialog.locator(".jp-OmniForge-share-link").input_value()).query)
+    assert sorted(jwt_claims(token["token"][0])["permissions"]) == [
+        "emit",
+        "presence",
+        "read",
+        "write",
+    ]
+    dialog.get_by_role("button", name="Done").click()
     assert not alice.errors, alice.errors
 
 

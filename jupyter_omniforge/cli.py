@@ -200,28 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return new_key(args.file)
         if args.command == "rotate-key":
             return rotate_key(args.new_key, args.old_key_file, args.db)
-        if args.command == "token":
-            forge = OmniForge(args.url, args.token)
-            if args.token_command == "revoke":
-                print(json.dumps(forge.request("DELETE", f"omniforge/api/tokens/{args.jti}")))
-                return EXIT_OK
-            print(json.dumps(forge.request("POST", "omniforge/api/tokens", json=_token_body(args))))
-            return EXIT_OK
-        if args.command == "emit":
-            data = _json_object(args.data)
-            forge = OmniForge(args.url, args.token)
-            print(json.dumps(forge.emit(args.channel, args.type, data)))
-            return EXIT_OK
-        if args.command == "history":
-            forge = OmniForge(args.url, args.token)
-            for event in forge.history(args.channel, args.after, args.limit):
-                print(json.dumps(event))
-            return EXIT_OK
-        forge = OmniForge(args.url, args.token)
-        display = Display(sys.stdout, single=_is_single_channel(args.channel))
-        return asyncio.run(
-            watch(forge, args.channel, display, args.since, args.timeout, args.retries)
-        )
+        with OmniForge(args.url, args.token) as forge:
+            return _against(forge, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except (Usage, InvalidRequest) as e:
@@ -238,6 +218,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_UNREACHABLE, f"no server: {e}")
     except ClientError as e:
         return _fail(EXIT_UNREACHABLE, str(e))
+
+
+def _against(forge: OmniForge, args: argparse.Namespace) -> int:
+    """The commands that talk to a server."""
+    if args.command == "token":
+        if args.token_command == "revoke":
+            print(json.dumps(forge.request("DELETE", f"omniforge/api/tokens/{args.jti}")))
+            return EXIT_OK
+        print(json.dumps(forge.request("POST", "omniforge/api/tokens", json=_token_body(args))))
+        return EXIT_OK
+    if args.command == "emit":
+        print(json.dumps(forge.emit(args.channel, args.type, _json_object(args.data))))
+        return EXIT_OK
+    if args.command == "history":
+        for event in forge.history(args.channel, args.after, args.limit):
+            print(json.dumps(event))
+        return EXIT_OK
+    display = Display(sys.stdout, single=_is_single_channel(args.channel))
+
+    async def watch_and_close() -> int:
+        try:
+            return await watch(forge, args.channel, display, args.since, args.timeout, args.retries)
+        finally:
+            await forge.aclose()
+
+    return asyncio.run(watch_and_close())
 
 
 def _token_body(args: argparse.Namespace) -> dict[str, Any]:

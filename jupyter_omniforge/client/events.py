@@ -164,6 +164,9 @@ class OmniForge:
             "cookies": self._cookies,
             "timeout": self.timeout,
             "trust_env": False,
+            # No connection outlives its request: a client nobody closes (a notebook's, a
+            # script's) leaves no socket behind, and a loopback connect costs well under 1 ms.
+            "limits": httpx.Limits(max_keepalive_connections=0),
         }
 
     def _sync_client(self) -> httpx.Client:

@@ -12,7 +12,7 @@ from tornado import web
 
 from .. import strictjson
 from ..access.control import Guard
-from ..errors import OmniForgeError
+from ..errors import Forbidden, OmniForgeError
 from ..rooms.roots import parse_roots, root_names, roots_as_json
 from .auth import authenticate_bearer, guard_for
 
@@ -32,6 +32,12 @@ class OmniForgeAPIHandler(ExtensionHandlerMixin, APIHandler):
         await app.started()
         if self.current_user is not None:  # else @web.authenticated refuses the request
             self.guard = await guard_for(self, app, self.current_user)
+
+    def require_some_access(self) -> None:
+        """Refuse (403) a user who may read no room at all: an empty answer would hide that
+        they lack permission."""
+        if not self.guard.may_connect():
+            raise Forbidden(f"{self.guard.identity.username} may not read any room")
 
     def json_body(self, max_bytes: int) -> Any:
         """The request body as strict JSON (``InvalidJSON``, HTTP 400, when it is not; 413 when
@@ -66,6 +72,7 @@ class RoomsHandler(OmniForgeAPIHandler):
     @web.authenticated
     async def get(self) -> None:
         """The open rooms this user may read."""
+        self.require_some_access()
         rooms = sorted(self.extensionapp.room_manager.rooms.values(), key=lambda r: r.key)
         self.write_json(
             {"rooms": [room.info() for room in rooms if self.guard.can(room.key, "read")]}
@@ -118,6 +125,7 @@ class ClusterHandler(OmniForgeAPIHandler):
 
     @web.authenticated
     async def get(self) -> None:
+        self.require_some_access()
         backplane = self.extensionapp.backplane
         instances = await backplane.cluster()
         for instance in instances:

@@ -28,6 +28,7 @@ class _EventsBase(OmniForgeAPIHandler):
         return self.guard.can(channel, "read")
 
     def patterns(self, raw: str) -> list[str]:
+        self.require_some_access()
         app = self.extensionapp
         return app.room_names.patterns(app.bus.check_patterns(_patterns(raw)), self.namespace)
 

@@ -234,7 +234,10 @@ class Room:
             # Step 2 (a client's reply, possibly carrying offline edits) and updates are both
             # updates; an incoming update frame is relayed as it came, with no re-encoding.
             if not peer.can_write:
-                self.refuse(peer, f"read-only: you may not write in {self.key}")
+                # A client answers our step 1 with an empty step 2 when it has nothing new:
+                # that is no write, and a read-only client must not be told off for it.
+                if message.payload != _EMPTY_UPDATE:
+                    self.refuse(peer, f"read-only: you may not write in {self.key}")
                 return
             relay = frame if message.subtype == p.SYNC_UPDATE else None
             try:

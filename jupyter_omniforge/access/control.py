@@ -20,6 +20,7 @@ file, and tells each open guard whose answers changed (a socket that lost ``read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -141,12 +142,15 @@ class Access:
     async def start(self) -> None:
         await self.policy.start()
         self.revoked.update(await self.revocations.load())
-        self._ticker = asyncio.ensure_future(self._tick_forever())
+        if self._ticker is None:  # start is retried after a failed start of the server
+            self._ticker = asyncio.ensure_future(self._tick_forever())
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         for timer in list(self._timers.values()):
             timer.cancel()
 

@@ -27,6 +27,7 @@ from tornado.websocket import WebSocketProtocol13
 #: Bytes asked for per read when no frame is known to be larger.
 READ_CHUNK = 64 * 1024
 OPCODE_TEXT = 0x1
+_CLOSE = 0x8
 
 #: What :meth:`CallbackFrameReader._frame` returns when the connection is closing: read no more.
 _STOP: Any = object()
@@ -49,6 +50,7 @@ class CallbackFrameReader(WebSocketProtocol13):
 
     _unread = b""  # received bytes not yet parsed (a frame's beginning)
     _reading_done = False  # the handler has been told the connection closed
+    _draining = False  # we closed: frames are skipped until the client's close frame
 
     async def _receive_frame_loop(self) -> None:
         # Called by ``accept_connection`` once the handler is open: start reading and return,
@@ -118,19 +120,24 @@ class CallbackFrameReader(WebSocketProtocol13):
             if end - pos < head + length:
                 want = head + length - (end - pos)
                 break
+            if self._draining and opcode != _CLOSE:
+                pos += head + length  # we are closing: only the client's close frame matters
+                continue
             payload = data[pos + head : pos + head + length]
             if masked:
                 payload = _websocket_mask(data[pos + head - 4 : pos + head], payload)
             pos += head + length
-            # Every frame counts against the rate limit (pings and continuations included), and
-            # a connection that is being closed is read no further.
+            # Every frame counts against the rate limit (pings and continuations included). Once
+            # we close, frames are read on (without being handled) until the client's close
+            # frame completes the handshake, so the socket is released at once.
             if not self.handler.frame_received():
-                self._unread = b""
-                return
+                self._draining = True
+                if opcode != _CLOSE:
+                    continue
             handled = self._frame(b0 & self.FIN, opcode, payload)
             if handled is _STOP:
-                self._unread = b""
-                return
+                self._draining = True
+                continue
             if handled is not None:  # a coroutine on_message: wait for it, like Tornado
                 self._unread = data[pos:]
                 handled.add_done_callback(lambda _: self._resume())

@@ -10,6 +10,7 @@ type and time stay in the clear, since reads select on them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import sqlite3
@@ -66,12 +67,16 @@ class EventLog(EventStore):
     async def start(self) -> None:
         await self.database.start()
         await migrate(self.database)
-        self._prune_task = asyncio.ensure_future(self._prune_by_age_forever())
+        if self._prune_task is None:  # start is retried after a failed start of the server
+            self._prune_task = asyncio.ensure_future(self._prune_by_age_forever())
 
     async def close(self) -> None:
         """Commit what is pending, stop pruning."""
-        if self._prune_task is not None:
-            self._prune_task.cancel()
+        pruning, self._prune_task = self._prune_task, None
+        if pruning is not None:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
         while self._pending or self._writing:
             if self._flush_handle is not None:
                 self._flush_handle.cancel()

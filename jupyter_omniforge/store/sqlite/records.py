@@ -9,6 +9,7 @@ older than the retention are deleted, as events are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -49,11 +50,15 @@ class SQLiteAuditLog(AuditLog):
     async def start(self) -> None:
         await self.database.start()
         await migrate(self.database)
-        self._pruning = asyncio.ensure_future(self._prune_forever())
+        if self._pruning is None:  # start is retried after a failed start of the server
+            self._pruning = asyncio.ensure_future(self._prune_forever())
 
     async def close(self) -> None:
-        if self._pruning is not None:
-            self._pruning.cancel()
+        pruning, self._pruning = self._pruning, None
+        if pruning is not None:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
         await self.flush()
 
     def record(self, action: str, *, user: str = "", room: str = "", **details: Any) -> None:

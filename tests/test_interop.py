@@ -27,8 +27,9 @@ async def test_a_browser_client_and_a_python_client_converge(ws_base, server_url
         await js.wait_synced()
         await js.check({"cmd": "insert", "root": "code", "index": 0, "text": "from js; "})
         await wait_for(lambda: str(doc.get("code", type=Text)) == "from js; ")
-        doc.get("code", type=Text).insert(9, "from python")
-        doc.get("tokens", type=Map)["by"] = "python"
+        with doc.transaction():  # one update, so the text arriving means the map did too
+            doc.get("code", type=Text).insert(9, "from python")
+            doc.get("tokens", type=Map)["by"] = "python"
         await js.check({"cmd": "wait_text", "root": "code", "value": "from js; from python"})
         reply = await js.check({"cmd": "get", "roots": {"tokens": "map"}})
         assert reply["json"]["tokens"] == {"by": "python"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def write_previous_release_database(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = Doc()
     doc.get("code", type=Text).insert(0, "from the previous release")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.executescript(PREVIOUS_RELEASE_SCHEMA)
         conn.execute(
             "INSERT INTO room_updates (room, data, created) VALUES (?, ?, 1)",
@@ -81,7 +82,7 @@ async def test_a_database_of_the_previous_release_is_upgraded_and_served(
     assert [(e["type"], e["source"]) for e in history["events"]] == [
         ("build.started", {"username": "alice"})
     ]
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
         columns = {row[1] for row in conn.execute("PRAGMA table_info(room_updates)")}
     assert versions == list(range(1, LATEST + 1))
@@ -96,13 +97,13 @@ def test_two_stores_starting_together_migrate_once(db_path):
             await s.close()
 
     asyncio.run(start_two())
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
     assert versions == list(range(1, LATEST + 1))
 
 
 def test_a_database_from_a_newer_release_is_refused_unchanged(db_path):
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT, applied REAL)"
         )
@@ -124,5 +125,5 @@ def test_a_database_from_a_newer_release_is_refused_unchanged(db_path):
 
 
 def dump(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         return list(conn.iterdump())

@@ -295,7 +295,7 @@ async def test_a_corrupt_update_is_quarantined_and_the_rest_is_folded(
         assert len(after) == 1  # one snapshot, without the corrupt row
         assert rebuild(after) == "safe and sound!"
     # The corrupt row is kept aside, with why, for whoever investigates.
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         rows = conn.execute("SELECT room, data, reason FROM room_quarantine").fetchall()
     assert len(rows) == 1
     room, data, reason = rows[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 
 from jupyter_omniforge.rooms import protocol as p
 
@@ -113,7 +114,7 @@ async def test_a_stored_event_row_with_nan_is_skipped_and_history_stays_json(
     server_url, token, omniforge, db_path
 ):
     first = await omniforge.emit("build:7", "build.started", {})
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         for source, data in (
             ('{"username": "x"}', '{"percent": NaN}'),
             ('{"username": "x"}', "[" * 5000 + "]" * 5000),

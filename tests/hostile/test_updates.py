@@ -7,6 +7,7 @@ import base64
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,7 @@ async def test_a_poisoned_stored_row_is_quarantined_and_the_room_opens_from_what
     await omniforge.store.rooms.flush()
     await wait_for(lambda: omniforge.room_manager.get("idea:stored") is None)  # evicted
     poison = deep_update(DEEP)
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute(
             "INSERT INTO room_updates (room, data, created) VALUES (?, ?, 0)",
             ("idea:stored", poison),
@@ -190,10 +191,12 @@ async def test_a_poisoned_stored_row_is_quarantined_and_the_room_opens_from_what
     async with connect_room(server_url, "idea:stored", again, token=token):
         await wait_for(lambda: str(again.get("code", type=Text)) == "good")
         assert again.get("tokens", type=Map).to_py() == {}
-    with sqlite3.connect(db_path) as conn:
-        kept = conn.execute("SELECT count(*) FROM room_updates WHERE data = ?", (poison,))
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        (kept,) = conn.execute(
+            "SELECT count(*) FROM room_updates WHERE data = ?", (poison,)
+        ).fetchone()
         quarantined = conn.execute("SELECT room, reason FROM room_quarantine").fetchall()
-    assert kept.fetchone()[0] == 0
+    assert kept == 0
     assert quarantined[0][0] == "idea:stored" and "nested deeper" in quarantined[0][1]
     await witness.check()
 

@@ -186,7 +186,8 @@ class OmniForgeApp(ExtensionApp):
         64,
         config=True,
         help="""Deepest nesting of arrays and objects accepted anywhere: in the Any values of a
-        Yjs update (a client's, a stored row, a Redis entry), in awareness states, JSON frames,
+        Yjs update (a client's, a stored row, a Redis entry), of shared types in a room's
+        document (a Map in a Map…, across updates), in awareness states, JSON frames,
         request bodies and event data. Deeper is refused (close 1002, HTTP 400): pycrdt decodes
         Any values recursively and a deep enough one kills the process.""",
     )
@@ -434,6 +435,7 @@ class OmniForgeApp(ExtensionApp):
             ),
             max_rooms=self.max_rooms_in_memory,
             rooms_per_minute=self.rooms_per_minute,
+            roots=lambda name: self.room_names.roots(name),
             log=self.log,
         )
         self.backplane.attach(self.room_manager)

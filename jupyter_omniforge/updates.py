@@ -30,6 +30,8 @@ The format (lib0 encoding, Yjs "update v1")::
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .errors import MalformedMessage
 from .strictjson import nesting_depth
 
@@ -37,7 +39,7 @@ from .strictjson import nesting_depth
 MAX_DEPTH = 64
 
 # Content refs of items (Yjs ContentDeleted … ContentDoc); 0 (GC) and 10 (Skip) are not items.
-_GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC, _SKIP = range(11)
+GC, DELETED, JSON, BINARY, STRING, EMBED, FORMAT, TYPE, ANY, DOC, SKIP = range(11)
 # Yjs type refs whose content carries a name: XmlElement (node name) and XmlHook (hook name).
 _NAMED_TYPES = (3, 5)
 _MAX_TYPE_REF = 6
@@ -87,10 +89,13 @@ def proven_shallow(update: bytes, max_depth: int = MAX_DEPTH) -> bool:
     )
 
 
-def gate(update: bytes, max_depth: int = MAX_DEPTH) -> None:
+def gate(update: bytes, max_depth: int = MAX_DEPTH, *, limits: bool = True) -> None:
     """Refuse (:class:`UpdateRefused`) an update pycrdt must not see; the check every update
-    passes on its way to a document, a merge or a fold."""
-    check_update(update, max_depth)
+    passes on its way to a document, a merge or a fold. ``limits=False`` for a document's
+    state (a stored snapshot, another instance's): the bounds on what one client update may
+    ask of yrs (writes of one key, deleted ranges) are not applied to it, the ones that keep
+    the process alive are."""
+    check_update(update, max_depth, limits=limits)
 
 
 def is_decode_failure(error: BaseException) -> bool:
@@ -100,14 +105,46 @@ def is_decode_failure(error: BaseException) -> bool:
     return isinstance(error, Exception) or type(error).__name__ == "PanicException"
 
 
-def check_update(update: bytes, max_depth: int = MAX_DEPTH) -> None:
-    """Refuse (:class:`UpdateRefused`) an update that pycrdt must not see (see the module doc).
+def check_update(update: bytes, max_depth: int = MAX_DEPTH, *, limits: bool = True) -> None:
+    """Refuse (:class:`UpdateRefused`) an update that pycrdt must not see (see the module doc
+    and :func:`gate`).
 
     Returns quietly for an update that is safe to apply, merge and fold.
     """
+    read_structs(update, max_depth, limits=limits, collect=False)
+
+
+class Struct(NamedTuple):
+    """One struct of an update, as :mod:`~jupyter_omniforge.rooms.structure` needs it."""
+
+    client: int
+    clock: int
+    #: In clock units (UTF-16 code units for a string).
+    length: int
+    #: Content ref (``GC``, ``STRING``, ``TYPE``…); ``GC`` for a GC struct.
+    ref: int
+    origin: tuple[int, int] | None
+    right: tuple[int, int] | None
+    #: Without origins: a root's name (bytes) or the parent type's ID; None with origins.
+    parent: bytes | tuple[int, int] | None
+    #: For a ``TYPE``: its Yjs type ref (0 Array, 1 Map, 2 Text, 3 XmlElement, …).
+    type_ref: int
+
+
+def read_structs(
+    update: bytes, max_depth: int = MAX_DEPTH, *, limits: bool = True, collect: bool = True
+) -> list[Struct]:
+    """Check ``update`` as :func:`gate` does and return its structs (Skip structs left out;
+    none unless ``collect``)."""
     if not isinstance(update, bytes | bytearray | memoryview):
         raise UpdateRefused(f"an update is bytes, not {type(update).__name__}")
-    _Reader(bytes(update), max_depth).update()
+    reader = _Reader(bytes(update), max_depth)
+    reader.limits = limits
+    structs: list[Struct] = []
+    if collect:
+        reader.structs = structs
+    reader.update()
+    return structs
 
 
 def check_state_vector(state_vector: bytes) -> None:
@@ -122,13 +159,17 @@ def check_state_vector(state_vector: bytes) -> None:
 
 
 class _Reader:
-    __slots__ = ("buf", "end_pos", "max_depth", "pos")
+    __slots__ = ("buf", "end_pos", "limits", "max_depth", "pos", "structs", "type_ref")
 
     def __init__(self, buf: bytes, max_depth: int) -> None:
         self.buf = buf
         self.pos = 0
         self.end_pos = len(buf)
         self.max_depth = max_depth
+        #: When a list, :meth:`update` appends each struct it reads to it.
+        self.structs: list[Struct] | None = None
+        self.limits = True
+        self.type_ref = -1  # of the last TYPE content read
 
     # -- primitives ------------------------------------------------------------------------------
 
@@ -137,6 +178,9 @@ class _Reader:
 
     def var_uint(self) -> int:
         buf, pos = self.buf, self.pos
+        if pos < self.end_pos and buf[pos] < 0x80:  # one byte: most lengths, clocks, kinds
+            self.pos = pos + 1
+            return buf[pos]
         end = min(self.end_pos, pos + _MAX_VARUINT_BYTES)
         value = shift = 0
         while pos < end:
@@ -195,7 +239,7 @@ class _Reader:
             for _ in range(structs):
                 if clock >= _MAX_CLOCK:
                     raise self.fail("a clock past 2^32")
-                length, origin, size, parent_key = self.struct(client, deps)
+                length, origin, size, parent_key = self.struct(client, clock, deps)
                 # A run of structs each continuing the previous one (origin = its last id) is
                 # squashed into one item on integration, at a cost of run length x run size.
                 if origin == (client, clock - 1):
@@ -205,7 +249,7 @@ class _Reader:
                         raise self.fail(f"a run of {run_structs} consecutive structs")
                 else:
                     run_structs, run_bytes = 1, size
-                if parent_key is not None:
+                if parent_key is not None and self.limits:
                     same = keys[parent_key] = keys.get(parent_key, 0) + 1
                     if same > _MAX_SAME_KEY:
                         raise self.fail(f"more than {_MAX_SAME_KEY} writes of one map key")
@@ -217,68 +261,78 @@ class _Reader:
         self.end()
 
     def struct(
-        self, client: int, deps: set[int]
+        self, client: int, clock: int, deps: set[int]
     ) -> tuple[int, tuple[int, int] | None, int, tuple[object, bytes] | None]:
-        """Read one struct: its length in clock units (an upper bound for strings), its
-        origin, its size in bytes, and, for a map write without origin, ``(parent, key)``."""
+        """Read one struct (and add it to :attr:`structs` when collecting): its length in clock
+        units (for a string, an upper bound unless collecting), its origin, its size in bytes,
+        and, for a map write without origin, ``(parent, key)``."""
         if self.pos >= self.end_pos:
             raise self.fail("truncated struct")
         start = self.pos
         info = self.buf[self.pos]
         self.pos += 1
         ref = info & 0x1F
-        if ref in (_GC, _SKIP):
-            return self.var_uint(), None, 0, None
-        origin = None
+        structs = self.structs
+        if ref in (GC, SKIP):
+            length = self.var_uint()
+            if ref == GC and structs is not None:
+                structs.append(Struct(client, clock, length, GC, None, None, None, -1))
+            return length, None, 0, None
+        origin = right = None
+        parent: bytes | tuple[int, int] | None = None
         parent_key = None
         if info & 0x80:  # origin
             origin = (self.var_uint(), self.var_uint())
             deps.add(origin[0])
         if info & 0x40:  # right origin
-            right = self.var_uint()
-            self.var_uint()
-            deps.add(right)
+            right = (self.var_uint(), self.var_uint())
+            deps.add(right[0])
         if not info & 0xC0:
-            parent: object
             if self.var_uint() == 1:
                 parent = self.var_bytes()  # a root's name
             else:
                 parent = (self.var_uint(), self.var_uint())  # the parent's ID
-                deps.add(parent[0])  # type: ignore[index]
+                deps.add(parent[0])
             if info & 0x20:
                 parent_key = (parent, self.var_bytes())  # the key in a map parent
         length = self.content(ref)
+        if structs is not None:
+            type_ref = self.type_ref if ref == TYPE else -1
+            structs.append(Struct(client, clock, length, ref, origin, right, parent, type_ref))
         return length, origin, self.pos - start, parent_key
 
     def content(self, ref: int) -> int:
-        """Read one item's content; its length in clock units (for a string, its byte length:
-        at least its length in UTF-16 units)."""
-        if ref == _STRING:
-            return len(self.var_bytes())
-        if ref == _ANY:
+        """Read one item's content; its length in clock units (for a string, its byte length,
+        at least its length in UTF-16 units, unless collecting: then exactly that)."""
+        if ref == STRING:
+            text = self.var_bytes()
+            if self.structs is None or text.isascii():
+                return len(text)
+            return len(text.decode("utf-8", "replace").encode("utf-16-le", "surrogatepass")) // 2
+        if ref == ANY:
             count = self.count(1, "values")
             for _ in range(count):
                 self.any()
             return count
-        if ref == _DELETED:
+        if ref == DELETED:
             return self.var_uint()
-        if ref == _BINARY:
+        if ref == BINARY:
             self.var_bytes()
-        elif ref == _TYPE:
-            type_ref = self.var_uint()
+        elif ref == TYPE:
+            type_ref = self.type_ref = self.var_uint()
             if type_ref > _MAX_TYPE_REF:
                 raise self.fail(f"unknown type ref {type_ref}")
             if type_ref in _NAMED_TYPES:
                 self.var_bytes()
-        elif ref == _EMBED:
+        elif ref == EMBED:
             self.json_string()
-        elif ref == _FORMAT:
+        elif ref == FORMAT:
             self.var_bytes()  # key
             self.json_string()
-        elif ref == _DOC:
+        elif ref == DOC:
             self.var_bytes()  # guid
             self.any()  # options
-        elif ref == _JSON:
+        elif ref == JSON:
             # Legacy content no Yjs client writes any more, which yrs decodes with one value
             # more than it encodes: a document holding it can never be loaded again.
             raise self.fail("JSON content (legacy; no Yjs client writes it)")
@@ -360,7 +414,7 @@ class _Reader:
             self.var_uint()  # client
             count = self.count(2, "deleted ranges")
             ranges += count
-            if ranges > _MAX_DELETE_RANGES:
+            if ranges > _MAX_DELETE_RANGES and self.limits:
                 raise self.fail(f"more than {_MAX_DELETE_RANGES} deleted ranges")
             for _ in range(count):
                 self.var_uint()

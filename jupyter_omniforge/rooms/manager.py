@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pycrdt import Doc
@@ -22,10 +23,12 @@ from ..backplane.base import REMOTE, Backplane
 from ..errors import OmniForgeError, RoomClosed, RoomNotFound, ServerBusy, TooManyRooms
 from ..limits import RateQuota, RoomLimits
 from ..store.compaction import fold_updates
-from ..updates import gate, is_decode_failure
+from ..updates import is_decode_failure
 from .names import RoomName
 from .peer import Peer
 from .room import Room, RoomListener
+from .roots import KIND_ROOTS
+from .structure import Structure
 
 if TYPE_CHECKING:
     from ..store.base import RoomStore
@@ -45,9 +48,13 @@ class RoomManager(RoomListener):
         limits: RoomLimits | None = None,
         max_rooms: int = 10_000,
         rooms_per_minute: float = 0,
+        roots: Callable[[RoomName], Mapping[str, str]] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
-        """``rooms_per_minute`` 0 means no per-user limit on opening rooms."""
+        """``rooms_per_minute`` 0 means no per-user limit on opening rooms; ``roots`` gives the
+        roots (name -> type) the server reads a room's document with (default: those of its
+        kind, :data:`~.roots.KIND_ROOTS`)."""
+        self.roots = roots or (lambda name: KIND_ROOTS.get(name.kind, {}))
         self.store = store
         self.backplane = backplane
         self.idle_timeout = idle_timeout
@@ -106,6 +113,7 @@ class RoomManager(RoomListener):
                 awareness_interval=self.awareness_interval,
                 update_interval=self.update_interval,
                 limits=self.limits,
+                roots=self.roots(name),
                 log=self.log,
             )
             for _, reason in room.load(shared):
@@ -170,9 +178,10 @@ class RoomManager(RoomListener):
         if not updates:
             return None
         good, refused = [], []
+        structure = Structure(self.roots(name), max_depth=self.limits.max_depth)
         for update in updates:
             try:
-                gate(update, self.limits.max_depth)
+                structure.check(update, limits=False)
             except OmniForgeError as e:
                 refused.append((update, str(e)))
                 continue
@@ -330,9 +339,10 @@ class RoomManager(RoomListener):
         # keep them pending and silently leave them out of any diff.
         room.merge(shared, origin=REMOTE)
         theirs = Doc()
+        structure = Structure(max_depth=self.limits.max_depth)
         for update in shared:
             try:
-                gate(update, self.limits.max_depth)
+                structure.check(update, limits=False)
                 theirs.apply_update(update)
             except BaseException as e:
                 if not is_decode_failure(e):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pycrdt import Doc, merge_updates
@@ -19,11 +19,12 @@ from ..auth import Identity
 from ..backplane.base import REMOTE
 from ..errors import DocumentTooLarge, MalformedMessage
 from ..limits import RoomLimits
-from ..updates import check_state_vector, gate, is_decode_failure
+from ..updates import UpdateRefused, check_state_vector, is_decode_failure
 from . import protocol as p
 from .awareness import RemoteOwner, RoomAwareness
 from .names import RoomName
 from .peer import KIND_AWARENESS, KIND_MESSAGE, KIND_OTHER, KIND_UPDATE, Outgoing, Peer
+from .structure import Structure
 
 if TYPE_CHECKING:
     from ..store.base import RoomStore
@@ -109,12 +110,18 @@ class Room:
         awareness_interval: float = 0.0,
         update_interval: float = 0.0,
         limits: RoomLimits | None = None,
+        roots: Mapping[str, str] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
+        """``roots``: the roots (name -> type) the server reads this room's document with."""
         self.name = name
         self.key = str(name)
         self._doc = Doc()
         self.limits = limits or RoomLimits()
+        # Every update is checked against the document's shape before pycrdt sees it: the
+        # gate, plus what only shows across updates (see rooms.structure).
+        self.structure = Structure(roots, max_depth=self.limits.max_depth)
+        self.structure.own_client = self._doc.client_id
         self.awareness = RoomAwareness(self.limits)
         # Bytes of the updates the document was built from: an upper bound of its encoded
         # size (deletions shrink it), made exact whenever it nears max_document_bytes.
@@ -161,7 +168,14 @@ class Room:
         with self.doc.transaction():
             for update in updates:
                 try:
-                    gate(update, self.limits.max_depth)
+                    self.structure.check(update, limits=False)
+                except UpdateRefused as e:
+                    self.log.error(
+                        "room %s: skipped an update that fails the check: %s", self.key, e
+                    )
+                    refused.append((update, str(e)))
+                    continue
+                try:
                     self.doc.apply_update(update)
                 except BaseException as e:
                     if not is_decode_failure(e):
@@ -170,9 +184,15 @@ class Room:
                         "room %s: skipped an update that does not decode: %s", self.key, e
                     )
                     refused.append((update, str(e)))
+                    self._rebuild_structure()
                     continue
                 self.size_estimate += len(update)
         return refused
+
+    def _rebuild_structure(self) -> None:
+        """Re-read the document's shape from the document itself, after an update that passed
+        the structure did not apply (so what the structure learnt from it is not true)."""
+        self.structure = self.structure.rebuilt(self._doc.get_update())
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -336,7 +356,7 @@ class Room:
         """
         if update == _EMPTY_UPDATE:
             return
-        gate(update, self.limits.max_depth)
+        self.structure.check(update)
         self._check_size(len(update))
         self._incoming.append((update, frame, peer))
         self._update_pacer.schedule()
@@ -363,6 +383,7 @@ class Room:
             if not is_decode_failure(e):
                 raise
             batch = self._apply_one_by_one(batch)
+            self._rebuild_structure()
             if not batch:
                 return
             update, frame, origin = _combined(batch)
@@ -399,7 +420,7 @@ class Room:
         """
         if update == _EMPTY_UPDATE:
             return False
-        gate(update, self.limits.max_depth)
+        self.structure.check(update, limits=origin is not REMOTE)
         if origin is not REMOTE:
             self._check_size(len(update))
         else:
@@ -409,6 +430,7 @@ class Room:
         except BaseException as e:
             if not is_decode_failure(e):
                 raise
+            self._rebuild_structure()
             raise MalformedMessage(f"invalid Yjs update: {e}") from None
         self._applied(update, frame, origin)
         self._update_pacer.schedule()
@@ -444,6 +466,11 @@ class Room:
             doc.unobserve(subscription)
         update = merge_updates(*captured) if len(captured) > 1 else (captured or [_EMPTY_UPDATE])[0]
         if update != _EMPTY_UPDATE:
+            try:
+                self.structure.check(update, limits=False)  # the server's own edit
+            except UpdateRefused as e:
+                self.log.error("room %s: the server's own change %s", self.key, e)
+                self._rebuild_structure()
             self._applied(update, None, origin)
             self._update_pacer.schedule()
         return update

@@ -11,6 +11,8 @@ from typing import Any
 from pycrdt import Array, Doc, Map, Text, XmlFragment
 
 from ..errors import ValidationError
+from ..updates import UpdateRefused
+from .structure import Structure
 
 ROOT_TYPES: dict[str, type] = {
     "text": Text,
@@ -45,7 +47,17 @@ def parse_roots(spec: str) -> dict[str, str]:
 
 
 def roots_as_json(full_update: bytes, roots: dict[str, str]) -> dict[str, Any]:
-    """JSON of ``roots`` (name → type) present in the document encoded by ``full_update``."""
+    """JSON of ``roots`` (name → type) present in the document encoded by ``full_update``.
+
+    Raises :class:`ValidationError` when a root holds what its type cannot (text content read
+    as an Array or a Map would hang pycrdt, see :mod:`.structure`)."""
+    try:
+        Structure(roots).check(full_update, limits=False)
+    except UpdateRefused as e:
+        raise ValidationError(
+            f"the document does not hold the roots {', '.join(f'{n}:{k}' for n, k in roots.items())}"
+            f" as those types: {e}"
+        ) from None
     copy = Doc()
     copy.apply_update(full_update)
     present = set(copy.keys())

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from pycrdt import Doc, get_update, merge_updates
 
-from ..updates import MAX_DEPTH, gate, is_decode_failure
+from ..rooms.structure import Structure
+from ..updates import MAX_DEPTH, is_decode_failure
 
 
 class CorruptUpdateError(ValueError):
@@ -27,13 +28,15 @@ def fold_updates(updates: Sequence[bytes], max_depth: int = MAX_DEPTH) -> bytes:
     if the updates are causally incomplete (an update whose dependencies are missing): such
     parts are kept verbatim next to the document's state, and integrate once the missing
     update is applied after the snapshot. Every update passes the gate first
-    (:func:`~jupyter_omniforge.updates.gate`, with ``max_depth``). Raises
+    and the document's shape (:class:`~jupyter_omniforge.rooms.structure.Structure`, with
+    ``max_depth``). Raises
     `CorruptUpdateError` if an update fails it or cannot be decoded.
     """
     doc = Doc()
+    structure = Structure(max_depth=max_depth)
     for index, update in enumerate(updates):
         try:
-            gate(update, max_depth)
+            structure.check(update, limits=False)
             doc.apply_update(update)
         except BaseException as error:  # malformed input may surface as a pyo3 PanicException
             if not is_decode_failure(error):

@@ -71,12 +71,18 @@ def item(
     ref: int,
     origin: tuple[int, int] | None = None,
     root: str | None = None,
+    parent: tuple[int, int] | None = None,
     key: str | None = None,
 ) -> bytes:
-    """One item struct: with an origin, or else a root parent (and a map key)."""
+    """One item struct: with an origin, or else a parent (a root's name, or a type's ID) and
+    maybe a map key."""
     if origin is not None:
         return bytes((0x80 | ref,)) + var_uint(origin[0]) + var_uint(origin[1]) + content
-    head = bytes(((0x20 if key is not None else 0) | ref,)) + var_uint(1) + var_string(root or "x")
+    head = bytes(((0x20 if key is not None else 0) | ref,))
+    if parent is not None:
+        head += var_uint(0) + var_uint(parent[0]) + var_uint(parent[1])
+    else:
+        head += var_uint(1) + var_string(root or "x")
     return head + (var_string(key) if key is not None else b"") + content
 
 

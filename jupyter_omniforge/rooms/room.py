@@ -192,7 +192,10 @@ class Room:
     def _rebuild_structure(self) -> None:
         """Re-read the document's shape from the document itself, after an update that passed
         the structure did not apply (so what the structure learnt from it is not true)."""
-        self.structure = self.structure.rebuilt(self._doc.get_update())
+        try:
+            self.structure = self.structure.rebuilt(self._doc.get_update())
+        except UpdateRefused as e:  # a document stored before the structure existed
+            self.log.error("room %s: its document's shape cannot be read again: %s", self.key, e)
 
     # -- membership ------------------------------------------------------------------------------
 

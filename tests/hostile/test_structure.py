@@ -46,8 +46,8 @@ def chain(levels: int, *, per_update: int | None = None) -> list[bytes]:
     return updates
 
 
-def text_update(root: str, text: str) -> bytes:
-    doc = Doc()
+def text_update(root: str, text: str, client_id: int | None = None) -> bytes:
+    doc = Doc() if client_id is None else Doc(client_id=client_id)
     doc.get(root, type=Text).insert(0, text)
     return doc.get_update()
 
@@ -299,3 +299,40 @@ async def test_reading_a_free_root_as_an_array_when_it_holds_text_is_a_clear_err
         10,
     )
     assert status == 400 and "notes" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        # Pass the gate and the structure, and yet pycrdt refuses them: format attributes that
+        # are not JSON, and a string whose parent is another string.
+        update_of([(7, 0, [item(var_string("bold") + var_string("tru"), ref=6, root="code")])]),
+        update_of([(7, 0, [item(var_string("z"), ref=STRING, parent=(5, 0))])]),
+    ],
+    ids=["bad-format", "parent-is-a-string"],
+)
+async def test_an_update_pycrdt_refuses_after_the_check_leaves_the_shape_true(
+    ws_connect, witness, omniforge, update
+):
+    await witness.write()
+    room_name = "build:shape"
+    writer = Doc(client_id=5)
+    writer.get("code", type=Text).insert(0, "ab")
+    setup = FrameReader(await ws_connect(room_name, user="alice"))
+    await setup.conn.write_message(p.encode_update(writer.get_update()), binary=True)
+    await wait_for(lambda: omniforge.room_manager.get(room_name) is not None)
+    room = omniforge.room_manager.get(room_name)
+    await wait_for(lambda: str(room.doc.get("code", type=Text)) == "ab")
+    attacker = FrameReader(await ws_connect(room_name, user="mallory"))
+    await attacker.conn.write_message(p.encode_update(update), binary=True)
+    await wait_for(lambda: attacker.closed.is_set())
+    assert attacker.conn.close_code == 1002
+    # What the structure learnt from the refused update is gone: client 7's clock 0 is free,
+    # so text written there into the build log is judged (not skipped as known) and refused.
+    assert room.structure.place(7, 0) is None
+    late = FrameReader(await ws_connect(room_name, user="mallory2"))
+    await late.conn.write_message(p.encode_update(text_update("log", "😀", 7)), binary=True)
+    await wait_for(lambda: late.closed.is_set())
+    assert "only a text holds text" in late.conn.close_reason
+    assert not setup.closed.is_set()
+    await witness.check()

@@ -37,6 +37,7 @@ from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
 from .limits import ConnectionQuota, RoomLimits
+from .listening import widen_backlog
 from .rooms.manager import RoomManager
 from .store import SQLiteStore, Store, StoreSettings
 from .store.crypto import Cipher, CipherError, read_key_file
@@ -144,6 +145,14 @@ class OmniForgeApp(ExtensionApp):
 
     # -- limits ----------------------------------------------------------------------------------
 
+    listen_backlog = Int(
+        4096,
+        config=True,
+        help="""Connections the kernel queues until the server accepts them. Jupyter (Tornado)
+        listens with 128: more clients connecting at once (a class opening the same notebook,
+        every client of a restarted server) overflow it and wait a second or more for TCP to
+        retry. The kernel caps it (net.core.somaxconn). 0 leaves Jupyter's backlog.""",
+    )
     max_message_size = Int(
         32 * MiB,
         config=True,
@@ -557,6 +566,14 @@ class OmniForgeApp(ExtensionApp):
         return identity_from_user(user)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Jupyter has bound its sockets by now (its bind runs before the extensions start).
+        if self.listen_backlog > 0:
+            try:
+                http_server = serverapp.http_server
+            except AttributeError:  # a server Jupyter does not listen for (pytest-jupyter)
+                http_server = None
+            if http_server is not None:
+                widen_backlog(http_server, self.listen_backlog, self.log)
         try:
             await self.started()
         except OmniForgeError:

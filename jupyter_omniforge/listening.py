@@ -1,0 +1,58 @@
+"""The listen backlog of the server's sockets.
+
+Tornado, and so Jupyter, listens with a backlog of 128: when more clients connect at once than
+the server accepts in a turn of its event loop (a class of 500 opening the same notebook, every
+client of a restarted server reconnecting), the kernel's accept queue overflows and the extra
+clients wait for TCP to send their SYN again, one second later, then three. Calling ``listen()``
+again on a listening socket sets its backlog; the kernel caps it at ``net.core.somaxconn``.
+
+Jupyter binds its sockets itself (``ServerApp._bind_http_server``) and Tornado keeps them in a
+private mapping, ``TCPServer._sockets``: the one Tornado internal used here. Without it (another
+Tornado, a server not started by Jupyter) the backlog stays as it is, and that is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+
+
+def kernel_cap() -> int | None:
+    """``net.core.somaxconn`` where the kernel says (Linux), else None."""
+    try:
+        return int(SOMAXCONN.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def widen_backlog(http_server: Any, backlog: int, log: logging.Logger) -> list[socket.socket]:
+    """Listen again on every TCP socket of ``http_server`` with ``backlog``; return those."""
+    sockets = getattr(http_server, "_sockets", None)
+    if not isinstance(sockets, dict):
+        log.warning("listen_backlog: this Tornado does not expose its sockets; the backlog stays")
+        return []
+    widened = []
+    for sock in list(sockets.values()):
+        if not isinstance(sock, socket.socket) or sock.family not in (
+            socket.AF_INET,
+            socket.AF_INET6,
+        ):
+            continue
+        try:
+            sock.listen(backlog)
+        except OSError as e:
+            log.warning("listen_backlog: could not listen again on %s: %s", sock.getsockname(), e)
+            continue
+        widened.append(sock)
+    if widened:
+        cap = kernel_cap()
+        log.info(
+            "Listening with a backlog of %d%s",
+            min(backlog, cap) if cap else backlog,
+            f" (asked {backlog}, net.core.somaxconn {cap})" if cap and cap < backlog else "",
+        )
+    return widened

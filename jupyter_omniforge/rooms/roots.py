@@ -66,7 +66,10 @@ def roots_as_json(full_update: bytes, roots: dict[str, str]) -> dict[str, Any]:
         if name not in present:
             continue
         value = copy.get(name, type=ROOT_TYPES[kind])
-        content[name] = str(value) if kind in ("text", "xml") else value.to_py()
+        try:
+            content[name] = str(value) if kind in ("text", "xml") else value.to_py()
+        except ValueError as e:  # an XML element in an Array, say: no JSON for it
+            raise ValidationError(f"root {name} ({kind}) has no JSON form: {e}") from None
     return content
 
 

@@ -8,7 +8,7 @@ see them (measured with pycrdt 0.14.13):
   or one level per update: at about 35,000 levels, deleting the outermost one overflows the
   native stack inside yrs and the process dies with a segfault; ``to_py()`` fails with a
   ``RecursionError`` from about 1,000 levels.
-- **Text content outside a text**: a Yjs string item (only ever written into a ``Y.Text``)
+- **Text content outside a text** (and values inside one): a Yjs string item (only ever written into a ``Y.Text``)
   placed in an Array, a Map or an XML fragment. Reading that Array with pycrdt while the string
   holds a character outside the BMP loops forever, holding the GIL: the server hangs.
 
@@ -27,6 +27,9 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from ..updates import (
+    ANY,
+    BINARY,
+    DOC,
     EMBED,
     FORMAT,
     GC,
@@ -38,14 +41,16 @@ from ..updates import (
     read_structs,
 )
 
-# Kinds of place an item can sit in.
-FREE = 0  # a root the server never reads with a type: anything goes
-TEXT = 1  # a Y.Text or Y.XmlText (or a root declared "text")
-OTHER = 2  # an Array, a Map, an XML element or fragment (or a root declared so)
-DEAD = 3  # garbage collected, or under something that is not a type: yrs drops what goes there
+# Kinds of place an item can sit in: flags, as an item whose origins disagree may sit in either.
+FREE = 1  # a root the server never reads with a type: anything goes
+TEXT = 2  # a Y.Text or Y.XmlText (or a root declared "text")
+OTHER = 4  # an Array, a Map, an XML element or fragment (or a root declared so)
+DEAD = 0  # garbage collected, or under something that is not a type: yrs drops what goes there
 
 _TEXT_TYPE_REFS = frozenset((2, 6))  # YText, YXmlText
 _TEXT_CONTENT = frozenset((STRING, EMBED, FORMAT))
+# What Yjs never writes into a text, and pycrdt miscounts there (deleting it panics).
+_VALUE_CONTENT = frozenset((ANY, BINARY, DOC))
 
 #: Items depending on IDs the document does not hold, kept until those arrive.
 MAX_POOLED = 100_000
@@ -62,12 +67,13 @@ _DEAD = Place(0, DEAD)
 
 
 def _worse(a: Place, b: Place) -> Place:
-    """Of two answers to "where does this item sit", the one to judge it by."""
+    """Two answers to "where does this item sit" (its origins disagree: a forged update), as
+    one to judge it by: it must be fit for both."""
     if a.kind == DEAD:
         return b
     if b.kind == DEAD:
         return a
-    return Place(max(a.depth, b.depth), max(a.kind, b.kind))
+    return Place(max(a.depth, b.depth), a.kind | b.kind)
 
 
 class Structure:
@@ -294,10 +300,15 @@ class _Resolution:
     def judge(self, struct: Struct, place: Place) -> None:
         if place.kind == DEAD:
             return
-        if struct.ref in _TEXT_CONTENT and place.kind == OTHER:
+        if struct.ref in _TEXT_CONTENT and place.kind & OTHER:
             raise UpdateRefused(
                 f"invalid Yjs update: text content (item {struct.client}:{struct.clock}) in an "
                 "Array, Map or XML element; only a text holds text"
+            )
+        if struct.ref in _VALUE_CONTENT and place.kind & TEXT:
+            raise UpdateRefused(
+                f"invalid Yjs update: a value (item {struct.client}:{struct.clock}) in a text; "
+                "a text holds text, embeds, formats and shared types"
             )
         if struct.ref == TYPE and place.depth + 1 > self.main.max_depth:
             raise UpdateRefused(

@@ -70,14 +70,19 @@ def item(
     *,
     ref: int,
     origin: tuple[int, int] | None = None,
+    right: tuple[int, int] | None = None,
     root: str | None = None,
     parent: tuple[int, int] | None = None,
     key: str | None = None,
 ) -> bytes:
-    """One item struct: with an origin, or else a parent (a root's name, or a type's ID) and
-    maybe a map key."""
-    if origin is not None:
-        return bytes((0x80 | ref,)) + var_uint(origin[0]) + var_uint(origin[1]) + content
+    """One item struct: with an origin and/or a right origin, or else a parent (a root's name,
+    or a type's ID) and maybe a map key."""
+    if origin is not None or right is not None:
+        head = bytes(((0x80 if origin else 0) | (0x40 if right else 0) | ref,))
+        for id_ in (origin, right):
+            if id_ is not None:
+                head += var_uint(id_[0]) + var_uint(id_[1])
+        return head + content
     head = bytes(((0x20 if key is not None else 0) | ref,))
     if parent is not None:
         head += var_uint(0) + var_uint(parent[0]) + var_uint(parent[1])

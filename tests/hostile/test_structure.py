@@ -18,7 +18,7 @@ from jupyter_omniforge.updates import UpdateRefused
 
 from ..conftest import fetch_json, wait_for
 from ..test_rooms import FrameReader
-from .lib0 import STRING, item, update_of, var_string
+from .lib0 import ANY, STRING, item, update_of, var_string, var_uint
 
 # A chain of nested Maps this deep in a room kills the process when its top is deleted (about
 # 35,000 levels do, pycrdt 0.14.13); the structure refuses anything past 64.
@@ -336,3 +336,18 @@ async def test_an_update_pycrdt_refuses_after_the_check_leaves_the_shape_true(
     assert "only a text holds text" in late.conn.close_reason
     assert not setup.closed.is_set()
     await witness.check()
+
+
+def test_an_item_whose_origins_sit_in_two_types_must_fit_both():
+    # Found by test_structure_fuzz: yrs puts it where its left origin sits (a text), while a
+    # judge that looked only at the right origin (an array) let a value into the text, and
+    # deleting that text then panics in pycrdt.
+    structure = Structure({"log": "array", "code": "text"})
+    in_log = update_of([(1, 0, [item(var_uint(1) + b"\x77\x01v", ref=ANY, root="log")])])
+    in_code = update_of([(1, 1, [item(var_string("a"), ref=STRING, root="code")])])
+    assert refusal(structure, in_log) is None and refusal(structure, in_code) is None
+    value = var_uint(1) + b"\x77\x01v"
+    between = update_of([(1, 2, [item(value, ref=ANY, origin=(1, 1), right=(1, 0))])])
+    assert "a value (item 1:2) in a text" in refusal(structure, between)
+    text = update_of([(1, 2, [item(var_string("b"), ref=STRING, origin=(1, 1), right=(1, 0))])])
+    assert "only a text holds text" in refusal(structure, text)

@@ -115,6 +115,16 @@ def forged_documents(draw):
     return updates
 
 
+def run_probe(accepted: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        input=json.dumps(accepted),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @settings(
     max_examples=max(10, int(os.environ.get("OMNIFORGE_FUZZ_EXAMPLES", "100")) * 2 // 5),
     deadline=None,
@@ -130,13 +140,10 @@ def test_what_the_structure_accepts_pycrdt_holds_reads_and_deletes(updates):
         except UpdateRefused:
             continue
         accepted.append(base64.b64encode(update).decode())
-    probe = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        input=json.dumps(accepted),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    try:
+        probe = run_probe(accepted, timeout=30)
+    except subprocess.TimeoutExpired:  # a busy machine, or a hang: a hang hangs again
+        probe = run_probe(accepted, timeout=120)
     assert probe.returncode == 0 and probe.stdout.strip() == "ok", (
         probe.returncode,
         probe.stderr[-2000:],

@@ -98,6 +98,18 @@ class RoomAwareness:
             owner = self._owners.get(client_id)
             if isinstance(owner, RemoteOwner):
                 continue  # live on another instance
+            if (
+                owner is not None
+                and owner is not peer
+                and not owner.closed
+                and clock <= self._clocks.get(client_id, -1)
+            ):
+                # A stock y-websocket client sends back every state it hears, late ones too:
+                # from another live connection, an id's state at a clock we relayed already is
+                # an echo, not a take-over (two connections of one user would take the id from
+                # each other for ever). A client that does own the id (a second tab of the same
+                # document) has adopted our clock, and its next change goes past it.
+                continue
             if owner is not peer:
                 self._take_over(peer, client_id, owner)  # type: ignore[arg-type]
             last = self._client_clocks.get(client_id)

@@ -88,10 +88,31 @@ async def test_the_same_user_in_a_second_tab_takes_over_its_id(ws_connect):
     await first.conn.write_message(awareness_frame([(31, 1, {"tab": 1})]), binary=True)
     await wait_for(lambda: (watcher.states().get(31) or {}).get("tab") == 1)
     second = FrameReader(await ws_connect("idea:tabs", user="alice"))
-    await second.conn.write_message(awareness_frame([(31, 1, {"tab": 2})]), binary=True)
+    # Sending back what it was sent (as y-websocket does) takes nothing over.
+    echo = {"tab": 1, "user": watcher.states()[31]["user"]}
+    await second.conn.write_message(awareness_frame([(31, 1, echo)]), binary=True)
+    # Its own change, past the clock it adopted from the server's state, does.
+    await second.conn.write_message(awareness_frame([(31, 2, {"tab": 2})]), binary=True)
     await wait_for(lambda: (watcher.states().get(31) or {}).get("tab") == 2)
     # The first tab closing does not remove what the second one now holds.
     first.conn.close()
     await second.conn.write_message(awareness_frame([(32, 1, {"marker": 1})]), binary=True)
     await wait_for(lambda: 32 in watcher.states())
     assert (watcher.states().get(31) or {}).get("tab") == 2
+
+
+async def test_an_echo_from_another_connection_of_the_user_takes_nothing_over(ws_connect):
+    # A stock y-websocket client sends back every state it hears; two of one user's
+    # connections took an id from each other for ever (1008 "more than 500 messages/s").
+    watcher = FrameReader(await ws_connect("idea:echo", user="carol"))
+    first = FrameReader(await ws_connect("idea:echo", user="alice"))
+    await first.conn.write_message(awareness_frame([(41, 1, {"tab": 1})]), binary=True)
+    await wait_for(lambda: (watcher.states().get(41) or {}).get("tab") == 1)
+    second = FrameReader(await ws_connect("idea:echo", user="alice"))
+    echo = {"tab": 1, "user": watcher.states()[41]["user"]}
+    await second.conn.write_message(awareness_frame([(41, 1, echo)]), binary=True)
+    await second.conn.write_message(awareness_frame([(42, 1, {"marker": 1})]), binary=True)
+    await wait_for(lambda: 42 in watcher.states())
+    first.conn.close()  # still the owner: its state leaves with it
+    await wait_for(lambda: 41 in watcher.states() and watcher.states()[41] is None)
+    assert not second.closed.is_set()

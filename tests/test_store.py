@@ -132,7 +132,12 @@ async def test_relaxed_appends_wait_for_company_and_plain_ones_ship_them(db_path
         assert rows_on_disk(db_path, "room") == 0, "relaxed appends were committed at once"
         assert store.commits == 0
         store.append("room", local[0])  # a plain append: everything ships within its window
-        await wait_for(lambda: rows_on_disk(db_path, "room") == 4, timeout=0.3, interval=0.002)
+        # (the counter moves once the commit returns, a moment after the rows are visible)
+        await wait_for(
+            lambda: rows_on_disk(db_path, "room") == 4 and store.commits >= 1,
+            timeout=2,
+            interval=0.002,
+        )
         assert store.commits == 1
         store.append("room", author.type("e")[0], relaxed=True)
         await wait_for(lambda: rows_on_disk(db_path, "room") == 5, timeout=2, interval=0.01)

@@ -20,18 +20,17 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import statistics
 import time
 from pathlib import Path
 
-import pycrdt
 from pycrdt import Array, Doc, Map, Text
 
 from jupyter_omniforge.rooms.structure import Structure
 from jupyter_omniforge.updates import gate
+
+from .loadgen.report import RESULTS_DIR, append_run, command_line, environment, markdown_table
 
 ROOTS = {"code": "text", "tokens": "map", "cells": "array"}
 
@@ -76,11 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "checkcost.md"
-    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "checkcost.md")
     args = parser.parse_args()
-    load = os.getloadavg()
     updates, full = session(args.updates)
     rows: dict[str, list[float]] = {"gate": [], "gate + structure": [], "pycrdt apply": []}
     rebuild: list[float] = []
@@ -94,35 +90,27 @@ def main() -> None:
         Structure(ROOTS).check(full, limits=False)
         rebuild.append(time.perf_counter() - start)
     assert structure.pooled == 0
-    command = f"python -m benchmarks.checkcost --updates {args.updates} --rounds {args.rounds}"
-    lines = [
-        f"## Check cost — {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
-        "",
-        f"- machine: {platform.machine()}, nproc={os.cpu_count()}, pycrdt {pycrdt.__version__}",
-        f"- load average before the run: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
-        f"- command: `{command}`",
-        f"- session: {len(updates)} updates of one writer; final document {len(full):,} bytes, "
-        f"{structure.types} shared types, "
-        f"{sum(len(s) for s in structure._starts.values()):,} runs of IDs in the structure",
-        "",
-        "| per update | median µs | min µs | max µs |",
-        "|---|---|---|---|",
+    facts = [
+        *environment("none"),
+        ("command", f"`{command_line()}`"),
+        (
+            "session",
+            f"{len(updates)} updates of one writer; final document {len(full):,} bytes, "
+            f"{structure.types} shared types, "
+            f"{sum(len(s) for s in structure._starts.values()):,} runs of IDs in the structure",
+        ),
     ]
-    for name, values in rows.items():
-        lines.append(
-            f"| {name} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |"
-        )
-    lines += [
-        "",
-        f"Reading the whole final document's structure afresh: median "
-        f"{statistics.median(rebuild) * 1000:.0f} ms.",
-        "",
+    table = [
+        (name, f"{statistics.median(v):.1f}", f"{min(v):.1f}", f"{max(v):.1f}")
+        for name, v in rows.items()
     ]
-    text = "\n".join(lines)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as f:
-        f.write(text + "\n")
+    notes = [
+        "reading the whole final document's structure afresh: median "
+        f"{statistics.median(rebuild) * 1000:.0f} ms"
+    ]
+    columns = ("per update", "median µs", "min µs", "max µs")
+    append_run(args.out, "Check cost", facts, columns, table, notes)
+    print(markdown_table(columns, table), *notes, sep="\n")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -25,6 +24,8 @@ from pycrdt import Doc, Text
 
 from jupyter_omniforge.store import SQLiteStore, StoreSettings
 from jupyter_omniforge.store.crypto import Cipher
+
+from .loadgen.report import RESULTS_DIR, append_run, command_line, environment, markdown_table
 
 
 def writer_updates(count: int, size: int) -> list[bytes]:
@@ -72,11 +73,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=2000)
     parser.add_argument("--size", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "coldopen.md"
-    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "coldopen.md")
     args = parser.parse_args()
-    load = os.getloadavg()
     updates = writer_updates(args.updates, args.size)
     total = sum(map(len, updates))
     cipher = Cipher(os.urandom(32))
@@ -85,30 +83,22 @@ def main() -> None:
         for name, c in (("plain", None), ("encrypted", cipher)):
             with tempfile.TemporaryDirectory() as tmp:
                 results[name].append(asyncio.run(run(updates, c, Path(tmp))))
-    command = (
-        f"python -m benchmarks.coldopen --updates {args.updates} --size {args.size} "
-        f"--rounds {args.rounds}"
-    )
-    lines = [
-        f"## Cold open — {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
-        "",
-        f"- machine: {platform.machine()}, nproc={os.cpu_count()}",
-        f"- load average before the run: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
-        f"- command: `{command}`",
-        f"- {len(updates)} updates, {total / 1e6:.1f} MB in all",
-        "",
-        "| store | store all (median s) | open the room from disk (median ms) |",
-        "|---|---|---|",
+    facts = [
+        *environment("asyncio"),
+        ("command", f"`{command_line()}`"),
+        ("updates", f"{len(updates)}, {total / 1e6:.1f} MB in all"),
     ]
-    for name, values in results.items():
-        stored = statistics.median(v[0] for v in values)
-        opened = statistics.median(v[1] for v in values) * 1000
-        lines.append(f"| {name} | {stored:.2f} | {opened:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as f:
-        f.write(text + "\n")
+    table = [
+        (
+            name,
+            f"{statistics.median(v[0] for v in values):.2f}",
+            f"{statistics.median(v[1] for v in values) * 1000:.0f}",
+        )
+        for name, values in results.items()
+    ]
+    columns = ("store", "store all (median s)", "open the room from disk (median ms)")
+    append_run(args.out, "Cold open", facts, columns, table)
+    print(markdown_table(columns, table))
 
 
 if __name__ == "__main__":

@@ -89,9 +89,9 @@ async def test_a_database_of_the_previous_release_is_upgraded_and_served(
     assert "kid" in columns
 
 
-def test_two_stores_starting_together_migrate_once(db_path):
+def test_stores_starting_together_migrate_once(db_path):
     async def start_two() -> None:
-        stores = [SQLiteStore(StoreSettings(path=str(db_path))) for _ in range(2)]
+        stores = [SQLiteStore(StoreSettings(path=str(db_path))) for _ in range(4)]
         await asyncio.gather(*(s.start() for s in stores))
         for s in stores:
             await s.close()

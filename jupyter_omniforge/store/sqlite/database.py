@@ -7,6 +7,7 @@ import concurrent.futures
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -174,7 +175,7 @@ class Database:
         # _transact issues BEGIN/COMMIT/ROLLBACK explicitly.
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=self._busy_timeout)
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._enable_wal(conn)
             if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"could not enable WAL on {self._path}: {mode}")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
@@ -183,6 +184,23 @@ class Database:
             conn.close()
             raise
         self._conn = conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> str:
+        """Switch to WAL, waiting up to `busy_timeout` for other processes doing the same.
+
+        Leaving a rollback journal needs an exclusive lock. When two connections read the file
+        and then both ask for it, SQLite breaks the deadlock by failing one of them at once
+        with "database is locked", without calling the busy handler; so we retry here."""
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -7,8 +7,8 @@ clients wait for TCP to send their SYN again, one second later, then three. Call
 again on a listening socket sets its backlog; the kernel caps it at ``net.core.somaxconn``.
 
 Jupyter binds its sockets itself (``ServerApp._bind_http_server``) and Tornado keeps them in a
-private mapping, ``TCPServer._sockets``: the one Tornado internal used here. Without it (another
-Tornado, a server not started by Jupyter) the backlog stays as it is, and that is logged once.
+private mapping (see :func:`.handlers.fastpath.listening_sockets`). Without it (another Tornado,
+a server not started by Jupyter) the backlog stays as it is, and that is logged once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import logging
 import socket
 from pathlib import Path
 from typing import Any
+
+from .handlers.fastpath import listening_sockets
 
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 
@@ -31,13 +33,13 @@ def kernel_cap() -> int | None:
 
 def widen_backlog(http_server: Any, backlog: int, log: logging.Logger) -> list[socket.socket]:
     """Listen again on every TCP socket of ``http_server`` with ``backlog``; return those."""
-    sockets = getattr(http_server, "_sockets", None)
-    if not isinstance(sockets, dict):
+    sockets = listening_sockets(http_server)
+    if sockets is None:
         log.warning("listen_backlog: this Tornado does not expose its sockets; the backlog stays")
         return []
     widened = []
-    for sock in list(sockets.values()):
-        if not isinstance(sock, socket.socket) or sock.family not in (
+    for sock in sockets:
+        if sock.family not in (
             socket.AF_INET,
             socket.AF_INET6,
         ):

@@ -23,8 +23,16 @@ from tornado.ioloop import IOLoop
 from tornado.simple_httpclient import HTTPTimeoutError
 
 from jupyter_omniforge.client.rooms import open_connection
+from jupyter_omniforge.handlers import fastpath
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+#: Whether the servers the tests start read and write through jupyter_omniforge's fast path
+#: (CI also runs the suite with OMNIFORGE_TORNADO_FAST_PATH=0: Tornado's stock path).
+FAST_PATH = os.environ.get("OMNIFORGE_TORNADO_FAST_PATH", "1") != "0" and fastpath.PROBE.ok
+fast_path_only = pytest.mark.skipif(
+    not FAST_PATH, reason="a property of the fast path (OMNIFORGE_TORNADO_FAST_PATH=0 here)"
+)
 
 HERE = Path(__file__).parent
 

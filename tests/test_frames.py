@@ -14,7 +14,7 @@ from pycrdt import Doc, Text
 
 from jupyter_omniforge.rooms import protocol as p
 
-from .conftest import wait_for
+from .conftest import fast_path_only, wait_for
 from .test_rooms import server_text, witnessed_room
 
 BINARY, CONTINUATION, CLOSE, PING, PONG = 0x2, 0x0, 0x8, 0x9, 0xA
@@ -167,6 +167,7 @@ async def test_a_protocol_violation_drops_only_that_connection(server_url, token
         await wait_for(lambda: len(omniforge.room_manager.get("idea:victim").peers) == 1)
 
 
+@fast_path_only
 async def test_an_open_connection_leaves_no_task_behind(ws_connect, omniforge):
     """Idle connections cost memory: once open, a connection holds a pending read and no
     suspended upgrade (Tornado's ``_execute`` → ``get`` → frame loop), task or coroutine."""

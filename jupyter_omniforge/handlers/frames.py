@@ -1,7 +1,8 @@
 """Server-to-client WebSocket frames, built once and written to many sockets.
 
 Server frames are never masked, so the bytes of a frame are the same for every recipient: the
-rooms and the gateway build each frame once and write it straight to each peer's stream.
+rooms and the gateway build each frame once and write it straight to each peer's stream (the
+same bytes Tornado's ``write_message`` would write, without encoding them again per peer).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import StreamClosedError
+
+from .fastpath import send_now
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
@@ -37,32 +40,17 @@ def ws_frame(payload: bytes, opcode: int = OPCODE_BINARY) -> tuple[bytes, bytes]
 Frame = tuple[bytes, bytes]
 
 
-def write_frame(stream: Any, head: bytes, tail: bytes = b"") -> Any:
+def write_frame(stream: Any, head: bytes, tail: bytes = b"", *, direct: bool) -> Any:
     """Write one frame to a Tornado stream; return the write's future, or None when it is sent.
 
-    Fan-out writes the same frame to hundreds of streams, and ``IOStream.write`` costs a future
-    and its bookkeeping each time. When nothing is queued on a plain (not TLS) stream, the frame
-    goes straight to the socket instead; only what the kernel does not take is handed to
-    Tornado, behind nothing, so the order of bytes on the wire is kept.
-    """
-    sock = stream.socket  # None once closed
-    # ``_write_buffer._size`` is ``stream.writing()`` without its two calls: this runs once per
-    # peer per broadcast.
-    if (
-        not tail
-        and sock is not None
-        and type(stream) is IOStream
-        and not stream._write_buffer._size
-    ):
-        try:
-            sent = sock.send(head)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            sent = 0  # a broken connection: Tornado's write reports and closes it
-        if sent == len(head):
+    With ``direct`` (Tornado's internals vouched for, see :mod:`.fastpath`), a small frame goes
+    straight to the socket when nothing is queued on the stream; only what the kernel does not
+    take is handed to Tornado."""
+    if direct and not tail:
+        rest = send_now(stream, head)
+        if rest is None:
             return None
-        head = memoryview(head)[sent:]
+        head = rest
     future = stream.write(head)
     if tail:
         future = stream.write(tail)
@@ -78,6 +66,7 @@ class FrameWriter:
         "_backlog",
         "_backlog_bytes",
         "_closed",
+        "_direct",
         "_stream",
         "max_bytes",
         "max_frames",
@@ -85,9 +74,16 @@ class FrameWriter:
     )
 
     def __init__(
-        self, stream: Any, max_frames: int, max_bytes: int, on_overflow: Callable[[int], None]
+        self,
+        stream: Any,
+        max_frames: int,
+        max_bytes: int,
+        on_overflow: Callable[[int], None],
+        *,
+        direct: bool,
     ) -> None:
         self._stream = stream
+        self._direct = direct
         self.max_frames = max_frames
         self.max_bytes = max_bytes
         self.on_overflow = on_overflow
@@ -111,7 +107,7 @@ class FrameWriter:
         future = None
         try:
             for head, tail in frames:
-                future = write_frame(stream, head, tail)
+                future = write_frame(stream, head, tail, direct=self._direct)
         except StreamClosedError:
             self._closed = True
             return

@@ -150,6 +150,7 @@ class GatewayHandler(OmniForgeWebSocket):
             app.send_queue_max_messages,
             app.send_queue_max_bytes,
             lambda queued: self.close_with(SlowConsumer(f"send queue overflow ({queued} frames)")),
+            direct=self.fast_path,
         )
 
     # -- outgoing --------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ class GatewayHandler(OmniForgeWebSocket):
     async def on_message(self, message: str | bytes) -> None:
         # A coroutine: Tornado reads the next frame only when this one is handled, so a joinRoom
         # that loads its room completes before the applyUpdate that follows it.
-        if self._closing:
+        if self._closing or not self.message_allowed():
             return
         frame: Any = None
         try:

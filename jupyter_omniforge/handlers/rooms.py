@@ -40,12 +40,13 @@ def close_reason(error: OmniForgeError | None) -> tuple[int, str]:
 class SocketTransport:
     """Writes pre-encoded frames straight to a handler's stream (see :mod:`..rooms.peer`)."""
 
-    __slots__ = ("_handler", "_last_write", "_stream")
+    __slots__ = ("_direct", "_handler", "_last_write", "_stream")
 
     takes_messages = False  # custom JSON messages mean nothing to a y-websocket client
 
-    def __init__(self, handler: WebSocketHandler) -> None:
+    def __init__(self, handler: WebSocketHandler, *, direct: bool) -> None:
         self._handler = handler
+        self._direct = direct
         self._stream = handler.ws_connection.stream  # type: ignore[union-attr]
         self._last_write: Any = None
 
@@ -53,7 +54,7 @@ class SocketTransport:
         head, tail = message.encoded(ws_binary_frame, ws_binary_frame)
         stream = self._stream
         try:
-            self._last_write = write_frame(stream, head, tail)
+            self._last_write = write_frame(stream, head, tail, direct=self._direct)
         except StreamClosedError:
             return False  # on_close follows and removes the peer
         return self._last_write is not None and stream.writing()
@@ -98,7 +99,7 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
         app = self.extensionapp
         key = str(self.room_name)
         self.peer = Peer(
-            SocketTransport(self),
+            SocketTransport(self, direct=self.fast_path),
             self.identity,
             can_write=self.guard.can(key, "write"),
             can_presence=self.guard.can(key, "presence"),
@@ -118,7 +119,7 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
             self.on_close()
 
     def on_message(self, message: str | bytes) -> None:
-        if self._closing or self.room is None:
+        if self._closing or self.room is None or not self.message_allowed():
             return
         if not isinstance(message, bytes):
             self.close_with(MalformedMessage("text frame: y-websocket messages are binary"))

@@ -12,14 +12,13 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
-from tornado.httputil import HTTPHeaders
 from tornado.ioloop import PeriodicCallback
-from tornado.websocket import WebSocketClosedError, WebSocketHandler, _WebSocketParams
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..errors import Forbidden, OmniForgeError, RateLimited
 from ..limits import TokenBucket
+from . import fastpath
 from .auth import authenticate_bearer, guard_for
-from .reader import CallbackFrameReader
 
 
 class Keepalive:
@@ -88,24 +87,37 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
         app = self.extensionapp
         self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
         app.keepalive.watch(self)
-        # The handshake is over: its request and response headers, arguments and cookies, the
-        # login cookie Jupyter set on it and the template helpers are never used again, and
-        # every idle connection would keep them (~4 KB).
+        # The handshake is over: its request headers and arguments are never used again, and
+        # every idle connection would keep them; the fast path drops more (~4 KB in all).
         request = self.request
         request.headers.__init__()  # emptied in place: Tornado's suspended upgrade holds it too
         request.arguments = request.query_arguments = request.body_arguments = {}
         request.files = {}
-        request.__dict__.pop("_cookies", None)
-        self._headers = HTTPHeaders()
-        self.__dict__.pop("_new_cookie", None)
         self.__dict__.pop("ui", None)
+        if self.fast_path:
+            fastpath.forget_handshake(self)
 
-    def get_websocket_protocol(self) -> CallbackFrameReader | None:
-        """Tornado's protocol, reading with callbacks (see :mod:`.reader`); no compression."""
+    @property
+    def fast_path(self) -> bool:
+        """Whether this socket reads and writes through :mod:`.fastpath`."""
+        return bool(self.extensionapp.fast_path)
+
+    def get_websocket_protocol(self) -> Any:
+        """The fast protocol, reading with callbacks (see :mod:`.fastpath`), or Tornado's own;
+        no compression either way."""
+        if not self.fast_path:
+            return super().get_websocket_protocol()
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
             return None
-        params = _WebSocketParams(max_message_size=self.max_message_size)
-        return CallbackFrameReader(self, False, params)
+        return fastpath.reader_for(self, self.max_message_size)
+
+    def message_allowed(self) -> bool:
+        """On the stock path, count a message (the fast reader counts every frame itself)."""
+        return self.fast_path or self.frame_received()
+
+    def on_ping(self, data: bytes) -> None:
+        if not self.fast_path:
+            self.frame_received()
 
     def frame_received(self) -> bool:
         """Count one incoming frame of any kind (data, continuation, ping, pong) against
@@ -123,6 +135,8 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
 
     def on_pong(self, data: bytes) -> None:
         self.awaiting_pong = False
+        if not self.fast_path:
+            self.frame_received()
 
     @property
     def max_message_size(self) -> int:

@@ -9,7 +9,7 @@ import struct
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from ..conftest import fetch_json, wait_for
+from ..conftest import FAST_PATH, fast_path_only, fetch_json, wait_for
 from ..test_frames import BINARY, CLOSE, CONTINUATION, PING, RawSocket, frame
 
 FLOOD_LIMITS = {"max_messages_per_second": 50, "max_message_burst": 100}
@@ -31,6 +31,9 @@ async def test_a_flood_of_pings_is_rate_limited_like_any_message(server_url, tok
     await witness.check()
 
 
+# Tornado's own reader hands over whole messages only: there, continuation frames are bounded by
+# max_message_size, not counted (README, Known issues).
+@fast_path_only
 @pytest.mark.parametrize("omniforge_config", [FLOOD_LIMITS])
 async def test_a_flood_of_continuation_frames_is_rate_limited(server_url, token, witness):
     await witness.write()
@@ -49,8 +52,12 @@ async def test_a_text_frame_that_is_not_utf8_closes_with_1007(server_url, token,
     await witness.write()
     ws = await RawSocket.connect(server_url, "", token, path="omniforge/realtime")
     await ws.send(frame(0x1, b'{"type": "\xff\xfe"}'))
-    code, reason = close_of(await ws.until(CLOSE))
-    assert code == 1007 and b"UTF-8" in reason
+    closed = await ws.until(CLOSE)
+    if FAST_PATH:
+        code, reason = close_of(closed)
+        assert code == 1007 and b"UTF-8" in reason
+    else:  # Tornado's own reader drops the connection without a close frame
+        assert closed is None
     ws.close()
     await witness.check()
 

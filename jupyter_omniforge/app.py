@@ -39,6 +39,8 @@ from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
 from .limits import ConnectionQuota, RoomLimits
 from .listening import widen_backlog
+from .metrics import register as register_metrics
+from .metrics import unwatch_rooms, watch_rooms
 from .rooms.manager import RoomManager
 from .store import SQLiteStore, Store, StoreSettings
 from .store.crypto import Cipher, CipherError, read_key_file
@@ -466,6 +468,8 @@ class OmniForgeApp(ExtensionApp):
             roots=lambda name: self.room_names.roots(name),
             log=self.log,
         )
+        register_metrics()  # to Jupyter's {base_url}metrics
+        watch_rooms(self, self.room_manager.counts)
         self.backplane.attach(self.room_manager)
         self.bus = EventBus(
             self.backplane.event_log,
@@ -636,6 +640,7 @@ class OmniForgeApp(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
+        unwatch_rooms(self)
         self.keepalive.stop()
         await self.access.close()
         if self._started is not None and self._started.done():

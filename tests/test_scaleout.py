@@ -20,6 +20,7 @@ from .cluster import LoadBalancer, RedisProcess, awareness_frame, read_awareness
 from .conftest import fetch_json, wait_for
 from .nodeclient import NodeClient, ensure_node_modules, node_installed
 from .realtime import Gateway
+from .test_metrics import scrape
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -80,6 +81,11 @@ async def test_clients_on_different_instances_edit_one_room_and_converge(cluster
         assert text(late) == text(docs[0])
     _, info = await fetch_json(a.url + "omniforge/api/cluster", token=a.token)
     assert len(info["instances"]) == 3 and sum(i["self"] for i in info["instances"]) == 1
+    # Each instance read the others' updates from Redis: its follow lag is measured.
+    for server in (a, b, c):
+        lag = await scrape(server.url, server.token)
+        assert lag["omniforge_redis_follow_lag_seconds_count"] >= 1
+        assert 0 <= lag["omniforge_redis_follow_lag_seconds_sum"] < 60
 
 
 async def test_awareness_and_its_removal_cross_instances(cluster):

@@ -100,8 +100,7 @@ class RegisteredApp:
             await self._run(
                 hook, Arrival(self, name.relative, type, envelope["data"], envelope["source"])
             )
-        # What EventBus.emit does after its own check: the log numbers, stores and delivers.
-        return await bus.log.append(envelope)
+        return await bus.append(envelope)
 
     async def _run(self, hook: Hook, arrival: Arrival[Any]) -> None:
         try:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import strictjson
 from ..errors import EventTooLarge, MalformedMessage, ReservedEventType, ValidationError
+from ..metrics import METRICS
 from ..rooms.names import parse_room_name
 from ..store.base import EventStore
 from .channels import ChannelMatcher
@@ -182,7 +183,14 @@ class EventBus:
         envelope = self.check(
             channel, event_type, data, source or {"username": "server"}, internal=internal
         )
-        return await self.log.append(envelope)
+        return await self.append(envelope)
+
+    async def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Number, store and deliver an envelope that passed :meth:`check`; return it with its
+        ``id``."""
+        stored = await self.log.append(envelope)
+        METRICS.events_ingested += 1
+        return stored
 
     def check_patterns(self, patterns: list[str]) -> list[str]:
         """Refuse more than ``max_patterns`` patterns in one subscription or history read."""

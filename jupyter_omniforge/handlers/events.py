@@ -11,6 +11,7 @@ from tornado.iostream import StreamClosedError
 from .. import strictjson
 from ..errors import ValidationError
 from ..events.bus import EventMessage
+from ..metrics import METRICS
 from .api import OmniForgeAPIHandler
 
 
@@ -97,9 +98,11 @@ class EventStreamHandler(_EventsBase):
         # A room-scoped token that expires (or is revoked) ends the stream.
         self.guard.on_expired = lambda error: self._end()
         app.access.watch(self.guard)
+        METRICS.opened("sse")
         try:
             await self._stream(patterns, after)
         finally:
+            METRICS.closed("sse", None)
             app.access.unwatch(self.guard)
             app.connections.release(identity.username)
 
@@ -129,9 +132,13 @@ class EventStreamHandler(_EventsBase):
             self.subscription.close()
 
     def _send(self, message: EventMessage) -> None:
-        self._write(message.encoded(sse_frame))
+        frame = message.encoded(sse_frame)
+        METRICS.events_delivered += 1
+        METRICS.frame_out("sse", "event", len(frame))
+        self._write(frame)
 
     def _reset(self, reason: str) -> None:
+        METRICS.frame_out("sse", "reset", 0)
         self._write(f"event: reset\ndata: {strictjson.dumps({'reason': reason})}\n\n".encode())
 
     def _write(self, data: bytes) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
+from ..metrics import METRICS
 from .fastpath import send_now
 
 OPCODE_TEXT = 0x1
@@ -117,6 +118,7 @@ class FrameWriter:
 
     def _drain(self, _future: Any) -> None:
         backlog, self._backlog = self._backlog or [], None
+        METRICS.send_queue_depth.observe(len(backlog))
         if backlog and not self._closed:
             self._write(backlog)
 

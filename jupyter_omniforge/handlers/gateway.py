@@ -31,6 +31,7 @@ from ..errors import (
     ValidationError,
 )
 from ..events.bus import EventMessage, Subscription
+from ..metrics import METRICS
 from ..rooms import protocol as p
 from ..rooms.peer import KIND_AWARENESS, KIND_MESSAGE, KIND_UPDATE, Outgoing, Peer
 from ..rooms.room import Room
@@ -106,7 +107,7 @@ class GatewayTransport:
     def write(self, message: Outgoing) -> bool:
         frame = message.encoded(gateway_frame, gateway_frame)
         if frame is not None:
-            self._conn.send_frame(frame)
+            self._conn.send_frame(frame, message.kind)
         return False  # the connection keeps its own bounded queue
 
     def when_drained(self, callback: Callable[[], None]) -> None:
@@ -134,6 +135,8 @@ _FATAL = (AwarenessRefused,)
 class GatewayHandler(OmniForgeWebSocket):
     """One multiplexed realtime connection: many rooms, many event channels."""
 
+    metrics_endpoint = "gateway"
+
     def initialize(self, name: str) -> None:
         super().initialize(name)
         self.memberships: dict[str, Membership] = {}
@@ -155,15 +158,18 @@ class GatewayHandler(OmniForgeWebSocket):
 
     # -- outgoing --------------------------------------------------------------------------------
 
-    def send_frame(self, frame: tuple[bytes, bytes]) -> None:
-        """Write a ready-made frame; a connection whose queue overflows is closed (1013)."""
+    def send_frame(self, frame: tuple[bytes, bytes], kind: str = "other") -> None:
+        """Write a ready-made frame; a connection whose queue overflows is closed (1013).
+        ``kind``: its type in the metrics (from a fixed set)."""
         if not self._closing and self.writer is not None:
+            METRICS.frame_out("gateway", kind, len(frame[0]) + len(frame[1]))
             self.writer.send(frame)
 
     def send_json(self, obj: dict[str, Any]) -> None:
-        self.send_frame(_text_frame(obj))
+        self.send_frame(_text_frame(obj), obj["type"])
 
     def send_refusal(self, error: OmniForgeError, **context: Any) -> None:
+        METRICS.refused(error.code)
         self.send_json({"type": "error", "code": error.code, "message": str(error), **context})
 
     # -- incoming --------------------------------------------------------------------------------
@@ -184,6 +190,7 @@ class GatewayHandler(OmniForgeWebSocket):
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise MalformedMessage('a frame is a JSON object with a string "type"')
             handler = self._dispatch.get(frame["type"])
+            METRICS.frame_in("gateway", frame["type"] if handler else "other", len(message))
             if handler is None:
                 raise UnsupportedMessage(
                     f"unknown message type {strictjson.dumps(frame['type'][:40])}"
@@ -342,7 +349,8 @@ class GatewayHandler(OmniForgeWebSocket):
             membership.peer.can_presence = "presence" in allowed
 
     def _deliver(self, message: EventMessage) -> None:
-        self.send_frame(message.encoded(event_frame))
+        METRICS.events_delivered += 1
+        self.send_frame(message.encoded(event_frame), "event")
 
     def _reset(self, reason: str) -> None:
         self.send_json({"type": "reset", "reason": reason})
@@ -371,6 +379,7 @@ class GatewayHandler(OmniForgeWebSocket):
             return
         code, reason = close_reason(error)
         if error is not None:
+            METRICS.refused(error.code)
             self.log.info("closing a gateway connection of %s: %s", self.identity.username, error)
         self._cleanup()
         self.close(code, reason)
@@ -388,5 +397,6 @@ class GatewayHandler(OmniForgeWebSocket):
             self.extensionapp.room_manager.leave(membership.room, membership.peer)
 
     def on_close(self) -> None:
+        self.count_close()
         self._cleanup()
         self.release()

@@ -16,6 +16,7 @@ from tornado.websocket import WebSocketHandler
 from ..access.control import ReadRevoked
 from ..access.tokens import TokenRefused
 from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError
+from ..metrics import METRICS
 from ..rooms import protocol as p
 from ..rooms.peer import Outgoing, Peer
 from .frames import OPCODE_BINARY, write_frame, ws_frame
@@ -24,6 +25,7 @@ from .socket import OmniForgeWebSocket
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
 _MAX_REASON_BYTES = 123
 _AUTH = bytes([p.MESSAGE_AUTH])
+_SENT, _SENT_BYTES = METRICS.sent_counters("rooms")  # added to once per frame sent
 
 
 def ws_binary_frame(message: Outgoing) -> tuple[bytes, bytes]:
@@ -53,6 +55,8 @@ class SocketTransport:
     def write(self, message: Outgoing) -> bool:
         head, tail = message.encoded(ws_binary_frame, ws_binary_frame)
         stream = self._stream
+        _SENT[message.kind] += 1
+        _SENT_BYTES[message.kind] += len(head) + len(tail)
         try:
             self._last_write = write_frame(stream, head, tail, direct=self._direct)
         except StreamClosedError:
@@ -85,6 +89,7 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
         try:
             self.room_name = self.extensionapp.room_names.parse(room, self.namespace)
         except InvalidRoomName as e:
+            METRICS.refused(e.code)
             raise web.HTTPError(400, str(e), reason="Invalid room name") from None
 
     @property
@@ -106,6 +111,7 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
             max_queue_messages=app.send_queue_max_messages,
             max_queue_bytes=app.send_queue_max_bytes,
         )
+        self.peer.connected_at = self.requested_at
         self.watch_access()
         try:
             await app.started()
@@ -119,6 +125,8 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
             self.on_close()
 
     def on_message(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            METRICS.room_frame_in(message)
         if self._closing or self.room is None or not self.message_allowed():
             return
         if not isinstance(message, bytes):
@@ -165,6 +173,7 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
         self._closing = True
         code, reason = close_reason(error)
         if error is not None:
+            METRICS.refused(error.code)
             self.log.info(
                 "closing %s connection of %s: %s", self.room_name, self.identity.username, error
             )
@@ -174,6 +183,7 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
 
     def on_close(self) -> None:
         self._closing = True
+        self.count_close()
         self.release()
         room, peer = self.room, self.peer
         if room is not None and peer is not None:

@@ -3,6 +3,7 @@ the upgrade when the extension cannot serve (e.g. Redis unreachable)."""
 
 from __future__ import annotations
 
+import time
 import weakref
 from inspect import isawaitable
 from typing import Any
@@ -17,6 +18,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..errors import Forbidden, OmniForgeError, RateLimited
 from ..limits import TokenBucket
+from ..metrics import METRICS
 from . import fastpath
 from .auth import authenticate_bearer, guard_for
 
@@ -79,11 +81,16 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
     ping_interval = None
     ping_timeout = None
     awaiting_pong = False
+    #: The ``endpoint`` label of this socket in the metrics.
+    metrics_endpoint = "rooms"
+    requested_at = 0.0  # when the upgrade request began (monotonic)
+    _close_sent: int | None = None  # the code of the close frame we sent, once we did
     _counted: str | None = None  # the user this connection counts against, until it closes
 
     def opened(self) -> None:
         """What every OmniForge socket does first in ``open``."""
         self.set_nodelay(True)
+        METRICS.opened(self.metrics_endpoint)
         app = self.extensionapp
         self.bucket = TokenBucket(app.max_messages_per_second, app.max_message_burst)
         app.keepalive.watch(self)
@@ -124,6 +131,7 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
         ``max_messages_per_second``; False (and the connection closing, 1008) once over it."""
         if self.bucket.take():
             return True
+        METRICS.refused(RateLimited.code)
         self.close_with(
             RateLimited(f"more than {self.extensionapp.max_messages_per_second:g} messages/s")
         )
@@ -132,6 +140,16 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
     def close_with(self, error: OmniForgeError | None) -> None:
         """Close with ``error``'s code and reason (subclasses add their own clean-up)."""
         raise NotImplementedError
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if self._close_sent is None and self.ws_connection is not None:
+            self._close_sent = code or 1005  # RFC 6455: a close frame without a code
+        super().close(code, reason)
+
+    def count_close(self) -> None:
+        """The connection is gone: count it by the code that ended it (ours, else the
+        client's; none when there was no code, or no close frame at all)."""
+        METRICS.closed(self.metrics_endpoint, self._close_sent or self.close_code)
 
     def on_pong(self, data: bytes) -> None:
         self.awaiting_pong = False
@@ -152,6 +170,7 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
         every coroutine wrapped around it: checking in ``prepare`` (which returns) instead of
         decorating ``get`` saves about 2 KB of frames per open connection.
         """
+        self.requested_at = time.monotonic()
         app = self.extensionapp
         authenticate_bearer(self, app)  # a room-scoped token: 401 unless valid
         result = super().prepare(*args, **kwargs)  # Jupyter's: the user, origin; 403 if nobody
@@ -169,6 +188,7 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
             self.authorize()
             app.connections.acquire(self.identity.username)
         except OmniForgeError as e:  # refused, or e.g. Redis unreachable: before the upgrade
+            METRICS.refused(e.code)
             app.store.audit.record(
                 "connection.refused",
                 user=getattr(getattr(self, "identity", None), "username", ""),

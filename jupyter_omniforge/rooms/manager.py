@@ -75,6 +75,10 @@ class RoomManager(RoomListener):
 
     # -- rooms -----------------------------------------------------------------------------------
 
+    def counts(self) -> tuple[int, int]:
+        """Rooms with a connection, and rooms in memory (the metrics' gauges)."""
+        return sum(1 for room in self.rooms.values() if room.peers), len(self.rooms)
+
     def get(self, name: str) -> Room | None:
         return self.rooms.get(name)
 

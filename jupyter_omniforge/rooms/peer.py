@@ -18,6 +18,7 @@ from pycrdt import merge_updates
 
 from ..auth import Identity
 from ..errors import OmniForgeError, SlowConsumer
+from ..metrics import METRICS
 from .protocol import encode_update
 
 KIND_UPDATE = "update"
@@ -81,6 +82,7 @@ class Peer:
         "can_presence",
         "can_write",
         "closed",
+        "connected_at",
         "identity",
         "max_queue_bytes",
         "max_queue_messages",
@@ -109,6 +111,8 @@ class Peer:
         self.awareness_ids: set[int] = set()  # the client ids whose states it holds now
         self.awareness_claimed: set[int] = set()  # every client id it ever announced
         self.closed = False
+        #: When its connection was requested (monotonic), until its first sync (the metrics').
+        self.connected_at = 0.0
         self.refused_reasons: set[str] = set()  # what it was told it may not do
         self._backlog: list[Outgoing] | None = None
         self._backlog_bytes = 0
@@ -141,6 +145,7 @@ class Peer:
         backlog = self._backlog or []
         self._backlog = None
         self._backlog_bytes = 0
+        METRICS.send_queue_depth.observe(len(backlog))
         pending = False
         coalesced = _coalesce(backlog)
         self.stats["merged"] += len(backlog) - len(coalesced)

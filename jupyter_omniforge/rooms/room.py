@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,6 +20,7 @@ from ..auth import Identity
 from ..backplane.base import REMOTE
 from ..errors import DocumentTooLarge, MalformedMessage
 from ..limits import RoomLimits
+from ..metrics import METRICS, Timer
 from ..updates import UpdateRefused, check_state_vector, is_decode_failure
 from . import protocol as p
 from .awareness import RemoteOwner, RoomAwareness
@@ -253,6 +255,9 @@ class Room:
                         raise
                     raise MalformedMessage(f"invalid state vector: {e}") from None
                 peer.send(Outgoing(p.encode_sync_step2(update), KIND_OTHER, room=self.key))
+                if peer.connected_at:  # its first sync: connect-to-synced
+                    METRICS.connect_seconds.observe(time.monotonic() - peer.connected_at)
+                    peer.connected_at = 0.0
                 return
             # Step 2 (a client's reply, possibly carrying offline edits) and updates are both
             # updates; an incoming update frame is relayed as it came, with no re-encoding.
@@ -329,6 +334,7 @@ class Room:
         return count
 
     def refuse(self, peer: Peer, reason: str) -> None:
+        METRICS.refused("forbidden")
         """Drop what ``peer`` sent and tell it why with an auth message (once per reason, not on
         every keystroke); the connection carries on (it still receives the document)."""
         if reason not in peer.refused_reasons:
@@ -381,7 +387,8 @@ class Room:
         batch, self._incoming = self._incoming, []
         try:
             update, frame, origin = _combined(batch)
-            self._doc.apply_update(update)
+            with Timer(METRICS.apply_seconds):
+                self._doc.apply_update(update)
         except BaseException as e:
             if not is_decode_failure(e):
                 raise
@@ -429,7 +436,8 @@ class Room:
         else:
             self.size_estimate += len(update)
         try:
-            self.doc.apply_update(update)
+            with Timer(METRICS.apply_seconds):
+                self.doc.apply_update(update)
         except BaseException as e:
             if not is_decode_failure(e):
                 raise
@@ -490,6 +498,7 @@ class Room:
         peer but ``origin``. The batch that sends it is scheduled already when ``update`` came
         from :meth:`receive_update`."""
         self.updates_applied += count
+        METRICS.updates_applied += count
         self.store.append(self.key, update, relaxed=origin is REMOTE)
         self._outbox.append((update, frame, origin))
         self.listener.room_updated(self, update, origin)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ... import strictjson
 from ...backoff import Backoff
+from ...metrics import METRICS
 from ...store.compaction import CorruptUpdateError, fold_updates
 from ..base import RoomSink
 from . import entries
@@ -400,6 +401,7 @@ class RoomStreams:
                     cursors = self._cursors.get(room)
                     if cursors is None or writer not in cursors:
                         continue  # closed meanwhile
+                    _observe_lag(batch)
                     for entry_id, raw in batch:
                         sid = cursors[writer] = entries.stream_id(entry_id)
                         try:
@@ -593,3 +595,14 @@ class RoomStreams:
         for task in list(self._folding.values()):
             task.cancel()
         await asyncio.gather(*self._folding.values(), return_exceptions=True)
+
+
+def _observe_lag(batch: list[Any]) -> None:
+    """The follow lag of a batch read from one stream: now minus its newest entry's time."""
+    if not batch:
+        return
+    try:
+        ms, _ = entries.parse_stream_id(entries.stream_id(batch[-1][0]))
+    except MalformedEntry:
+        return
+    METRICS.redis_lag_seconds.observe(max(0.0, time.time() - ms / 1000))

@@ -12,6 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 from ...backoff import Backoff
+from ...metrics import METRICS
 from ...updates import MAX_DEPTH
 from ..base import RoomStore, StoreClosedError, StoreWriteError
 from ..compaction import CorruptUpdateError, fold_updates
@@ -221,15 +222,18 @@ class SQLiteRoomStore(RoomStore):
         batch, self._pending = self._pending, []
         self._in_flight = batch
         self._in_flight_done = job.get_loop().create_future()
-        job.add_done_callback(partial(self._batch_finished, batch))
+        job.add_done_callback(partial(self._batch_finished, batch, time.monotonic()))
 
-    def _batch_finished(self, batch: list[_Entry], job: asyncio.Future[None]) -> None:
+    def _batch_finished(
+        self, batch: list[_Entry], shipped: float, job: asyncio.Future[None]
+    ) -> None:
         error = job.exception()
         done = self._in_flight_done
         assert done is not None and self._loop is not None
         deleted, self._deleted_in_flight = self._deleted_in_flight, set()
         self._in_flight = []
         if error is None:
+            METRICS.commit_seconds.observe(time.monotonic() - shipped)
             self.commits += 1
             self._commit_backoff.reset()
             if self._pending:

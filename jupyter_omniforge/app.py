@@ -38,7 +38,7 @@ from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
 from .limits import ConnectionQuota, RoomLimits
-from .listening import widen_backlog
+from .listening import limit_header_wait, widen_backlog
 from .metrics import register as register_metrics
 from .metrics import unwatch_rooms, watch_rooms
 from .rooms.manager import RoomManager
@@ -155,6 +155,15 @@ class OmniForgeApp(ExtensionApp):
         listens with 128: more clients connecting at once (a class opening the same notebook,
         every client of a restarted server) overflow it and wait a second or more for TCP to
         retry. The kernel caps it (net.core.somaxconn). 0 leaves Jupyter's backlog.""",
+    )
+    handshake_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds a connection has to send a whole request's headers (an HTTP request or
+        a WebSocket upgrade), and that a keep-alive connection may stay idle between requests;
+        then the server closes it. Half-open connections (a slow-loris crowd, clients gone
+        mid-handshake) otherwise hold memory and file descriptors for Tornado's default, an
+        hour. Applies to every request of the Jupyter server. 0 leaves Tornado's.""",
     )
     max_message_size = Int(
         32 * MiB,
@@ -597,6 +606,8 @@ class OmniForgeApp(ExtensionApp):
                 http_server = None
             if http_server is not None:
                 widen_backlog(http_server, self.listen_backlog, self.log)
+        if self.handshake_timeout > 0 and getattr(serverapp, "http_server", None) is not None:
+            limit_header_wait(serverapp.http_server, self.handshake_timeout, self.log)
         try:
             await self.started()
         except OmniForgeError:

@@ -1,4 +1,5 @@
-"""The listen backlog of the server's sockets.
+"""How the server's sockets listen: the backlog, and how long a connection may take to send
+its request (:func:`limit_header_wait`).
 
 Tornado, and so Jupyter, listens with a backlog of 128: when more clients connect at once than
 the server accepts in a turn of its event loop (a class of 500 opening the same notebook, every
@@ -58,3 +59,20 @@ def widen_backlog(http_server: Any, backlog: int, log: logging.Logger) -> list[s
             f" (asked {backlog}, net.core.somaxconn {cap})" if cap and cap < backlog else "",
         )
     return widened
+
+
+def limit_header_wait(http_server: Any, timeout: float, log: logging.Logger) -> bool:
+    """Close a connection that has not sent a whole request's headers within ``timeout``
+    seconds: one that opened and never finished its upgrade (a slow-loris crowd, a client gone
+    mid-handshake), or a keep-alive connection idle for that long between requests.
+
+    Tornado waits an hour (Jupyter does not set it): 2,000 such sockets would hold their
+    memory and descriptors that long. ``HTTPServer.conn_params`` is what each new connection
+    reads; an object without it is left alone (and that is logged)."""
+    params = getattr(http_server, "conn_params", None)
+    if params is None or not hasattr(params, "header_timeout"):
+        log.warning("handshake_timeout: this server has no header timeout to set; left as it is")
+        return False
+    params.header_timeout = timeout
+    log.info("Waiting at most %g s for a request's headers", timeout)
+    return True

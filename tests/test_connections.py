@@ -1,15 +1,20 @@
-"""Connecting: the listen backlog a storm of clients meets."""
+"""Connecting: the listen backlog a storm of clients meets, and connections that never finish
+their request (a slow-loris crowd)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
+import time
 
 import pytest
+from pycrdt import Doc, Text
 
+from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.listening import kernel_cap
 
-pytestmark = pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+needs_ss = pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
 
 
 def backlog_of(port: int) -> int:
@@ -21,6 +26,7 @@ def backlog_of(port: int) -> int:
     return int(out[2])
 
 
+@needs_ss
 async def test_the_server_listens_with_a_backlog_a_storm_fits_in(server_process):
     server = await server_process().start()
     cap = kernel_cap() or 4096
@@ -28,6 +34,40 @@ async def test_the_server_listens_with_a_backlog_a_storm_fits_in(server_process)
     assert "Listening with a backlog of" in server.log_path.read_text()
 
 
+@needs_ss
 async def test_listen_backlog_0_leaves_jupyters(server_process):
     server = await server_process(["--OmniForgeApp.listen_backlog=0"]).start()
     assert backlog_of(server.port) == 128
+
+
+async def half_open(port: int, sent: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(sent)
+    return reader, writer
+
+
+async def test_connections_that_never_finish_their_request_are_closed(server_process):
+    server = await server_process(["--OmniForgeApp.handshake_timeout=1"]).start()
+    upgrade_start = b"GET /omniforge/rooms/idea:loris HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    crowd = [await half_open(server.port, upgrade_start) for _ in range(40)]
+    crowd += [await half_open(server.port, b"") for _ in range(10)]  # not even a request line
+    opened = time.monotonic()
+    # Meanwhile an honest client joins and edits.
+    doc = Doc()
+    async with connect_room(server.url, "idea:honest", doc, token=server.token):
+        doc.get("code", type=Text).insert(0, "still served")
+    for reader, writer in crowd:
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed by the server
+        writer.close()
+    assert time.monotonic() - opened < 5
+    assert "Waiting at most 1 s for a request's headers" in server.log_path.read_text()
+
+
+async def test_the_handshake_timeout_is_on_by_default_and_0_leaves_tornados(server_process):
+    default = await server_process().start()
+    assert "Waiting at most 10 s for a request's headers" in default.log_path.read_text()
+    off = await server_process(["--OmniForgeApp.handshake_timeout=0"]).start()
+    reader, writer = await half_open(off.port, b"GET / HTTP/1.1\r\n")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(reader.read(), 2)  # Tornado's own: an hour
+    writer.close()

@@ -5,9 +5,10 @@ more: what a slow-loris attack, or clients that vanished mid-handshake, leave be
 spawned server, per ``--rounds``:
 
 1. the time for ``--clients`` honest y-websocket clients to join a room at once (connect, send
-   sync step 1, receive the server's step 2), with nobody else connected;
+   sync step 1, receive the server's step 2), with nobody else connected (the median of
+   ``--repeats`` such joins, after one to warm up);
 2. the crowd connects; the server's RSS growth once it has settled;
-3. the same honest join, with the crowd connected;
+3. the same honest joins, with the crowd connected;
 4. how long until the server has closed every socket of the crowd (``handshake_timeout``), or
    how many are still open after ``--wait`` seconds.
 
@@ -55,6 +56,15 @@ async def honest_joins(port: int, token: str, room: str, clients: int) -> float:
     return elapsed
 
 
+async def median_joins(port: int, token: str, name: str, args: argparse.Namespace) -> float:
+    """The median of ``--repeats`` honest joins (each into a room of its own)."""
+    times = [
+        await honest_joins(port, token, f"idea:{name}-{i}", args.clients)
+        for i in range(args.repeats)
+    ]
+    return statistics.median(times)
+
+
 async def open_crowd(
     port: int, sockets: int
 ) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
@@ -95,12 +105,14 @@ async def closed_by_server(
 async def round_(args: argparse.Namespace, number: int) -> list[object]:
     async with spawn_omniforge_servers(1, args.server_arg) as (spawner,):
         port, token, pid = spawner.port, spawner.token, spawner.server.pid
-        await honest_joins(port, token, f"idea:warm-{number}", 10)
-        alone = await honest_joins(port, token, f"idea:alone-{number}", args.clients)
+        await honest_joins(
+            port, token, f"idea:warm-{number}", args.clients
+        )  # first joins cost more
+        alone = await median_joins(port, token, f"alone-{number}", args)
         (before,) = await settled_rss([pid])
         crowd = await open_crowd(port, args.sockets)
         (after,) = await settled_rss([pid])
-        crowded = await honest_joins(port, token, f"idea:crowded-{number}", args.clients)
+        crowded = await median_joins(port, token, f"crowded-{number}", args)
         closed, last = await closed_by_server(crowd, args.wait)
         for _, writer in crowd:
             writer.close()
@@ -155,6 +167,9 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=2000, help="half-open connections")
     parser.add_argument("--clients", type=int, default=100, help="honest clients joining at once")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="honest joins per condition (their median counts)"
+    )
     parser.add_argument(
         "--wait", type=float, default=20.0, help="seconds to wait for the server to close them"
     )

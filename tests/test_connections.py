@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from pycrdt import Doc, Text
@@ -71,3 +72,31 @@ async def test_the_handshake_timeout_is_on_by_default_and_0_leaves_tornados(serv
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(reader.read(), 2)  # Tornado's own: an hour
     writer.close()
+
+
+async def response_head(server_url: str, request: str) -> bytes:
+    parts = urlsplit(server_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(request.encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    writer.close()
+    return head.lower()
+
+
+async def test_a_token_authenticated_upgrade_gets_no_login_cookie(server_url, token):
+    """Jupyter's login cookie, which it sets on token-authenticated requests, is not signed
+    and sent on a room socket's 101 (nothing reads it there); REST requests still get it."""
+    path = urlsplit(server_url).path
+    upgrade = await response_head(
+        server_url,
+        f"GET {path}omniforge/rooms/idea:cookie?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    assert upgrade.startswith(b"http/1.1 101")
+    assert b"set-cookie" not in upgrade
+    rest = await response_head(
+        server_url,
+        f"GET {path}omniforge/api/rooms?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    )
+    assert rest.startswith(b"http/1.1 200") and b"set-cookie" in rest

@@ -109,6 +109,15 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
         """Whether this socket reads and writes through :mod:`.fastpath`."""
         return bool(self.extensionapp.fast_path)
 
+    def set_secure_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Jupyter's identity provider stores a token-authenticated user in its login cookie,
+        for a browser's next requests. On a WebSocket upgrade nothing reads it (browsers are
+        logged in already; scripts and the CLI keep no cookies), and signing and sending it
+        was ~5% of the server's time in a storm of token-authenticated joins: not set here."""
+        if name == self.identity_provider.get_cookie_name(self):
+            return
+        super().set_secure_cookie(name, value, *args, **kwargs)
+
     def get_websocket_protocol(self) -> Any:
         """The fast protocol, reading with callbacks (see :mod:`.fastpath`), or Tornado's own;
         no compression either way."""

@@ -9,8 +9,8 @@ Two speed-ups need Tornado's internals:
   handshake, ``write_message``, ``close``, pings, control frames through ``_handle_message``) but
   reads with one pending ``read_bytes`` future and a callback, and parses every frame already
   received in one go, where Tornado awaits two to four reads per frame.
-- :func:`send_now`, which writes a frame straight to an idle socket (fan-out writes the same
-  frame to hundreds of streams, and ``IOStream.write`` costs a future each time), and
+- :func:`write_frame`, which writes a frame straight to an idle socket (fan-out writes the
+  same frame to hundreds of streams, and ``IOStream.write`` costs a future each time), and
   :func:`forget_handshake`, which drops what an open connection never uses again (~4 KB).
 
 The listen backlog (:mod:`..listening`) needs the server's sockets: :func:`listening_sockets`.
@@ -223,25 +223,34 @@ def reader_for(handler: websocket.WebSocketHandler, max_message_size: int) -> Ca
     return CallbackFrameReader(handler, False, _Params(max_message_size=max_message_size))
 
 
-def send_now(stream: Any, head: bytes) -> bytes | memoryview | None:
-    """Write ``head`` straight to the socket of a plain stream with nothing queued; return what
-    the kernel did not take (for ``stream.write``, behind nothing, so the order of bytes on the
-    wire is kept), or None when all of it went.
+def write_frame(stream: Any, head: bytes, tail: bytes = b"") -> Any:
+    """:func:`.frames.write_frame`, but a small frame goes straight to the socket of a plain
+    stream with nothing queued; only what the kernel does not take is handed to Tornado, behind
+    nothing, so the order of bytes on the wire is kept. Returns the write's future, or None when
+    the frame is sent.
 
     ``_write_buffer._size`` is ``stream.writing()`` without its two calls: this runs once per
     peer per broadcast."""
     sock = stream.socket  # None once closed
-    if sock is None or type(stream) is not IOStream or stream._write_buffer._size:
-        return head
-    try:
-        sent = sock.send(head)
-    except (BlockingIOError, InterruptedError):
-        sent = 0
-    except OSError:
-        sent = 0  # a broken connection: Tornado's write reports and closes it
-    if sent == len(head):
-        return None
-    return memoryview(head)[sent:]
+    if (
+        not tail
+        and sock is not None
+        and type(stream) is IOStream
+        and not stream._write_buffer._size
+    ):
+        try:
+            sent = sock.send(head)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = 0  # a broken connection: Tornado's write reports and closes it
+        if sent == len(head):
+            return None
+        head = memoryview(head)[sent:]
+    future = stream.write(head)
+    if tail:
+        future = stream.write(tail)
+    return future
 
 
 def forget_handshake(handler: web.RequestHandler) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from tornado.iostream import StreamClosedError
 
 from ..metrics import METRICS
-from .fastpath import send_now
+from . import fastpath
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
@@ -41,21 +41,21 @@ def ws_frame(payload: bytes, opcode: int = OPCODE_BINARY) -> tuple[bytes, bytes]
 Frame = tuple[bytes, bytes]
 
 
-def write_frame(stream: Any, head: bytes, tail: bytes = b"", *, direct: bool) -> Any:
-    """Write one frame to a Tornado stream; return the write's future, or None when it is sent.
-
-    With ``direct`` (Tornado's internals vouched for, see :mod:`.fastpath`), a small frame goes
-    straight to the socket when nothing is queued on the stream; only what the kernel does not
-    take is handed to Tornado."""
-    if direct and not tail:
-        rest = send_now(stream, head)
-        if rest is None:
-            return None
-        head = rest
+def write_frame(stream: Any, head: bytes, tail: bytes = b"") -> Any:
+    """Write one frame to a Tornado stream, Tornado's way; return the write's future."""
     future = stream.write(head)
     if tail:
         future = stream.write(tail)
     return future
+
+
+WriteFrame = Callable[[Any, bytes, bytes], Any]
+
+
+def frame_writer(direct: bool) -> WriteFrame:
+    """How a connection writes frames, chosen once: straight to idle sockets when Tornado's
+    internals are vouched for (:func:`.fastpath.write_frame`), else :func:`write_frame`."""
+    return fastpath.write_frame if direct else write_frame
 
 
 class FrameWriter:
@@ -67,8 +67,8 @@ class FrameWriter:
         "_backlog",
         "_backlog_bytes",
         "_closed",
-        "_direct",
         "_stream",
+        "_write_frame",
         "max_bytes",
         "max_frames",
         "on_overflow",
@@ -84,7 +84,7 @@ class FrameWriter:
         direct: bool,
     ) -> None:
         self._stream = stream
-        self._direct = direct
+        self._write_frame = frame_writer(direct)
         self.max_frames = max_frames
         self.max_bytes = max_bytes
         self.on_overflow = on_overflow
@@ -108,7 +108,7 @@ class FrameWriter:
         future = None
         try:
             for head, tail in frames:
-                future = write_frame(stream, head, tail, direct=self._direct)
+                future = self._write_frame(stream, head, tail)
         except StreamClosedError:
             self._closed = True
             return

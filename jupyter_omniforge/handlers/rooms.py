@@ -19,7 +19,7 @@ from ..errors import InvalidRoomName, MalformedMessage, OmniForgeError
 from ..metrics import METRICS
 from ..rooms import protocol as p
 from ..rooms.peer import Outgoing, Peer
-from .frames import OPCODE_BINARY, write_frame, ws_frame
+from .frames import OPCODE_BINARY, frame_writer, ws_frame
 from .socket import OmniForgeWebSocket
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
@@ -42,13 +42,13 @@ def close_reason(error: OmniForgeError | None) -> tuple[int, str]:
 class SocketTransport:
     """Writes pre-encoded frames straight to a handler's stream (see :mod:`..rooms.peer`)."""
 
-    __slots__ = ("_direct", "_handler", "_last_write", "_stream")
+    __slots__ = ("_handler", "_last_write", "_stream", "_write_frame")
 
     takes_messages = False  # custom JSON messages mean nothing to a y-websocket client
 
     def __init__(self, handler: WebSocketHandler, *, direct: bool) -> None:
         self._handler = handler
-        self._direct = direct
+        self._write_frame = frame_writer(direct)
         self._stream = handler.ws_connection.stream  # type: ignore[union-attr]
         self._last_write: Any = None
 
@@ -58,7 +58,7 @@ class SocketTransport:
         _SENT[message.kind] += 1
         _SENT_BYTES[message.kind] += len(head) + len(tail)
         try:
-            self._last_write = write_frame(stream, head, tail, direct=self._direct)
+            self._last_write = self._write_frame(stream, head, tail)
         except StreamClosedError:
             return False  # on_close follows and removes the peer
         return self._last_write is not None and stream.writing()

@@ -81,6 +81,9 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
     ping_interval = None
     ping_timeout = None
     awaiting_pong = False
+    #: Whether this socket reads and writes through :mod:`.fastpath` (decided once, when Tornado
+    #: asks for its protocol, before ``open``; read on every message).
+    fast_path = False
     #: The ``endpoint`` label of this socket in the metrics.
     metrics_endpoint = "rooms"
     requested_at = 0.0  # when the upgrade request began (monotonic)
@@ -104,11 +107,6 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
         if self.fast_path:
             fastpath.forget_handshake(self)
 
-    @property
-    def fast_path(self) -> bool:
-        """Whether this socket reads and writes through :mod:`.fastpath`."""
-        return bool(self.extensionapp.fast_path)
-
     def set_secure_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
         """Jupyter's identity provider stores a token-authenticated user in its login cookie,
         for a browser's next requests. On a WebSocket upgrade nothing reads it (browsers are
@@ -121,6 +119,7 @@ class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler
     def get_websocket_protocol(self) -> Any:
         """The fast protocol, reading with callbacks (see :mod:`.fastpath`), or Tornado's own;
         no compression either way."""
+        self.fast_path = bool(self.extensionapp.fast_path)
         if not self.fast_path:
             return super().get_websocket_protocol()
         if self.request.headers.get("Sec-WebSocket-Version") != "13":

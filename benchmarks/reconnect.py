@@ -12,8 +12,8 @@ once it is back. Measured, from the moment the new server answers ``/omniforge/h
   tries, so also the server's part: from the start of the attempt that succeeded to its step 2;
 - nothing lost: every marker is in its room afterwards (REST), exactly once.
 
-The clients are minimal (asyncio streams, no Yjs decoding except each client's one edit), so
-the figures are the server's and the backoff's.
+The clients are the load generator's minimal ones (``loadgen.wsclient``, no Yjs decoding except
+each client's one edit), so the figures are the server's and the backoff's.
 
 Example::
 
@@ -24,135 +24,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
-import os
-import secrets
-import signal
 import statistics
-import struct
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
 import urllib.request
-from pathlib import Path
-from typing import Any
 
 from pycrdt import Doc, Text
 
 from jupyter_omniforge.rooms import protocol as p
 
 from .loadgen.report import RESULTS_DIR, append_run, command_line, environment
-from .loadgen.servers import free_port
+from .loadgen.servers import SpawnedOmniforge
+from .loadgen.wsclient import WebSocketClientProtocol, connect
 
 STEP2 = bytes([p.MESSAGE_SYNC, p.SYNC_STEP2])
+STEP1 = bytes([p.MESSAGE_SYNC, p.SYNC_STEP1])
 MAX_BACKOFF = 2.5  # y-websocket's maxBackoffTime
+EMPTY_STEP2 = p.encode_sync_step2(b"\x00\x00")
 
 
-def masked_frame(payload: bytes, opcode: int = 0x2) -> bytes:
-    mask = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        length = bytes([0x80 | n])
-    elif n < 1 << 16:
-        length = bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        length = bytes([0x80 | 127]) + struct.pack("!Q", n)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode]) + length + mask + body
-
-
-async def read_frame(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readexactly(2)
-    n = head[1] & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", await reader.readexactly(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return await reader.readexactly(n)
-
-
-class Server:
-    """``jupyter server`` with the extension on a fixed port and database, restartable."""
-
-    def __init__(self, directory: Path, args: list[str]) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.token = secrets.token_hex(16)
-        self.args = args
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
-        (directory / "root").mkdir(exist_ok=True)
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "JUPYTER_RUNTIME_DIR": str(self.directory / "runtime"),
-            "JUPYTER_DATA_DIR": str(self.directory / "data"),
-        }
-        self._log = open(self.directory / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={self.port}",
-                "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-                f"--ServerApp.token={self.token}",
-                f"--ServerApp.root_dir={self.directory / 'root'}",
-                *(["--allow-root"] if os.geteuid() == 0 else []),
-                "--OmniForgeApp.max_connections_per_user=1000000",
-                "--OmniForgeApp.rooms_per_minute=0",
-                *self.args,
-            ],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def ready(self) -> bool:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/omniforge/health/ready",
-            headers={"Authorization": f"token {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=1) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    async def wait_ready(self, timeout: float = 60) -> float:
-        """Poll every 20 ms; the monotonic time it answered."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await asyncio.to_thread(self.ready):
-                return time.monotonic()
-            await asyncio.sleep(0.02)
-        raise RuntimeError("the server did not become ready")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def room_text(self, room: str) -> str:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/omniforge/api/rooms/{room}",
-            headers={"Authorization": f"token {self.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())["content"].get("code", "")
+def room_text(server: SpawnedOmniforge, room: str) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/omniforge/api/rooms/{room}",
+        headers={"Authorization": f"token {server.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["content"].get("code", "")
 
 
 class Client:
     """A minimal y-websocket client with the stock provider's reconnect backoff."""
 
-    def __init__(self, server: Server, room: str, marker: str) -> None:
-        self.server, self.room, self.marker = server, room, marker
+    def __init__(self, url: str, room: str, marker: str) -> None:
+        self.url, self.room, self.marker = url, room, marker
         self.failures = 0
         self.opened = False
         self.attempt_at = 0.0  # when its latest connection attempt began
@@ -160,7 +64,8 @@ class Client:
         self.offline_update: bytes | None = None
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._conn: WebSocketClientProtocol | None = None
+        self._owes_step2 = False  # the server's step 1 came before connect() returned
 
     def go_offline_edit(self) -> None:
         doc = Doc()
@@ -173,7 +78,7 @@ class Client:
             self.opened = False
             try:
                 await self._session()
-            except (OSError, asyncio.IncompleteReadError, RuntimeError):
+            except (OSError, TimeoutError):
                 pass
             if self.stopping:
                 return
@@ -184,36 +89,30 @@ class Client:
 
     async def _session(self) -> None:
         self.attempt_at = time.monotonic()
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.server.port)
-        self._writer = writer
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                f"GET /omniforge/rooms/{self.room}?token={self.server.token} HTTP/1.1\r\n"
-                f"Host: 127.0.0.1:{self.server.port}\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                f"Sec-WebSocket-Key: {key}\r\n\r\n"
-            ).encode()
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 101"):
-            writer.close()
-            return
+        self._conn, self._owes_step2 = None, False
+        conn = await connect(self.url, self._on_message)
+        self._conn = conn
         self.opened, self.failures = True, 0
-        writer.write(masked_frame(p.encode_sync_step1(b"\x00")))
+        conn.send_binary(p.encode_sync_step1(b"\x00"))
         if self.offline_update is not None:  # what y-websocket sends: its state, as an update
-            writer.write(masked_frame(p.encode_sync_step2(self.offline_update)))
-        while True:
-            payload = await read_frame(reader)
-            if payload[:2] == STEP2 and self.synced_at is None:
-                self.synced_at = time.monotonic()
-            elif payload[:1] == bytes([p.MESSAGE_SYNC]) and payload[1:2] == b"\x00":
-                writer.write(masked_frame(p.encode_sync_step2(b"\x00\x00")))  # nothing new
+            conn.send_binary(p.encode_sync_step2(self.offline_update))
+        if self._owes_step2:
+            conn.send_binary(EMPTY_STEP2)
+        await conn.closed
+
+    def _on_message(self, data: bytes, _arrived: float) -> None:
+        if data[:2] == STEP2 and self.synced_at is None:
+            self.synced_at = time.monotonic()
+        elif data[:2] == STEP1:  # nothing new here: answer with an empty step 2
+            if self._conn is None:
+                self._owes_step2 = True
+            else:
+                self._conn.send_binary(EMPTY_STEP2)
 
     def stop(self) -> None:
         self.stopping = True
-        if self._writer is not None:
-            self._writer.close()
+        if self._conn is not None:
+            self._conn.abort()
         if self.task is not None:
             self.task.cancel()
 
@@ -224,13 +123,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def round_(args: argparse.Namespace, number: int) -> list[object]:
-    with tempfile.TemporaryDirectory(prefix="omniforge-reconnect-") as tmp:
-        server = Server(Path(tmp), args.server_arg)
-        server.start()
-        await server.wait_ready()
+    server = SpawnedOmniforge(extra_args=args.server_arg)
+    async with server:
+        url = f"ws://127.0.0.1:{server.port}/omniforge/rooms/{{room}}?token={server.token}"
         clients = [
-            Client(server, f"idea:storm-{number}-{i % args.rooms}", f"<{number}:{i}>")
+            Client(url.format(room=room), room, f"<{number}:{i}>")
             for i in range(args.clients)
+            for room in [f"idea:storm-{number}-{i % args.rooms}"]
         ]
         for client in clients:
             client.task = asyncio.ensure_future(client.run())
@@ -242,9 +141,8 @@ async def round_(args: argparse.Namespace, number: int) -> list[object]:
         for client in clients:
             client.go_offline_edit()
         stopped = time.monotonic()
-        await asyncio.to_thread(server.stop)
-        server.start()
-        ready = await server.wait_ready()
+        await server.restart(poll=0.02)
+        ready = time.monotonic()
         deadline = ready + args.timeout
         while sum(c.synced_at is not None for c in clients) < len(clients):
             if time.monotonic() > deadline:
@@ -255,14 +153,13 @@ async def round_(args: argparse.Namespace, number: int) -> list[object]:
         served = [c.synced_at - c.attempt_at for c in clients if c.synced_at is not None]
         await asyncio.sleep(1.0)  # the last offline edits reach the store
         texts = {
-            room: await asyncio.to_thread(server.room_text, room)
+            room: await asyncio.to_thread(room_text, server, room)
             for room in {c.room for c in clients}
         }
         lost = sum(texts[c.room].count(c.marker) != 1 for c in clients)
         for client in clients:
             client.stop()
         await asyncio.gather(*(c.task for c in clients if c.task), return_exceptions=True)
-        server.stop()
     return [
         number,
         f"{ready - stopped:.1f}",

@@ -110,6 +110,7 @@ class ServerProcess:
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
         self.tmpdir: str | None = None
+        self._env: dict[str, str] = {}
         self.log_tail = ""
         self.server: ServerUnderTest | None = None
         #: Whether it ignored SIGTERM for ``stop_timeout`` seconds and was killed.
@@ -141,19 +142,8 @@ class ServerProcess:
 
     async def __aenter__(self) -> ServerUnderTest:
         self.tmpdir = tempfile.mkdtemp(prefix="omniforge-bench-")
-        env = self.environment()
-        # A local file opened once before the child starts; the child inherits it, we close ours.
-        log = open(self._log_path(), "wb")  # noqa: ASYNC230
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.command(),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-            )
-        finally:
-            log.close()
+        self._env = self.environment()
+        await self._spawn()
         try:
             await self._wait_ready()
         except BaseException:
@@ -162,7 +152,31 @@ class ServerProcess:
         self.server = self.make_server()
         return self.server
 
-    async def _wait_ready(self) -> None:
+    async def _spawn(self) -> None:
+        # A local file opened once before the child starts; the child inherits it, we close ours.
+        log = open(self._log_path(), "ab")  # noqa: ASYNC230
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.command(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self._env,
+            )
+        finally:
+            log.close()
+
+    async def restart(self, poll: float = 0.25) -> None:
+        """Stop the server (SIGTERM, as :meth:`__aexit__` does) and start it again with the same
+        port, data and token; return once it answers ready (polled every ``poll`` seconds)."""
+        if await stop_process(self.proc, self.stop_timeout):
+            self.killed = True
+        await self._spawn()
+        await self._wait_ready(poll)
+        if self.server is not None and self.proc is not None:
+            self.server.pid = self.proc.pid
+
+    async def _wait_ready(self, poll: float = 0.25) -> None:
         assert self.proc is not None
         request = self.ready_url()
         deadline = time.monotonic() + self.startup_timeout
@@ -181,7 +195,7 @@ class ServerProcess:
                 if status == 200:
                     return
                 last = f"HTTP {status}"
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(poll)
         raise RuntimeError(
             f"{request.full_url} not ready after {self.startup_timeout:.0f} s ({last}):\n"
             + self._read_log_tail()

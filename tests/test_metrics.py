@@ -31,10 +31,6 @@ def moved(before: dict[str, float], after: dict[str, float], key: str) -> float:
     return after.get(key, 0) - before.get(key, 0)
 
 
-async def frames_of(conn: Any, count: int) -> list[bytes]:
-    return [await asyncio.wait_for(conn.read_message(), 10) for _ in range(count)]
-
-
 async def read_until(conn: Any, wanted: bytes) -> None:
     """Read ``conn`` until a frame starting with ``wanted`` arrives."""
     while True:

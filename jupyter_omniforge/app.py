@@ -599,15 +599,12 @@ class OmniForgeApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # Jupyter has bound its sockets by now (its bind runs before the extensions start).
-        if self.listen_backlog > 0:
-            try:
-                http_server = serverapp.http_server
-            except AttributeError:  # a server Jupyter does not listen for (pytest-jupyter)
-                http_server = None
-            if http_server is not None:
-                widen_backlog(http_server, self.listen_backlog, self.log)
-        if self.handshake_timeout > 0 and getattr(serverapp, "http_server", None) is not None:
-            limit_header_wait(serverapp.http_server, self.handshake_timeout, self.log)
+        # None: a server Jupyter does not listen for (pytest-jupyter).
+        http_server = getattr(serverapp, "http_server", None)
+        if http_server is not None and self.listen_backlog > 0:
+            widen_backlog(http_server, self.listen_backlog, self.log)
+        if http_server is not None and self.handshake_timeout > 0:
+            limit_header_wait(http_server, self.handshake_timeout, self.log)
         try:
             await self.started()
         except OmniForgeError:

@@ -135,10 +135,18 @@ async def test_labels_name_no_room_user_or_id(server_url, token, ws_connect):
         await conn.write_message(p.encode_sync_step1(b"\x00"), binary=True)
         await read_until(conn, bytes([p.MESSAGE_SYNC, p.SYNC_STEP2]))
         conn.close(4321, "a code of the client's own")
+    gateway = await Gateway.connect(server_url, token)
+    for made_up in ("x-secret-type", "joinRoom ", "\u0000" * 40):
+        await gateway.send(type=made_up)
+    await wait_for(lambda: len(gateway.of_type("error")) == 3)
 
     async def closes_counted() -> bool:
         after = await scrape(server_url, token)
-        return moved(before, after, 'omniforge_closes_total{code="other",endpoint="rooms"}') == 3
+        return (
+            moved(before, after, 'omniforge_closes_total{code="other",endpoint="rooms"}') == 3
+            and moved(before, after, 'omniforge_messages_in_total{endpoint="gateway",type="other"}')
+            == 3
+        )
 
     await wait_for(closes_counted)
     response = await AsyncHTTPClient().fetch(
@@ -146,7 +154,7 @@ async def test_labels_name_no_room_user_or_id(server_url, token, ws_connect):
     )
     ours = [line for line in response.body.decode().splitlines() if line.startswith("omniforge_")]
     for line in ours:
-        assert not re.search(r"secret-room|alice|idea:", line), line
+        assert not re.search(r"secret-room|alice|idea:|x-secret-type|joinRoom |\\u0000", line), line
     labels = {value for line in ours for value in re.findall(r'="([^"]*)"', line)}
     assert "4321" not in labels
 

@@ -5,7 +5,7 @@ deleting, setting keys of Map ``tokens``, adding notebook-like cells, each a Map
 Text, to Array ``cells`` and typing into them), then times per update:
 
 - the gate alone (:func:`jupyter_omniforge.updates.gate`, what main did before the structure);
-- the gate and the document's structure (:class:`jupyter_omniforge.rooms.structure.Structure`,
+- the gate and the document's structure (:class:`jupyter_omniforge.structure.Structure`,
   what a room does now);
 - pycrdt applying the update to a document (what the check guards).
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pycrdt import Array, Doc, Map, Text
 
-from jupyter_omniforge.rooms.structure import Structure
+from jupyter_omniforge.structure import Structure
 from jupyter_omniforge.updates import gate
 
 from .loadgen.report import RESULTS_DIR, append_run, command_line, environment, markdown_table

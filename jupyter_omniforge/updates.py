@@ -105,7 +105,7 @@ def check_update(update: bytes, max_depth: int = MAX_DEPTH, *, limits: bool = Tr
 
 
 class Struct(NamedTuple):
-    """One struct of an update, as :mod:`~jupyter_omniforge.rooms.structure` needs it."""
+    """One struct of an update, as :mod:`~jupyter_omniforge.structure` needs it."""
 
     client: int
     clock: int

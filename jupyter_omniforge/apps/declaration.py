@@ -31,7 +31,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
-from ..rooms.names import BUILTIN_KINDS, KIND_PATTERN, NAMESPACE_PATTERN
+from ..names import BUILTIN_KINDS, KIND_PATTERN, NAMESPACE_PATTERN
 from ..rooms.roots import ROOT_TYPES
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from ..errors import InvalidRoomName
 from ..events.channels import NAMESPACE_WILDCARD_RE, parse_channel_pattern
-from ..rooms.names import RELATIVE_NAME_RE, RoomName, parse_room_name, shown
+from ..names import RELATIVE_NAME_RE, RoomName, parse_room_name, shown
 from ..rooms.roots import KIND_ROOTS
 
 

@@ -1,6 +1,6 @@
 """The event-channel grammar: which channels a subscription pattern names.
 
-A channel is a room name (:mod:`jupyter_omniforge.rooms.names`). A pattern is ``*`` (every
+A channel is a room name (:mod:`jupyter_omniforge.names`). A pattern is ``*`` (every
 channel), ``{kind}:*`` (every room of a built-in kind), ``{namespace}/*`` or
 ``{namespace}/{kind}:*`` (an app's rooms), or a room name. Whether an app's namespace and kind
 exist is for :class:`~jupyter_omniforge.apps.names.RoomNames` to say; this module checks syntax.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InvalidRoomName
-from ..rooms.names import KIND_PATTERN, NAMESPACE_PATTERN, ROOM_KINDS, parse_room_name, shown
+from ..names import KIND_PATTERN, NAMESPACE_PATTERN, ROOM_KINDS, parse_room_name, shown
 
 NAMESPACE_WILDCARD_RE = re.compile(
     rf"(?P<namespace>{NAMESPACE_PATTERN})/(?:(?P<kind>{KIND_PATTERN}):)?\*"

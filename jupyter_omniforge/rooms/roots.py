@@ -11,8 +11,8 @@ from typing import Any
 from pycrdt import Array, Doc, Map, Text, XmlFragment
 
 from ..errors import ValidationError
+from ..structure import Structure
 from ..updates import UpdateRefused
-from .structure import Structure
 
 ROOT_TYPES: dict[str, type] = {
     "text": Text,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pycrdt import Doc, get_update, merge_updates
 
-from ..rooms.structure import Structure
+from ..structure import Structure
 from ..updates import MAX_DEPTH, is_decode_failure
 
 
@@ -28,7 +28,7 @@ def fold_updates(updates: Sequence[bytes], max_depth: int = MAX_DEPTH) -> bytes:
     if the updates are causally incomplete (an update whose dependencies are missing): such
     parts are kept verbatim next to the document's state, and integrate once the missing
     update is applied after the snapshot. Every update passes the gate first
-    and the document's shape (:class:`~jupyter_omniforge.rooms.structure.Structure`, with
+    and the document's shape (:class:`~jupyter_omniforge.structure.Structure`, with
     ``max_depth``). Raises
     `CorruptUpdateError` if an update fails it or cannot be decoded.
     """

@@ -1,4 +1,4 @@
-"""Harms that only show across updates (rooms.structure): shared types nested in shared types,
+"""Harms that only show across updates (structure.py): shared types nested in shared types,
 one level per update or all in one, and text content put into an Array, Map or XML type."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pycrdt import Array, Doc, Map, Text
 from tornado.websocket import WebSocketClosedError
 
 from jupyter_omniforge.rooms import protocol as p
-from jupyter_omniforge.rooms.structure import MAX_POOLED, Structure
+from jupyter_omniforge.structure import MAX_POOLED, Structure
 from jupyter_omniforge.updates import UpdateRefused
 
 from ..conftest import fetch_json, wait_for

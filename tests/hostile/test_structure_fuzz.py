@@ -14,7 +14,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jupyter_omniforge.rooms.structure import Structure
+from jupyter_omniforge.structure import Structure
 from jupyter_omniforge.updates import UpdateRefused
 
 from .lib0 import item, update_of, var_string, var_uint

@@ -18,6 +18,10 @@ the depth and kind of the type the run sits in, and for every shared type its ow
 kind. An update whose items depend on IDs the document does not hold yet waits in a pool, as it
 does in yrs; the update that brings the missing IDs is the one that would make the pooled items
 part of the document, so it is judged with them.
+
+Rooms check every update with it, and the store folds updates through it
+(:mod:`~jupyter_omniforge.store.compaction`): it sits beside the gate, outside ``rooms/``, which
+nothing under ``store/`` or ``backplane/`` imports.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from ..updates import (
+from .updates import (
     ANY,
     BINARY,
     DOC,

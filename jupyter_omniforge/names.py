@@ -11,6 +11,9 @@ parses it with the server's :class:`~jupyter_omniforge.apps.names.RoomNames`
 (``omniforge.room_names``), which also knows which namespaces and kinds exist, so they all accept
 and refuse exactly the same strings. Event channels are room names; their patterns
 (``build:*``) are :mod:`jupyter_omniforge.events.channels`.
+
+Rooms, events, apps and the Redis backplane's event log all speak this grammar: it sits at the
+top of the package, outside ``rooms/``, which nothing under ``store/`` or ``backplane/`` imports.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import InvalidRoomName
+from .errors import InvalidRoomName
 
 ROOM_KINDS: tuple[str, ...] = ("idea", "project", "build", "deployment", "preview")
 PRESENCE = "presence"

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ...backoff import Backoff
+
 T = TypeVar("T")
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -192,15 +194,16 @@ class Database:
         and then both ask for it, SQLite breaks the deadlock by failing one of them at once
         with "database is locked", without calling the busy handler; so we retry here."""
         deadline = time.monotonic() + self._busy_timeout
-        pause = 0.005
+        # Jittered, so that servers starting together on one file do not collide again in step.
+        backoff = Backoff(0.005, 0.1)
         while True:
             try:
                 return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             except sqlite3.OperationalError as error:
+                pause = backoff.delay()
                 if "locked" not in str(error) or time.monotonic() + pause > deadline:
                     raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            time.sleep(pause)  # on the database's own thread
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -61,7 +61,8 @@ class SlowConsumer(OmniForgeError):
 
 
 class RoomClosed(OmniForgeError):
-    """The room was deleted or the server is shutting down."""
+    """The room was deleted, the server is shutting down, or the room reopens from its store
+    (a server-side change to it was refused)."""
 
     http_status = 410
     close_code = 1001  # going away

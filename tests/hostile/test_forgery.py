@@ -1,4 +1,5 @@
-"""Class 6: facts the server owns cannot be forged: presence events and event sources."""
+"""Class 6: facts the server owns cannot be forged: presence events and event sources. Afterwards
+the server answers, others still edit, and what was stored is intact (the witness)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from ..conftest import fetch_json
 
 
 @pytest.mark.parametrize("event_type", ["user.joined", "user.left"])
-async def test_presence_events_cannot_be_emitted_through_rest(server_url, token, event_type):
+async def test_presence_events_cannot_be_emitted_through_rest(
+    server_url, token, event_type, witness
+):
+    await witness.write()
     status, answer = await fetch_json(
         server_url + "omniforge/api/events",
         method="POST",
@@ -22,14 +26,18 @@ async def test_presence_events_cannot_be_emitted_through_rest(server_url, token,
     assert status == 400 and answer["error"] == "reserved"
     _, history = await fetch_json(server_url + "omniforge/api/events?channel=idea:1", token=token)
     assert history["events"] == []
+    await witness.check()
 
 
-async def test_nor_through_python(omniforge):
+async def test_nor_through_python(omniforge, witness):
+    await witness.write()
     with pytest.raises(ReservedEventType):
         await omniforge.emit("idea:1", "user.joined", {"username": "admin"})
+    await witness.check()
 
 
-def test_nor_through_the_cli(server_url, token, capsys, io_loop):
+def test_nor_through_the_cli(server_url, token, capsys, io_loop, witness):
+    io_loop.run_sync(witness.write)
     status = io_loop.run_sync(
         lambda: __import__("asyncio").to_thread(
             cli, ["emit", "idea:1", "user.left", "--url", server_url, "--token", token]
@@ -37,9 +45,11 @@ def test_nor_through_the_cli(server_url, token, capsys, io_loop):
     )
     assert status == 2
     assert "reserved" in capsys.readouterr().err
+    io_loop.run_sync(witness.check)
 
 
-async def test_the_source_is_always_the_servers(server_url, token):
+async def test_the_source_is_always_the_servers(server_url, token, witness):
+    await witness.write()
     status, answer = await fetch_json(
         server_url + "omniforge/api/events",
         method="POST",
@@ -61,3 +71,4 @@ async def test_the_source_is_always_the_servers(server_url, token):
     )
     assert envelope["source"] == {"username": envelope["source"]["username"]}
     assert envelope["source"]["username"] != "admin"
+    await witness.check()

@@ -48,6 +48,22 @@ async def test_nan_in_an_awareness_state_closes_the_sender_and_reaches_nobody(ws
     await witness.check()
 
 
+async def test_deeply_nested_awareness_state_closes_the_sender_with_1002(ws_connect, witness):
+    """A state far under the size cap (6 KB), nested 3,000 levels: refused as JSON nested too
+    deep (a protocol error, 1002), not a crash of the parser (1011)."""
+    await witness.write()
+    bystander = FrameReader(await ws_connect("idea:aware", user="bob"))
+    attacker = FrameReader(await ws_connect("idea:aware", user="mallory"))
+    state = '{"cursor": ' + "[" * 3000 + "]" * 3000 + "}"
+    assert len(state) < 8192
+    await attacker.conn.write_message(awareness_frame([(8, 1, state)]), binary=True)
+    await wait_for(lambda: attacker.closed.is_set())
+    assert attacker.conn.close_code == 1002
+    assert "nested deeper than 64" in attacker.conn.close_reason
+    assert 8 not in bystander.states() and not bystander.closed.is_set()
+    await witness.check()
+
+
 async def test_nan_and_infinity_in_events_get_400_and_nothing_is_stored(
     server_url, token, omniforge, witness
 ):
@@ -111,8 +127,9 @@ async def test_nan_and_deep_json_on_the_gateway_get_error_frames(server_url, tok
 
 
 async def test_a_stored_event_row_with_nan_is_skipped_and_history_stays_json(
-    server_url, token, omniforge, db_path
+    server_url, token, omniforge, db_path, witness
 ):
+    await witness.write()
     first = await omniforge.emit("build:7", "build.started", {})
     with closing(sqlite3.connect(db_path)) as conn, conn:
         for source, data in (
@@ -129,6 +146,7 @@ async def test_a_stored_event_row_with_nan_is_skipped_and_history_stays_json(
     assert status == 200
     assert [e["id"] for e in history["events"]] == [first["id"], last["id"]]
     assert omniforge.bus.log.malformed == 3
+    await witness.check()
 
 
 async def test_awareness_states_relayed_are_standard_json(ws_connect):

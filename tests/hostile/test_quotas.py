@@ -12,8 +12,8 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.client.errors import EditsNotConfirmed
+from jupyter_omniforge.names import parse_room_name
 from jupyter_omniforge.rooms import protocol as p
-from jupyter_omniforge.rooms.names import parse_room_name
 
 from ..authorizers import READ_ONLY_HEADER
 from ..conftest import fetch_json, wait_for
@@ -73,7 +73,8 @@ async def test_a_user_opens_at_most_rooms_per_minute(ws_connect, omniforge, witn
 
 
 @pytest.mark.parametrize("omniforge_config", [{"max_rooms_in_memory": 3, "room_idle_timeout": 60}])
-async def test_rooms_in_memory_are_bounded_and_idle_ones_make_room(ws_connect, omniforge):
+async def test_rooms_in_memory_are_bounded_and_idle_ones_make_room(ws_connect, omniforge, witness):
+    await witness.write()  # its room, idle now, is the first dropped to make room
     busy = [FrameReader(await ws_connect(f"idea:m{i}", user=f"u{i}")) for i in range(3)]
     fourth = FrameReader(await ws_connect("idea:m3", user="u3"))
     await wait_for(lambda: fourth.closed.is_set())
@@ -86,12 +87,18 @@ async def test_rooms_in_memory_are_bounded_and_idle_ones_make_room(ws_connect, o
     assert not fifth.closed.is_set()
     assert omniforge.room_manager.get("idea:m0") is None
     assert len(omniforge.room_manager.rooms) == 3
+    # Once the crowd leaves, its idle rooms make room for the witness's again.
+    for reader in (*busy[1:], fifth):
+        reader.conn.close()
+    await wait_for(lambda: not any(r.peers for r in omniforge.room_manager.rooms.values()))
+    await witness.check()
 
 
 @pytest.mark.parametrize("omniforge_config", [{"max_document_bytes": 20_000}])
 async def test_writes_past_max_document_bytes_are_refused_and_nothing_is_lost(
-    server_url, token, omniforge, ws_connect
+    server_url, token, omniforge, ws_connect, witness
 ):
+    await witness.write()
     doc = Doc()
     # The client learns the server refused its edit: leaving the block says so, with why.
     with pytest.raises(EditsNotConfirmed, match="at its size limit"):
@@ -118,6 +125,7 @@ async def test_writes_past_max_document_bytes_are_refused_and_nothing_is_lost(
     error = await gateway.next("error")
     assert error["code"] == "document_too_large"
     gateway.close()
+    await witness.check()
 
 
 async def test_events_larger_than_max_event_bytes_are_refused_and_not_stored(
@@ -153,6 +161,30 @@ async def test_events_larger_than_max_event_bytes_are_refused_and_not_stored(
     await witness.check()
 
 
+async def test_a_gateway_message_larger_than_max_event_bytes_is_refused_and_not_relayed(
+    server_url, token, witness
+):
+    await witness.write()
+    alice = await Gateway.connect(server_url, token + "&user=alice")
+    bob = await Gateway.connect(server_url, token + "&user=bob")
+    for client in (alice, bob):
+        await client.send(type="joinRoom", roomId="idea:chat")
+        await client.next("docSync")
+    await alice.send(type="message", roomId="idea:chat", data={"blob": "x" * 70_000})
+    error = await alice.next("error")
+    assert (
+        "max_event_bytes" in error["message"] and "is larger than the limit" in (error["message"])
+    )
+    # Nothing of it reached Bob; a message under the limit after it does, alone.
+    await alice.send(type="message", roomId="idea:chat", data={"blob": "x" * 60_000})
+    message = await bob.next("message")
+    assert message["data"] == {"blob": "x" * 60_000} and len(bob.of_type("message")) == 1
+    assert len(alice.of_type("error")) == 1
+    alice.close()
+    bob.close()
+    await witness.check()
+
+
 @pytest.fixture
 def jp_server_config(jp_server_config):
     jp_server_config["ServerApp"]["authorizer_class"] = "tests.authorizers.ReadOnlyOnRequest"
@@ -160,8 +192,9 @@ def jp_server_config(jp_server_config):
 
 
 async def test_a_read_only_user_shows_presence_but_creates_nothing(
-    ws_connect, server_url, token, omniforge
+    ws_connect, server_url, token, omniforge, witness
 ):
+    await witness.write()
     readonly = {READ_ONLY_HEADER: "1"}
     reader = FrameReader(await ws_connect("idea:nothing", headers=readonly, user="rita"))
     watcher = FrameReader(await ws_connect("idea:nothing", headers=readonly, user="walt"))
@@ -185,3 +218,4 @@ async def test_a_read_only_user_shows_presence_but_creates_nothing(
     error = await gateway.next("error")
     assert error["code"] == "forbidden"
     gateway.close()
+    await witness.check()

@@ -3,7 +3,8 @@
 Each story writes one malformed entry straight into a real redis-server shared by two real
 Jupyter servers (``alpha`` and ``beta``), then checks that it was skipped, counted in
 ``omniforge/api/cluster`` and logged, and that afterwards both servers still answer, clients on
-both still edit and converge, history still replays and rooms still fold.
+both still edit and converge, history still replays and rooms still fold. At the end, a
+Hypothesis fuzzer writes random and mutated entries of each kind.
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.client.rooms import open_connection, room_url
+from jupyter_omniforge.rooms import protocol as p
 
 from ..cluster import RedisProcess, awareness_frame, read_awareness
 from ..conftest import ServerProcess, fetch_json, wait_for
 from ..realtime import Gateway
+from .test_fuzz import EXAMPLES, awareness_states, json_text, json_values, mutated, updates
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -693,3 +698,236 @@ async def test_a_lease_that_never_expires_is_given_an_expiry(deployment, kind):
                 lambda: client.hexists(f"omniforge:room:{room}:snap", "data"), timeout=20
             )
     await still_works(deployment)
+
+
+# -- the fuzzer --------------------------------------------------------------------------------
+#
+# Random and mutated entries of every kind the backplane reads, written straight into the real
+# redis-server (see jupyter_omniforge/backplane/redis/entries.py for what we write). After each
+# example both server processes are alive and answer, `api/cluster` answers 200, two honest
+# clients (one on each instance) converge in a room nothing forges, and an edit still crosses
+# the room the forged entries target. The deployment is the module's: started once.
+
+HONEST, VICTIM = "idea:fuzz-honest", "idea:fuzz-victim"
+#: Examples per kind: a sixth of ``OMNIFORGE_FUZZ_EXAMPLES`` (16 by default), as each one ends
+#: with checks across both instances.
+REDIS_EXAMPLES = max(10, EXAMPLES // 6)
+REDIS_FUZZ_SETTINGS = settings(
+    max_examples=REDIS_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, allow_nan=True).encode()  # NaN and Infinity on purpose
+
+
+def _deep_json(depth: int, around: bytes = b"%s") -> bytes:
+    return around.replace(b"%s", b"[" * depth + b"]" * depth)
+
+
+_ENVELOPE = (
+    b'{"channel": "build:fuzz", "type": "build.progress", "time": 1, "source": {}, "data": %s}'
+)
+names = st.sampled_from([A.encode(), B.encode(), b"mallory"]) | st.binary(max_size=8)
+event_payloads = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "channel": st.sampled_from(["build:fuzz", "idea:1", "nosuch/x:1"]) | json_values,
+            "type": st.sampled_from(["build.progress", "build.failed", "user.joined"]) | json_text,
+            "time": json_values,
+            "source": json_values,
+            "data": json_values,
+        },
+        optional={"id": json_values},
+    ).map(_json_bytes),
+    st.builds(_json_bytes, json_values),
+    st.binary(max_size=64),
+    st.builds(_deep_json, st.integers(60, 5000), st.just(_ENVELOPE)),
+).flatmap(lambda payload: st.just(payload) | mutated(payload))
+event_entries = st.dictionaries(
+    st.sampled_from([b"e", b"i", b"x"]) | st.binary(min_size=1, max_size=4),
+    event_payloads,
+    min_size=1,
+    max_size=3,
+)
+room_entries = st.tuples(
+    st.sampled_from([A, B, "mallory"]),
+    st.one_of(
+        updates.map(lambda update: {b"u": update}),
+        st.dictionaries(st.binary(min_size=1, max_size=3), updates | st.binary(), min_size=1),
+    ),
+)
+awareness_updates = st.lists(
+    st.tuples(st.integers(0, 2**53), st.integers(0, 2**40), awareness_states), max_size=6
+).map(lambda entries: p.encode_awareness_update([p.AwarenessEntry(*e) for e in entries]))
+awareness_messages = st.one_of(
+    st.binary(max_size=100),
+    st.builds(
+        lambda sender, room, kind, payload: b"\0".join((sender, room, kind, payload)),
+        names,
+        st.sampled_from([VICTIM.encode(), HONEST.encode() + b"x", b"presence"])
+        | st.binary(max_size=12),
+        st.sampled_from([b"u", b"w", b"q"]) | st.binary(max_size=2),
+        awareness_updates | st.binary(max_size=40),
+    ),
+)
+heartbeats = st.one_of(
+    st.fixed_dictionaries(
+        {"id": st.sampled_from(["mallory", A]) | json_values, "started": json_values},
+        optional={"seen": json_values, "rooms": json_values, "peers": json_values},
+    ).map(_json_bytes),
+    st.builds(_json_bytes, json_values),
+    st.binary(max_size=64),
+    st.builds(_deep_json, st.integers(60, 5000), st.just(b'{"id": "mallory", "x": %s}')),
+).flatmap(lambda value: st.just(value) | mutated(value))
+instance_keys = st.tuples(names, heartbeats)
+
+
+class RedisFuzz:
+    """Honest clients on both instances, kept open across the examples, on a loop of its own
+    (Hypothesis calls a plain function per example)."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.loop = asyncio.new_event_loop()
+        self._stack = contextlib.AsyncExitStack()
+        self.docs: dict[tuple[str, str], Doc] = {}
+        self.redis: aioredis.Redis | None = None
+        self.marks = 0
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    async def start(self) -> None:
+        self.redis = aioredis.Redis.from_url(self.deployment.redis.url)
+        for room in (HONEST, VICTIM):
+            for server in self.deployment.servers:
+                doc = self.docs[room, server.url] = Doc()
+                await self._stack.enter_async_context(
+                    connect_room(server.url, room, doc, token=self.deployment.token)
+                )
+
+    async def stop(self) -> None:
+        try:
+            await self._stack.aclose()
+        finally:
+            await self.redis.aclose()
+
+    async def attack(self, write) -> None:
+        """Write one example's entries, then check that everything still works."""
+        await write(self.redis)
+        await self.check()
+
+    async def check(self) -> None:
+        a, b = self.deployment.servers
+        for server in self.deployment.servers:
+            if server.proc.poll() is not None:
+                log = server.log_path.read_text(errors="replace")[-3000:]
+                raise AssertionError(f"{server.url} died ({server.proc.returncode}):\n{log}")
+            code, body = await fetch_json(server.url + "omniforge/health/live")
+            assert (code, body) == (200, {"status": "ok"})
+            code, body = await fetch_json(
+                server.url + "omniforge/api/cluster", token=self.deployment.token
+            )
+            assert code == 200 and all(isinstance(n, int) for n in body["malformed"].values())
+        self.marks += 1
+        honest_a, honest_b = self.docs[HONEST, a.url], self.docs[HONEST, b.url]
+        insert(honest_a, f"a{self.marks};")
+        insert(honest_b, f"b{self.marks};")
+        await wait_for(
+            lambda: text(honest_a) == text(honest_b) and f"b{self.marks};" in text(honest_a)
+        )
+        mark = f"<{self.marks}>"
+        insert(self.docs[VICTIM, b.url], mark)
+        await wait_for(lambda: mark in text(self.docs[VICTIM, a.url]))
+
+
+@pytest.fixture(scope="module")
+def redis_fuzz(deployment):
+    fuzz = RedisFuzz(deployment)
+    fuzz.run(fuzz.start())
+    yield fuzz
+    try:
+        fuzz.run(fuzz.stop())
+    finally:
+        fuzz.loop.close()
+
+
+def _event_entry(fields):
+    async def write(client):
+        await client.xadd("omniforge:events", fields)
+
+    return write
+
+
+def _room_entry(entry):
+    writer, fields = entry
+
+    async def write(client):
+        await client.xadd(f"omniforge:room:{VICTIM}:log:{writer}", fields)
+        if writer == "mallory":  # a writer of its own: both instances follow it
+            await client.sadd(f"omniforge:room:{VICTIM}:writers", writer)
+            await client.publish("omniforge:awareness", f"mallory\0{VICTIM}\0w\0".encode())
+
+    return write
+
+
+def _awareness_message(message):
+    async def write(client):
+        await client.publish("omniforge:awareness", message)
+
+    return write
+
+
+def _instance_key(entry):
+    name, value = entry
+
+    async def write(client):
+        # Read by api/cluster at once (the check) and by heartbeats until it expires; a forged
+        # heartbeat of alpha or beta is replaced by their next one.
+        await client.set(b"omniforge:instance:" + name, value, ex=2)
+
+    return write
+
+
+#: What each target writes, and the kind of malformed entry (api/cluster) it must have made.
+FUZZED_ENTRIES = {
+    "event_entries": (event_entries.map(_event_entry), "events"),
+    "room_stream_entries": (room_entries.map(_room_entry), "room_updates"),
+    "awareness_messages": (awareness_messages.map(_awareness_message), "awareness"),
+    "instance_keys": (instance_keys.map(_instance_key), "instances"),
+}
+
+
+async def _malformed(deployment: Deployment, kind: str) -> int:
+    return sum([(await cluster_info(deployment, s))["malformed"][kind] for s in deployment.servers])
+
+
+@pytest.mark.parametrize("target", list(FUZZED_ENTRIES))
+def test_fuzz_redis_entries(deployment, redis_fuzz, target):
+    entries, kind = FUZZED_ENTRIES[target]
+    before = redis_fuzz.run(_malformed(deployment, kind))
+
+    @REDIS_FUZZ_SETTINGS
+    @given(entries)
+    def attack(write) -> None:
+        redis_fuzz.run(redis_fuzz.attack(write))
+
+    attack()
+
+    async def whole_again():
+        # The entries reached the parsers (the fuzzer is not writing beside the point) ...
+        assert await _malformed(deployment, kind) > before
+
+        # ... and a forged heartbeat of alpha or beta is replaced by the next real one.
+        async def both_listed():
+            found = [await cluster_info(deployment, s) for s in deployment.servers]
+            return all({i["id"] for i in info["instances"]} == {A, B} for info in found)
+
+        await wait_for(both_listed, timeout=15, interval=0.2)
+        await still_works(deployment)
+
+    redis_fuzz.run(whole_again())

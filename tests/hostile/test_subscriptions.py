@@ -1,5 +1,6 @@
 """Class 4: a failed subscription must leave nothing behind; odd subscribe/unsubscribe frames
-get a clear error, never an internal one."""
+get a clear error, never an internal one. Afterwards the server answers, others still edit, and
+what was stored is intact (the witness)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ def subscriptions(omniforge) -> int:
     return len(omniforge.bus._subscriptions)
 
 
-async def test_failed_subscriptions_leave_nothing_registered(server_url, token, omniforge):
+async def test_failed_subscriptions_leave_nothing_registered(server_url, token, omniforge, witness):
+    await witness.write()
     gateway = await Gateway.connect(server_url, token)
     base = subscriptions(omniforge)  # the server's own (build rooms' state writer)
     bad = [
@@ -41,11 +43,13 @@ async def test_failed_subscriptions_leave_nothing_registered(server_url, token, 
     assert not gateway.events()
     gateway.close()
     await wait_for(lambda: subscriptions(omniforge) == base)
+    await witness.check()
 
 
 async def test_unsubscribe_with_odd_channels_gets_an_error_not_an_internal_one(
-    server_url, token, omniforge
+    server_url, token, omniforge, witness
 ):
+    await witness.write()
     gateway = await Gateway.connect(server_url, token)
     await gateway.send(type="subscribe", channels=["build:*"])
     await gateway.next("subscribed")
@@ -60,9 +64,11 @@ async def test_unsubscribe_with_odd_channels_gets_an_error_not_an_internal_one(
     await gateway.next("subscribed")
     assert not gateway.events()
     gateway.close()
+    await witness.check()
 
 
-async def test_history_naming_1000_channels_gets_400_not_500(server_url, token):
+async def test_history_naming_1000_channels_gets_400_not_500(server_url, token, witness):
+    await witness.write()
     channels = ",".join(f"idea:{i}" for i in range(1000))
     status, answer = await fetch_json(
         server_url + f"omniforge/api/events?channel={channels}", token=token, raise_error=False
@@ -72,3 +78,4 @@ async def test_history_naming_1000_channels_gets_400_not_500(server_url, token):
         server_url + "omniforge/api/events?after=" + "9" * 5000, token=token, raise_error=False
     )
     assert status == 400 and "invalid event id" in answer["message"]
+    await witness.check()

@@ -15,6 +15,7 @@ from pycrdt import Doc, Map, Text
 
 from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.rooms import protocol as p
+from jupyter_omniforge.updates import UpdateRefused
 
 from ..conftest import fetch_json, wait_for
 from ..realtime import Gateway
@@ -102,8 +103,8 @@ async def test_updates_that_lie_about_their_size_are_refused(ws_connect, update,
 
 def _costly_shapes() -> dict[str, bytes]:
     """Updates whose shape makes yrs work in proportion to the square of their size, recurse
-    once per link, or poison every later read (found fuzzing pycrdt 0.14.13, see the note of
-    tests/hostile/corpus)."""
+    once per link, or poison every later read (found fuzzing pycrdt 0.14.13, see
+    tests/hostile/corpus/README.md)."""
     value = bytes((0x77,)) + var_uint(20) + b"v" * 20  # an Any string of 20 bytes
     run = [item(bytes((1,)) + value, ref=ANY, root="components")] + [
         item(bytes((1,)) + value, ref=ANY, origin=(9, i - 1)) for i in range(1, 3000)
@@ -198,6 +199,58 @@ async def test_a_poisoned_stored_row_is_quarantined_and_the_room_opens_from_what
         quarantined = conn.execute("SELECT room, reason FROM room_quarantine").fetchall()
     assert kept == 0
     assert quarantined[0][0] == "idea:stored" and "nested deeper" in quarantined[0][1]
+    await witness.check()
+
+
+async def test_a_server_side_change_that_fails_the_gate_is_refused_and_goes_nowhere(
+    server_url, token, omniforge, ws_connect, witness
+):
+    """Python on the server (the build state writer, an app) changes a room with a value nested
+    deeper than max_nesting_depth: the caller gets the refusal, no peer receives it, nothing is
+    stored, and the room reopens from its store as it was."""
+    await witness.write()
+    doc = Doc()
+    async with connect_room(server_url, "idea:server", doc, token=token):
+        doc.get("code", type=Text).insert(0, "before")
+        await wait_for(
+            lambda: (
+                (room := omniforge.room_manager.get("idea:server")) is not None
+                and str(room.doc.get("code", type=Text)) == "before"
+            )
+        )
+    await omniforge.store.rooms.flush()
+    watcher = FrameReader(await ws_connect("idea:server", user="bob"))
+    await wait_for(lambda: watcher.frames)  # our sync step 1
+    room = omniforge.room_manager.get("idea:server")
+    synced = len(watcher.frames)
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(
+        UpdateRefused, match=r"server-side change was refused.*nested deeper than 64"
+    ):
+        room.change(lambda d: d.get("tokens", type=Map).__setitem__("deep", deep))
+    # The watcher was sent nothing of it: it is closed (1001) to reconnect, nothing else.
+    await wait_for(lambda: watcher.closed.is_set())
+    assert watcher.conn.close_code == 1001 and "reopens" in watcher.conn.close_reason
+    assert [p.parse_message(f).type for f in watcher.frames[synced:]] in ([], [p.MESSAGE_AWARENESS])
+    assert omniforge.room_manager.get("idea:server") is None
+    # Nothing stored: read again, and opened again, the room is what it was.
+    status, stored = await fetch_json(server_url + "omniforge/api/rooms/idea:server", token=token)
+    assert status == 200
+    assert stored["content"]["code"] == "before" and not stored["content"].get("tokens")
+    again = Doc()
+    async with connect_room(server_url, "idea:server", again, token=token):
+        await wait_for(lambda: str(again.get("code", type=Text)) == "before")
+        assert again.get("tokens", type=Map).to_py() == {}
+        again.get("code", type=Text).insert(6, " and after")
+        await wait_for(
+            lambda: (
+                str(omniforge.room_manager.get("idea:server").doc.get("code", type=Text))
+                == "before and after"
+            )
+        )
+    assert "deep" not in omniforge.room_manager.get("idea:server").doc.get("tokens", type=Map)
     await witness.check()
 
 

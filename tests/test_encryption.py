@@ -4,15 +4,19 @@ wrong or missing key without harm, and survives a key rotation killed half way."
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from pycrdt import Doc, Text
 
 from jupyter_omniforge.client import connect_room
-from jupyter_omniforge.store.crypto import write_key_file
+from jupyter_omniforge.store import StoreSettings
+from jupyter_omniforge.store.crypto import Cipher, read_key_file, write_key_file
+from jupyter_omniforge.store.sqlite import SQLiteStore
 
 from .conftest import fetch_json
 
@@ -221,3 +225,119 @@ async def test_what_goes_to_redis_is_sealed_too(server_process, keys, tmp_path):
             assert secret.encode() not in dump, secret
     finally:
         redis_server.stop()
+
+
+def move_rows(db: Path, statements: list[str]) -> None:
+    with closing(sqlite3.connect(db)) as conn, conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+async def test_a_sealed_row_moved_to_another_room_or_channel_is_never_served(
+    server_process, keys, tmp_path
+):
+    db = tmp_path / "enc" / "omniforge.sqlite"
+    args = [f"--OmniForgeApp.encryption_key_file={keys['one']}", "--OmniForgeApp.compact_idle=0.2"]
+    server = await server_process(args, db=db).start()
+    await write_secrets(server)
+    await asyncio.sleep(1)  # folded into a snapshot
+    doc = Doc()
+    async with connect_room(server.url, "idea:secret", doc, token=server.token):
+        doc.get("code", type=Text).insert(0, "! ")  # and one more update in the log
+    server.stop()
+    with closing(sqlite3.connect(db)) as conn:
+        for table in ("room_snapshots", "room_updates"):
+            query = f"SELECT count(*) FROM {table} WHERE room = 'idea:secret'"
+            assert conn.execute(query).fetchone()[0] >= 1, table
+    # Someone with the database file (not the key) moves the rows where they may read them.
+    move_rows(
+        db,
+        [
+            "UPDATE room_snapshots SET room = 'idea:open' WHERE room = 'idea:secret'",
+            "UPDATE room_updates SET room = 'idea:open' WHERE room = 'idea:secret'",
+            "UPDATE events SET channel = 'build:open' WHERE channel = 'build:s'",
+        ],
+    )
+    again = await server_process(args, db=db).start()
+    _, room = await fetch_json(
+        again.url + "omniforge/api/rooms/idea:open", token=again.token, raise_error=False
+    )
+    assert SECRET_TEXT not in str(room) and "!" not in str(room)
+    _, history = await fetch_json(
+        again.url + "omniforge/api/events?channel=build:open", token=again.token
+    )
+    assert history["events"] == []
+    _, everything = await fetch_json(
+        again.url + "omniforge/api/events?channel=*", token=again.token
+    )
+    assert SECRET_EVENT not in str(everything)
+    log = again.log_path.read_text(errors="replace")
+    assert "quarantined a stored update" in log and "skipped stored event" in log, log[-3000:]
+    again.stop()
+    with closing(sqlite3.connect(db)) as conn:
+        (quarantined,) = conn.execute(
+            "SELECT count(*) FROM room_quarantine WHERE room = 'idea:open'"
+        ).fetchone()
+    assert quarantined >= 2  # the snapshot and the logged update: set aside, never read again
+    # The event log counts what it skipped.
+    store = SQLiteStore(StoreSettings(path=str(db), cipher=Cipher(read_key_file(keys["one"]))))
+    await store.start()
+    try:
+        await store.events.start()
+        page = await store.events.read(["build:open"], None)
+        assert page.events == [] and store.events.malformed == 1
+    finally:
+        await store.events.close()
+        await store.close()
+
+
+async def test_rows_sealed_before_the_row_names_its_place_open_and_rotate_key_binds_them(
+    server_process, keys, tmp_path
+):
+    """A store sealed by the release before sealing.py's associated data (an event with its id
+    alone) is read as it is; `rotate-key` to the same key re-seals it, and from then on it does
+    not open on another channel."""
+    db = tmp_path / "enc" / "omniforge.sqlite"
+    key = Cipher(read_key_file(keys["one"]))
+    store = SQLiteStore(StoreSettings(path=str(db)))
+    await store.start()
+    await store.close()
+    payload = b'{"source":{"username":"alice"},"data":{"message":"%s"}}' % SECRET_EVENT.encode()
+    kid, sealed = key.seal(payload, b"event\x007")
+    move_rows(
+        db,
+        [
+            "INSERT INTO events (id, channel, type, time, source, data, kid, sealed) VALUES "
+            f"(7, 'build:s', 'build.progress', 1.0, '', '', '{kid}', x'{sealed.hex()}')"
+        ],
+    )
+    args = [f"--OmniForgeApp.encryption_key_file={keys['one']}"]
+    server = await server_process(args, db=db).start()
+    _, history = await fetch_json(
+        server.url + "omniforge/api/events?channel=build:s", token=server.token
+    )
+    assert [e["data"]["message"] for e in history["events"]] == [SECRET_EVENT]
+    server.stop()
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "jupyter_omniforge.cli",
+            "rotate-key",
+            str(keys["one"]),
+            "--old-key-file",
+            str(keys["one"]),
+            "--db",
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT ad FROM events WHERE id = 7").fetchone() == (2,)
+    move_rows(db, ["UPDATE events SET channel = 'build:open' WHERE id = 7"])
+    again = await server_process(args, db=db).start()
+    _, history = await fetch_json(again.url + "omniforge/api/events?channel=*", token=again.token)
+    assert SECRET_EVENT not in str(history)

@@ -2,8 +2,9 @@
 
 Audit entries are queued and written in one transaction per ``commit_interval`` (a crowd
 connecting at once costs one commit, not one per connection). An entry's time, action, user and
-room stay in the clear (they are queried); its details are sealed when a cipher is set. Entries
-older than the retention are deleted, as events are.
+room stay in the clear (they are queried); its details are sealed when a cipher is set, with
+its id, action, user and room as associated data (see sealing.py). Entries older than the
+retention, or beyond the newest ``max_entries``, are deleted, as events are.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ from ..base import AuditLog, Revocations
 from ..crypto import Cipher, CipherError
 from .database import Database
 from .migrations import migrate
-
-
-def _audit_ad(entry_id: int) -> bytes:
-    return f"audit\0{entry_id}".encode()
+from .sealing import AD_VERSION, audit_ad
 
 
 class SQLiteAuditLog(AuditLog):
@@ -34,12 +32,16 @@ class SQLiteAuditLog(AuditLog):
         *,
         commit_interval: float = 0.05,
         max_age: float = 7 * 24 * 3600,
+        max_entries: int = 10_000,
         cipher: Cipher | None = None,
         log: logging.Logger | None = None,
     ) -> None:
+        """Entries older than ``max_age`` seconds, and all but the newest ``max_entries``, are
+        deleted."""
         self.database = database
         self.commit_interval = commit_interval
         self.max_age = max_age
+        self.max_entries = max_entries
         self.cipher = cipher
         self.log = log or logging.getLogger(__name__)
         self._pending: list[tuple[float, str, str, str, str]] = []
@@ -80,7 +82,9 @@ class SQLiteAuditLog(AuditLog):
 
     async def _write(self, batch: list[tuple[float, str, str, str, str]]) -> None:
         try:
-            await self.database.run(lambda conn: _insert_audit(conn, batch, self.cipher))
+            await self.database.run(
+                lambda conn: _insert_audit(conn, batch, self.cipher, self.max_entries)
+            )
         except Exception:
             self.log.exception("could not write %d audit entries", len(batch))
         finally:
@@ -102,12 +106,13 @@ class SQLiteAuditLog(AuditLog):
         await self.flush()
         rows = await self.database.run(lambda conn: _read_audit(conn, after, limit, user, room))
         entries = []
-        for entry_id, when, action, who, where, details, kid in rows:
+        for entry_id, when, action, who, where, details, kid, version in rows:
             try:
                 if kid is not None:
                     if self.cipher is None:
                         raise CipherError(f"sealed with key {kid}, and no key is set")
-                    details = self.cipher.open(kid, details, _audit_ad(entry_id))
+                    ad = audit_ad(entry_id, action, who, where, version)
+                    details = self.cipher.open(kid, details, ad)
                 parsed = strictjson.loads(details)
             except (ValueError, CipherError) as e:
                 parsed = {"unreadable": str(e)}
@@ -137,25 +142,36 @@ def _prune_audit(cutoff: float, conn: sqlite3.Connection) -> None:
 
 
 def _insert_audit(
-    conn: sqlite3.Connection, batch: list[tuple[float, str, str, str, str]], cipher: Cipher | None
+    conn: sqlite3.Connection,
+    batch: list[tuple[float, str, str, str, str]],
+    cipher: Cipher | None,
+    max_entries: int,
 ) -> None:
     if cipher is None:
         conn.executemany(
             "INSERT INTO audit (time, action, user, room, details) VALUES (?, ?, ?, ?, ?)",
             [(when, action, user, room, text.encode()) for when, action, user, room, text in batch],
         )
-        return
-    (last,) = conn.execute(
-        "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'audit'"
+    else:
+        (last,) = conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'audit'"
+        ).fetchone()
+        rows = []
+        for entry_id, (when, action, user, room, text) in enumerate(batch, last + 1):
+            ad = audit_ad(entry_id, action, user, room, AD_VERSION)
+            kid, sealed = cipher.seal(text.encode(), ad)
+            rows.append((entry_id, when, action, user, room, sealed, kid, AD_VERSION))
+        conn.executemany(
+            "INSERT INTO audit (id, time, action, user, room, details, kid, ad) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    # At most `max_entries`: ids grow, so the newest are those above the cut.
+    over = conn.execute(
+        "SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?", (max(max_entries, 0),)
     ).fetchone()
-    rows = []
-    for offset, (when, action, user, room, text) in enumerate(batch, 1):
-        kid, sealed = cipher.seal(text.encode(), _audit_ad(last + offset))
-        rows.append((last + offset, when, action, user, room, sealed, kid))
-    conn.executemany(
-        "INSERT INTO audit (id, time, action, user, room, details, kid) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    if over is not None:
+        conn.execute("DELETE FROM audit WHERE id <= ?", (over[0],))
 
 
 def _read_audit(
@@ -172,7 +188,7 @@ def _read_audit(
         where.append("id > ?")
         params.append(after)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
-    columns = "SELECT id, time, action, user, room, details, kid FROM audit"
+    columns = "SELECT id, time, action, user, room, details, kid, ad FROM audit"
     if after is None:
         rows = conn.execute(f"{columns} {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
         return rows.fetchall()[::-1]

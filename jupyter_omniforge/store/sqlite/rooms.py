@@ -19,6 +19,7 @@ from ..compaction import CorruptUpdateError, fold_updates
 from ..crypto import Cipher, CipherError
 from .database import Database
 from .migrations import migrate
+from .sealing import AD_VERSION, snapshot_ad, update_ad
 
 # Longest wait before retrying a failed group commit.
 MAX_RETRY_DELAY = 5.0
@@ -397,16 +398,19 @@ class SQLiteRoomStore(RoomStore):
 # --- run on the DB thread, inside a transaction (see Database.run) ---
 #
 # With a cipher, a logged update is sealed with its room and seq as associated data, a snapshot
-# with its room: a row copied elsewhere does not open. A row stored in the clear (kid NULL:
-# written before encryption was turned on) is read as it is.
+# with its room and the last seq it folds (see sealing.py): a row copied elsewhere does not
+# open. A row stored in the clear (kid NULL: written before encryption was turned on) is read as
+# it is.
 
 
-def _log_ad(room: str, seq: int) -> bytes:
-    return f"update\0{room}\0{seq}".encode()
-
-
-def _snapshot_ad(room: str) -> bytes:
-    return f"snapshot\0{room}".encode()
+def _open_snapshot(room: str, row: tuple, cipher: Cipher | None) -> bytes:
+    """A snapshot's bytes in the clear (``row``: data, kid, folded, ad), as :func:`_open`."""
+    data, kid, folded, version = row
+    try:
+        ad = snapshot_ad(room, folded, version)
+    except CipherError:
+        return data
+    return _open(cipher, kid, data, ad)
 
 
 def _open(cipher: Cipher | None, kid: str | None, data: bytes, ad: bytes) -> bytes:
@@ -435,7 +439,7 @@ def _insert_updates(
     sealed = []
     for offset, (room, data, created) in enumerate(rows):
         seq = first + offset
-        kid, blob = cipher.seal(data, _log_ad(room, seq))
+        kid, blob = cipher.seal(data, update_ad(room, seq))
         sealed.append((seq, room, blob, created, kid))
     conn.executemany(
         "INSERT INTO room_updates (seq, room, data, created, kid) VALUES (?, ?, ?, ?, ?)", sealed
@@ -447,16 +451,16 @@ def _rows_of(
 ) -> list[bytes]:
     """The room's snapshot (first) and logged updates (through ``upto``), in the clear."""
     snapshot = conn.execute(
-        "SELECT data, kid FROM room_snapshots WHERE room = ?", (room,)
+        "SELECT data, kid, folded, ad FROM room_snapshots WHERE room = ?", (room,)
     ).fetchone()
-    updates = [_open(cipher, snapshot[1], snapshot[0], _snapshot_ad(room))] if snapshot else []
+    updates = [_open_snapshot(room, snapshot, cipher)] if snapshot else []
     query = "SELECT seq, data, kid FROM room_updates WHERE room = ?"
     params: tuple[object, ...] = (room,)
     if upto is not None:
         query += " AND seq <= ?"
         params = (room, upto)
     for seq, data, kid in conn.execute(query + " ORDER BY seq", params):
-        updates.append(_open(cipher, kid, data, _log_ad(room, seq)))
+        updates.append(_open(cipher, kid, data, update_ad(room, seq)))
     return updates
 
 
@@ -488,14 +492,16 @@ def _write_fold(
     ).fetchone()
     if still != count:
         return 0
-    kid = None
+    kid = version = None
     if cipher is not None:
-        kid, snapshot = cipher.seal(snapshot, _snapshot_ad(room))
+        kid, snapshot = cipher.seal(snapshot, snapshot_ad(room, upto, AD_VERSION))
+        version = AD_VERSION
     conn.execute(
-        "INSERT INTO room_snapshots (room, data, updated, kid) VALUES (?, ?, ?, ?) "
+        "INSERT INTO room_snapshots (room, data, updated, kid, folded, ad) "
+        "VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated = excluded.updated, "
-        "kid = excluded.kid",
-        (room, snapshot, time.time(), kid),
+        "kid = excluded.kid, folded = excluded.folded, ad = excluded.ad",
+        (room, snapshot, time.time(), kid, upto, version),
     )
     conn.execute("DELETE FROM room_updates WHERE room = ? AND seq <= ?", (room, upto))
     return count
@@ -506,26 +512,30 @@ def _quarantine(
 ) -> int:
     """Move the rows of ``room`` holding ``update`` (in the clear, as loaded) into
     ``room_quarantine``, as they are stored; rows moved."""
-    moved: list[tuple[bytes, str | None]] = []
+    # (data, kid, the associated data it is sealed with)
+    moved: list[tuple[bytes, str | None, bytes | None]] = []
     snapshot = conn.execute(
-        "SELECT data, kid FROM room_snapshots WHERE room = ?", (room,)
+        "SELECT data, kid, folded, ad FROM room_snapshots WHERE room = ?", (room,)
     ).fetchone()
-    if (
-        snapshot is not None
-        and _open(cipher, snapshot[1], snapshot[0], _snapshot_ad(room)) == update
-    ):
+    if snapshot is not None and _open_snapshot(room, snapshot, cipher) == update:
         conn.execute("DELETE FROM room_snapshots WHERE room = ?", (room,))
-        moved.append((snapshot[0], snapshot[1]))
+        data, kid, folded, version = snapshot
+        try:
+            ad = snapshot_ad(room, folded, version) if kid is not None else None
+        except CipherError:
+            ad = None
+        moved.append((data, kid, ad))
     for seq, data, kid in conn.execute(
         "SELECT seq, data, kid FROM room_updates WHERE room = ? ORDER BY seq", (room,)
     ).fetchall():
-        if _open(cipher, kid, data, _log_ad(room, seq)) == update:
+        if _open(cipher, kid, data, update_ad(room, seq)) == update:
             conn.execute("DELETE FROM room_updates WHERE seq = ?", (seq,))
-            moved.append((data, kid))
-    for data, kid in moved:
+            moved.append((data, kid, update_ad(room, seq) if kid is not None else None))
+    for data, kid, ad in moved:
         conn.execute(
-            "INSERT INTO room_quarantine (room, data, reason, created, kid) VALUES (?, ?, ?, ?, ?)",
-            (room, data, reason[:1000], time.time(), kid),
+            "INSERT INTO room_quarantine (room, data, reason, created, kid, ad) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (room, data, reason[:1000], time.time(), kid, ad),
         )
     return len(moved)
 

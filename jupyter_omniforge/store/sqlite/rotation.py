@@ -3,7 +3,8 @@
 Rows are re-sealed in batches, one transaction each: a rotation killed at any point leaves every
 row sealed with the old key or the new one (or still in the clear), never half-written, and
 running it again carries on where it stopped. Rows stored in the clear are sealed too, which is
-how an existing store starts being encrypted. Quarantined rows are left as they are (they are
+how an existing store starts being encrypted, and so are rows sealed with an older associated
+data (see sealing.py), even with the same key. Quarantined rows are left as they are (they are
 kept for investigation, not read).
 """
 
@@ -16,18 +17,12 @@ from pathlib import Path
 
 from ... import strictjson
 from ..crypto import Cipher
-from .rooms import _log_ad, _snapshot_ad
+from .migrations import _migrate
+from .sealing import AD_VERSION, audit_ad, event_ad, snapshot_ad, update_ad
+from .webhooks import delivery_ad
 
 #: Rows re-sealed per transaction.
 BATCH = 500
-
-
-def _event_ad(event_id: int) -> bytes:
-    return f"event\0{event_id}".encode()
-
-
-def _audit_ad(entry_id: int) -> bytes:
-    return f"audit\0{entry_id}".encode()
 
 
 def rotate(
@@ -44,11 +39,13 @@ def rotate(
     conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
         conn.execute("PRAGMA busy_timeout=30000")
+        _migrate(conn)  # a store of an older release: to the schema this one seals for
         done = {
             "room_updates": _rotate(conn, keys, new, batch, progress, _Updates),
             "room_snapshots": _rotate(conn, keys, new, batch, progress, _Snapshots),
             "events": _rotate(conn, keys, new, batch, progress, _Events),
             "audit": _rotate(conn, keys, new, batch, progress, _Audit),
+            "webhook_deliveries": _rotate(conn, keys, new, batch, progress, _Deliveries),
         }
         conn.execute("BEGIN IMMEDIATE")
         cursor = conn.execute(
@@ -57,10 +54,11 @@ def rotate(
         )
         kid, sealed = new.seal(
             strictjson.dumps({"rows": sum(done.values()), "key": new.current}).encode(),
-            _audit_ad(cursor.lastrowid),
+            audit_ad(cursor.lastrowid, "key.rotated", "", "", AD_VERSION),
         )
         conn.execute(
-            "UPDATE audit SET details = ?, kid = ? WHERE id = ?", (sealed, kid, cursor.lastrowid)
+            "UPDATE audit SET details = ?, kid = ?, ad = ? WHERE id = ?",
+            (sealed, kid, AD_VERSION, cursor.lastrowid),
         )
         conn.execute("COMMIT")
         return done
@@ -78,63 +76,94 @@ class _Updates:
     @staticmethod
     def reseal(conn: sqlite3.Connection, keys: Cipher, new: Cipher, row: tuple) -> None:
         seq, room, data, kid = row
-        ad = _log_ad(room, seq)
+        ad = update_ad(room, seq)
         clear = data if kid is None else keys.open(kid, data, ad)
         kid, sealed = new.seal(clear, ad)
         conn.execute("UPDATE room_updates SET data = ?, kid = ? WHERE seq = ?", (sealed, kid, seq))
 
 
+# A row is re-sealed when it is in the clear, sealed with another key, or sealed with an older
+# associated data than sealing.py's (`ad` not AD_VERSION).
+_STALE = f"kid IS NULL OR kid != ? OR ad IS NOT {AD_VERSION}"
+
+
 class _Snapshots:
     table = "room_snapshots"
     select = (
-        "SELECT room, data, kid FROM room_snapshots WHERE kid IS NULL OR kid != ? "
+        f"SELECT room, data, kid, folded, ad FROM room_snapshots WHERE {_STALE} "
         "ORDER BY room LIMIT ?"
     )
 
     @staticmethod
     def reseal(conn: sqlite3.Connection, keys: Cipher, new: Cipher, row: tuple) -> None:
-        room, data, kid = row
-        ad = _snapshot_ad(room)
-        clear = data if kid is None else keys.open(kid, data, ad)
-        kid, sealed = new.seal(clear, ad)
+        room, data, kid, folded, version = row
+        clear = data if kid is None else keys.open(kid, data, snapshot_ad(room, folded, version))
+        folded = folded or 0
+        kid, sealed = new.seal(clear, snapshot_ad(room, folded, AD_VERSION))
         conn.execute(
-            "UPDATE room_snapshots SET data = ?, kid = ? WHERE room = ?", (sealed, kid, room)
+            "UPDATE room_snapshots SET data = ?, kid = ?, folded = ?, ad = ? WHERE room = ?",
+            (sealed, kid, folded, AD_VERSION, room),
         )
 
 
 class _Events:
     table = "events"
     select = (
-        "SELECT id, source, data, kid, sealed FROM events WHERE kid IS NULL OR kid != ? "
+        f"SELECT id, channel, type, source, data, kid, sealed, ad FROM events WHERE {_STALE} "
         "ORDER BY id LIMIT ?"
     )
 
     @staticmethod
     def reseal(conn: sqlite3.Connection, keys: Cipher, new: Cipher, row: tuple) -> None:
-        event_id, source, data, kid, sealed = row
-        ad = _event_ad(event_id)
+        event_id, channel, event_type, source, data, kid, sealed, version = row
         if kid is None:
             clear = f'{{"source":{source},"data":{data}}}'.encode()
         else:
-            clear = keys.open(kid, sealed, ad)
-        kid, sealed = new.seal(clear, ad)
+            clear = keys.open(kid, sealed, event_ad(channel, event_type, event_id, version))
+        kid, sealed = new.seal(clear, event_ad(channel, event_type, event_id, AD_VERSION))
         conn.execute(
-            "UPDATE events SET source = '', data = '', kid = ?, sealed = ? WHERE id = ?",
-            (kid, sealed, event_id),
+            "UPDATE events SET source = '', data = '', kid = ?, sealed = ?, ad = ? WHERE id = ?",
+            (kid, sealed, AD_VERSION, event_id),
         )
 
 
 class _Audit:
     table = "audit"
-    select = "SELECT id, details, kid FROM audit WHERE kid IS NULL OR kid != ? ORDER BY id LIMIT ?"
+    select = (
+        f"SELECT id, action, user, room, details, kid, ad FROM audit WHERE {_STALE} "
+        "ORDER BY id LIMIT ?"
+    )
 
     @staticmethod
     def reseal(conn: sqlite3.Connection, keys: Cipher, new: Cipher, row: tuple) -> None:
-        entry_id, details, kid = row
-        ad = _audit_ad(entry_id)
-        clear = details if kid is None else keys.open(kid, details, ad)
+        entry_id, action, user, room, details, kid, version = row
+        if kid is None:
+            clear = details
+        else:
+            clear = keys.open(kid, details, audit_ad(entry_id, action, user, room, version))
+        kid, sealed = new.seal(clear, audit_ad(entry_id, action, user, room, AD_VERSION))
+        conn.execute(
+            "UPDATE audit SET details = ?, kid = ?, ad = ? WHERE id = ?",
+            (sealed, kid, AD_VERSION, entry_id),
+        )
+
+
+class _Deliveries:
+    table = "webhook_deliveries"
+    select = (
+        "SELECT id, endpoint, event_id, body, kid FROM webhook_deliveries "
+        "WHERE kid IS NULL OR kid != ? ORDER BY id LIMIT ?"
+    )
+
+    @staticmethod
+    def reseal(conn: sqlite3.Connection, keys: Cipher, new: Cipher, row: tuple) -> None:
+        row_id, endpoint, event_id, body, kid = row
+        ad = delivery_ad(endpoint, event_id)
+        clear = body if kid is None else keys.open(kid, body, ad)
         kid, sealed = new.seal(clear, ad)
-        conn.execute("UPDATE audit SET details = ?, kid = ? WHERE id = ?", (sealed, kid, entry_id))
+        conn.execute(
+            "UPDATE webhook_deliveries SET body = ?, kid = ? WHERE id = ?", (sealed, kid, row_id)
+        )
 
 
 def _rotate(

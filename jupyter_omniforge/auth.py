@@ -56,6 +56,11 @@ class Identity:
         }
 
     def as_source(self) -> dict[str, str]:
+        """Who emitted an event, as its ``source`` shows it: the username, and the display
+        name when the identity has one of its own (a token's ``name``, a login's full name)."""
+        name = self.display_name or self.name
+        if name and name != self.username:
+            return {"username": self.username, "name": name}
         return {"username": self.username}
 
 

@@ -145,6 +145,11 @@ class SSE:
     def messages(self) -> list[dict[str, Any]]:
         return [e["data"] for e in self.events if e["event"] == "message"]
 
+    @property
+    def ended(self) -> bool:
+        """Whether the server ended the stream (the response is over)."""
+        return self._task.done()
+
     def close(self) -> None:
         self._writer.close()
         self._task.cancel()

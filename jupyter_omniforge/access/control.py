@@ -11,10 +11,11 @@ The rules every policy shares:
 - a room-scoped token's claims narrow what the policy allows its user, never widen it;
 - an answer cached under an older policy generation is asked again.
 
-:class:`Access` also keeps open connections honest: every second it re-reads a changed policy
-file, and tells each open guard whose answers changed (a socket that lost ``read`` is closed
-4403, one that lost ``write`` refuses later updates), and closes the guards whose token expired
-(4401) unless a fresh token arrived first. A revoked token closes its guards at once.
+:class:`Access` also keeps open connections honest: twice a second it re-reads a changed
+policy file, and tells each open guard whose answers changed (a socket that lost ``read`` is
+closed 4403, one that lost ``write`` refuses later updates), and closes the guards whose token
+expired (4401) unless a fresh token arrived first. A revoked token closes its guards at once, on
+every instance of a deployment (the backplane shares revocations).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..auth import Identity
@@ -32,6 +33,10 @@ from ..errors import Forbidden, OmniForgeError
 from ..store.base import AuditLog, Revocations
 from .policy import ACTIONS, NOTHING, READ, RoomPolicy, Subject
 from .tokens import TokenClaims, TokenRefused, Tokens
+
+#: How often a changed policy file is looked for, in seconds: a change reaches open sockets
+#: within a second, this plus the time to tell them.
+CHECK_INTERVAL = 0.5
 
 
 class ReadRevoked(OmniForgeError):
@@ -58,6 +63,7 @@ class Guard:
         self.claims = claims
         self._answers: dict[str, frozenset[str]] = {}
         self._generation = access.policy.generation
+        self._denied: set[tuple[str, str]] = set()
         #: Called (with no argument) when answers may have changed; set by open connections.
         self.on_change: Callable[[], None] | None = None
         #: Called with the reason when the token expired or was revoked.
@@ -88,10 +94,19 @@ class Guard:
         """Raise :class:`Forbidden` (and record the refusal in the audit trail) unless
         ``action`` is allowed in ``room``."""
         if action not in self.allowed(room):
-            self.access.audit.record(
-                "permission.denied", user=self.identity.username, room=room, wanted=action
-            )
+            self.denied(room, action)
             raise Forbidden(f"{self.identity.username} may not {action} in {room}")
+
+    def denied(self, room: str, action: str) -> None:
+        """Record in the audit trail that ``action`` was refused in ``room``: once per guard
+        (one request or connection) and room and action, so a client repeating a refused
+        write cannot flood the trail."""
+        if (room, action) in self._denied:
+            return
+        self._denied.add((room, action))
+        self.access.audit.record(
+            "permission.denied", user=self.identity.username, room=room, wanted=action
+        )
 
     def may_connect(self) -> bool:
         """Whether the subject may read anything (a connection not about one room)."""
@@ -138,6 +153,9 @@ class Access:
         )
         self._ticker: asyncio.Task[None] | None = None
         tokens.revoked = self.revoked.__contains__
+        #: Shares a revocation made here with the other instances of a deployment (the
+        #: backplane's ``share_revocation``; None: one instance).
+        self.share_revocation: Callable[[str, float], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         await self.policy.start()
@@ -235,6 +253,20 @@ class Access:
         await self.revocations.revoke(jti, expires)
         self.revoked[jti] = expires
         self.audit.record("token.revoked", user=by, jti=jti)
+        closed = self._end_token(jti)
+        if self.share_revocation is not None:
+            await self.share_revocation(jti, expires)
+        return closed
+
+    def revoked_elsewhere(self, jti: str, expires: float) -> None:
+        """Another instance revoked a token (the backplane says so): refuse it here too, and
+        close the connections using it."""
+        if expires <= time.time() or jti in self.revoked:
+            return
+        self.revoked[jti] = expires
+        self._end_token(jti)
+
+    def _end_token(self, jti: str) -> int:
         closed = 0
         for guard in list(self._guards):
             if guard.claims is not None and guard.claims.jti == jti:
@@ -244,7 +276,7 @@ class Access:
 
     async def _tick_forever(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(CHECK_INTERVAL)
             try:
                 self.tick()
             except Exception:

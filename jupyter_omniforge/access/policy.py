@@ -98,7 +98,7 @@ class RoomPolicy(LoggingConfigurable):
         """Load what the policy needs; raise a clear error if it cannot serve."""
 
     def check(self) -> bool:
-        """Called every second: pick up changes (a file edited); True when the answers may
+        """Called twice a second: pick up changes (a file edited); True when the answers may
         have changed (and ``generation`` moved)."""
         return False
 

@@ -89,9 +89,18 @@ def load_or_create_secret(path: Path) -> bytes:
     use. Every instance of a deployment needs the same one."""
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+        # Written whole under another name, then linked into place: instances starting together
+        # on one data directory all end up with the first one's secret, never a partial file.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another instance was first
+        finally:
+            draft.unlink()
     secret = base64.b64decode(path.read_text().strip(), validate=True)
     if len(secret) < 32:
         raise ValueError(f"the token secret in {path} is shorter than 32 bytes")
@@ -154,7 +163,7 @@ class Tokens:
             username=user,
             name=name or user,
             groups=frozenset(groups),
-            expires=issued + ttl,
+            expires=float(int(issued + ttl)),  # what the token says: `exp` is whole seconds
             rooms=tuple(rooms),
             permissions=frozenset(permissions),
         )

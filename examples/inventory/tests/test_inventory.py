@@ -27,9 +27,9 @@ INVALID: dict[str, Any] = {"order.placed": {}, "order.shipped": {}}
 PRESENCE: dict[str, Any] = {"status": "text"}
 
 
-async def test_the_server_serves_the_inventory_app(omniforge: Any) -> None:
-    app = omniforge.apps["inventory"]
-    assert omniforge.room_names.kinds(app.namespace) == ["order"]
+async def test_the_server_serves_the_inventory_app(omniforge_app: Any) -> None:
+    app = omniforge_app.apps["inventory"]
+    assert omniforge_app.room_names.kinds(app.namespace) == ["order"]
     assert sorted(app.declaration.event_types()) == sorted(EXAMPLES)
 
 

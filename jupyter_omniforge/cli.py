@@ -3,6 +3,7 @@
     jupyter omniforge emit build:42 build.progress --data '{"percent": 40, "message": "compiling"}'
     jupyter omniforge watch build:42            # exits 0 when it completes, 1 when it fails
     jupyter omniforge history build:42
+    jupyter omniforge run build:42 --name nightly -- make test   # its output is the build's log
     jupyter omniforge generate inventory.yaml -o inventory/ [--check]
     jupyter omniforge config                    # every OmniForgeApp setting: type, default, help
 
@@ -13,6 +14,9 @@ Exit statuses: 0 success (for ``watch``: the build or deployment completed); 1 i
 ``generate --check``: DIR is out of date); 2 invalid arguments, an invalid spec or an event the
 server refused; 3 no server found, not found there (no jupyter_omniforge) or unreachable;
 4 not authorized (a wrong token, or no permission); 124 ``--timeout`` expired; 130 interrupted.
+``run`` exits with the command's own status (``128 + N`` when signal N ended it; 124 when its
+``--timeout`` did; 127 command not found, 126 not executable); 2, 3 or 4 mean the run could not
+be started, and the command did not run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from .client.command import DEFAULT_MAX_RATE, CommandRun, check_arguments
 from .client.discovery import DiscoveryError
 from .client.errors import ClientError, InvalidRequest, NotAuthorized, SubscriptionRefused
 from .client.events import OmniForge
@@ -59,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
         "generate the endpoints and clients of a real-time app from a spec.",
         epilog="Exit statuses: 0 ok, 1 failed (watch) or out of date (generate --check), "
         "2 invalid input, 3 server not found or unreachable, 4 not authorized (wrong token or "
-        "no permission), 124 timeout, 130 interrupted. `jupyter omniforge --help-all` also lists "
-        "the server extension's settings.",
+        "no permission), 124 timeout, 130 interrupted; `run` exits with the command's own status. "
+        "`jupyter omniforge --help-all` also lists the server extension's settings.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -104,6 +109,46 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("channel", metavar="CHANNEL", help="a name, pattern or comma list")
     history.add_argument("--after", metavar="ID", help="start after this event id")
     history.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+
+    run = commands.add_parser(
+        "run",
+        parents=[server],
+        help="run a command as a build or deployment: its output is the run's log",
+        usage="jupyter omniforge run [options] CHANNEL -- CMD [ARGS ...]",
+        description="Run CMD as the build or deployment CHANNEL: build.started (with the "
+        "command line and the host), its output line by line into the run's log as "
+        "build.progress events (at most --max-rate a second: faster lines are joined into one "
+        "event, none is lost), then build.completed, or build.failed with the exit code and the "
+        "last 20 lines. The output is also passed through unchanged (stdout to stdout, stderr "
+        "to stderr). SIGINT and SIGTERM go to the command (failed: interrupted). Exits with the "
+        "command's own status; 124 after --timeout; 2, 3 or 4 when the run cannot be started "
+        "(then the command does not run).",
+    )
+    run.add_argument("channel", metavar="CHANNEL", help="build:ID or deployment:ID")
+    run.add_argument("--name", help='a name for the run, shown in the feed (for example "nightly")')
+    run.add_argument(
+        "--progress-regex",
+        metavar="RE",
+        help="the percent is the group (?P<percent>...) of RE in the last line that matches "
+        "(default: tqdm's NN%%|)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="after S seconds, stop the command (SIGTERM, then SIGKILL) and record 'timed out'",
+    )
+    run.add_argument(
+        "--max-rate",
+        type=float,
+        default=DEFAULT_MAX_RATE,
+        metavar="N",
+        help=f"events per second at most (default: {DEFAULT_MAX_RATE:g})",
+    )
+    run.add_argument(
+        "--quiet", action="store_true", help="print nothing of the output (it still is the log)"
+    )
+    run.add_argument("argv", nargs="*", metavar="CMD", help="the command, after --")
 
     generate = commands.add_parser(
         "generate",
@@ -190,8 +235,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().print_help()
         print("\nServer extension settings (jupyter omniforge config):\n")
         return config()
+    command: list[str] | None = None
+    if argv[:1] == ["run"] and "--" in argv:  # the command's own arguments are not ours to parse
+        split = argv.index("--")
+        argv, command = argv[:split], argv[split + 1 :]
     args = _parser().parse_args(argv)
+    if command is not None:
+        args.argv = [*args.argv, *command]
     try:
+        if args.command == "run":
+            _check_run(args)
         if args.command == "generate":
             return generate(args.spec, args.output, check=args.check)
         if args.command == "config":
@@ -235,6 +288,8 @@ def _against(forge: OmniForge, args: argparse.Namespace) -> int:
         for event in forge.history(args.channel, args.after, args.limit):
             print(json.dumps(event))
         return EXIT_OK
+    if args.command == "run":
+        return asyncio.run(_run(forge, args))
     display = Display(sys.stdout, single=_is_single_channel(args.channel))
 
     async def watch_and_close() -> int:
@@ -244,6 +299,36 @@ def _against(forge: OmniForge, args: argparse.Namespace) -> int:
             await forge.aclose()
 
     return asyncio.run(watch_and_close())
+
+
+def _check_run(args: argparse.Namespace) -> None:
+    try:
+        check_arguments(
+            args.channel,
+            args.argv,
+            progress_regex=args.progress_regex,
+            timeout=args.timeout,
+            max_rate=args.max_rate,
+        )
+    except ValueError as e:
+        raise Usage(str(e)) from None
+
+
+async def _run(forge: OmniForge, args: argparse.Namespace) -> int:
+    """``jupyter omniforge run``: the command's own exit status (see CommandRun.run)."""
+    try:
+        return await CommandRun(
+            forge,
+            args.channel,
+            args.argv,
+            name=args.name,
+            progress_regex=args.progress_regex,
+            timeout=args.timeout,
+            max_rate=args.max_rate,
+            quiet=args.quiet,
+        ).run()
+    finally:
+        await forge.aclose()
 
 
 def _token_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -298,6 +383,7 @@ def rotate_key(new_key_file: str, old_key_file: str | None, db: str | None) -> i
     from jupyter_core.paths import jupyter_data_dir
 
     from .store.crypto import Cipher, CipherError, read_key_file
+    from .store.sqlite.migrations import SchemaError
     from .store.sqlite.rotation import rotate
 
     path = Path(db) if db else Path(jupyter_data_dir()) / "omniforge" / "omniforge.sqlite"
@@ -309,7 +395,7 @@ def rotate_key(new_key_file: str, old_key_file: str | None, db: str | None) -> i
         done = rotate(
             path, old, new, progress=lambda table, n: print(f"{table}: {n} rows", flush=True)
         )
-    except CipherError as e:
+    except (CipherError, SchemaError) as e:
         return _fail(EXIT_USAGE, f"cannot re-seal {path}: {e}")
     print(
         f"re-sealed {sum(done.values())} rows of {path} with key {new.current}; start the server "
@@ -461,7 +547,8 @@ def _ended(run: list[dict[str, Any]]) -> bool:
 
 class Display:
     """Renders run events: a progress bar redrawn in place on a terminal, else one line each
-    (``[ 40%] compiling``). :meth:`show` returns the exit status once a run has ended."""
+    (``[ 40%] compiling``); the lines of an event's ``log`` each get one, above the bar on a
+    terminal. :meth:`show` returns the exit status once a run has ended."""
 
     def __init__(self, out: TextIO, *, single: bool = True, tty: bool | None = None) -> None:
         self.out = out
@@ -493,12 +580,25 @@ class Display:
             outcome = EXIT_FAILED
         else:
             message = phase
-        if not self.single:
-            message = f"{event.get('channel')} {message}"
-        self._render(message, final=outcome is not None)
+        prefix = "" if self.single else f"{event.get('channel')} "
+        log = data.get("log") if phase == "progress" else None
+        if isinstance(log, list) and log:  # lines of output (jupyter omniforge run)
+            self._print_log([f"{prefix}{line}" for line in log])
+            if not self.tty:
+                return outcome  # the message is the last of them
+        self._render(prefix + message, final=outcome is not None)
         if outcome == EXIT_FAILED:
             print(f"{event.get('channel')} failed: {data.get('error', '')}", file=sys.stderr)
         return outcome
+
+    def _print_log(self, lines: list[str]) -> None:
+        """Lines of a run's log: one ``[ 40%] line`` each, or above the progress bar."""
+        if self.tty:
+            self.out.write("".join(f"\r\x1b[2K{line}\n" for line in lines))
+            self._open_line = False  # the bar is drawn again below them
+        else:
+            self.out.write("".join(f"[{self.percent:3.0f}%] {line}\n" for line in lines))
+        self.out.flush()
 
     def _render(self, message: str, *, final: bool) -> None:
         if not self.tty:

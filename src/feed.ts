@@ -23,8 +23,10 @@ import type {
 export const FEED_CHANNELS = ['build:*', 'deployment:*'];
 /** Events asked for when the feed opens (the server caps a page at `event_page_max`). */
 const HISTORY_LIMIT = 500;
-/** Log entries kept per run. */
+/** Events kept per run. */
 const LOG_MAX = 200;
+/** Entries of a run's log: one per event, or one per line of an event's `log` (its output). */
+const LOG_ENTRIES_MAX = 500;
 /** Runs kept in memory, shown or not. */
 const RUNS_MAX = 200;
 /** Event ids remembered to drop repeats. */
@@ -168,7 +170,11 @@ export class EventFeedModel implements IEventFeed {
       this._ws = null;
       this._failedAttempts += 1;
       this._updateState(false);
-      const delay = Math.min(100 * 2 ** this._failedAttempts, MAX_BACKOFF_MS);
+      // Scaled by a random factor in [0.5, 1] (as jupyter_omniforge/backoff.py does), so that
+      // the tabs a restarted server dropped do not all come back in the same instant.
+      const delay =
+        Math.min(100 * 2 ** this._failedAttempts, MAX_BACKOFF_MS) *
+        (1 - 0.5 * Math.random());
       this._retry = window.setTimeout(() => this._connect(), delay);
     };
     this._updateState(false);
@@ -346,8 +352,7 @@ class RunRecord {
     let duration: number | null = null;
     let startedBy = '';
     let lastTime = this._firstTime;
-    const log: IRunLogEntry[] = [];
-    for (const { id, event } of this._events) {
+    for (const { event } of this._events) {
       const data = event.data ?? {};
       const text = typeof data.message === 'string' ? data.message : null;
       const value = typeof data.percent === 'number' ? data.percent : null;
@@ -389,13 +394,6 @@ class RunRecord {
           message = error;
           break;
       }
-      log.push({
-        id,
-        time: event.time,
-        type: event.type,
-        percent: value,
-        message: text ?? (typeof data.error === 'string' ? data.error : '')
-      });
     }
     return {
       channel: this.channel,
@@ -411,13 +409,48 @@ class RunRecord {
       lastTime,
       lastEventId: this.lastId,
       startedBy,
-      log
+      log: logOf(this._events)
     };
   }
 
   private _events: { id: string; event: IEventEnvelope }[] = [];
   private _historyCount = 0;
   private _firstTime = Infinity;
+}
+
+/**
+ * The newest `LOG_ENTRIES_MAX` entries of a run's log, oldest first: one per event, or one per
+ * line of an event that carries its lines of output in `log` (`jupyter omniforge run`).
+ */
+function logOf(events: { id: string; event: IEventEnvelope }[]): IRunLogEntry[] {
+  const log: IRunLogEntry[] = [];
+  for (let k = events.length - 1; k >= 0 && log.length < LOG_ENTRIES_MAX; k--) {
+    const { id, event } = events[k];
+    const data = event.data ?? {};
+    const value = typeof data.percent === 'number' ? data.percent : null;
+    const lines = Array.isArray(data.log) ? data.log : [];
+    if (lines.length === 0) {
+      const text = typeof data.message === 'string' ? data.message : null;
+      log.push({
+        id,
+        time: event.time,
+        type: event.type,
+        percent: value,
+        message: text ?? (typeof data.error === 'string' ? data.error : '')
+      });
+      continue;
+    }
+    for (let i = lines.length - 1; i >= 0 && log.length < LOG_ENTRIES_MAX; i--) {
+      log.push({
+        id: `${id}#${i}`,
+        time: event.time,
+        type: event.type,
+        percent: i === lines.length - 1 ? value : null,
+        message: String(lines[i])
+      });
+    }
+  }
+  return log.reverse();
 }
 
 function numberOr(value: unknown, fallback: number): number {

@@ -8,6 +8,8 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ if BROWSER_MISSING:
 
 from playwright.sync_api import expect  # after the skip: it may not be installed
 
+CLI = [sys.executable, "-m", "jupyter_omniforge.cli"]
 LATENCY_SAMPLES = 60
 #: The target is 100 ms at p95 on a quiet machine; the assertion only guards against a broken
 #: path (a poll, a debounce) on a busy CI runner.
@@ -232,6 +235,37 @@ def test_build_feed_follows_builds_and_keeps_history(shared_lab: LabServer, new_
     # Each event once, even though history and live stream overlap.
     user.run(ok).get_by_role("button", name="Show log").click()
     expect(user.run(ok).locator(".jp-OmniForge-run-log li")).to_have_count(3)
+    assert not user.errors, user.errors
+
+
+def test_the_feed_shows_the_lines_of_a_command_run(shared_lab: LabServer, new_user) -> None:
+    """`jupyter omniforge run` sends a command's output as lines of the run's log: the feed
+    lists each one (indentation kept), the last line is the run's status line."""
+    channel = "build:feed-run"
+    user = new_user(shared_lab).open()
+    user.show_sidebar()
+    script = "echo compiling; echo '    main.c: 2 warnings'; echo linked"
+    server = ["--url", shared_lab.url, "--token", shared_lab.token]
+    done = subprocess.run(
+        [*CLI, "run", channel, "--name", "nightly", *server, "--", "sh", "-c", script],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    row = user.run(channel)
+    expect(row).to_have_attribute("data-state", "completed")
+    row.get_by_role("button", name="Show log").click()
+    lines = row.locator(".jp-OmniForge-run-log li")
+    expect(lines.filter(has_text="compiling")).to_have_count(1)
+    warnings = lines.filter(has_text="main.c: 2 warnings")
+    expect(warnings).to_have_count(1)
+    assert "    main.c: 2 warnings" in warnings.inner_text()  # the indentation is kept
+    texts = lines.all_inner_texts()
+    order = [
+        next(i for i, t in enumerate(texts) if word in t) for word in ("compil", "main.c", "linked")
+    ]
+    assert order == sorted(order), texts
+    assert "nightly" in texts[0] and "build.completed" in texts[-1], texts
     assert not user.errors, user.errors
 
 

@@ -370,6 +370,8 @@
   font-size: var(--jp-ui-font-size0);
   background-color: var(--jp-layout-color2);
   color: var(--jp-ui-font-color1);
+  white-space: pre-wrap; /* lines of output keep their indentation */
+  word-break: break-word;
 }
 
 .jp-OmniForge-run-log time,

@@ -296,7 +296,7 @@ class Emitter:
                 status, answer, sent_at = await self._emit_tornado(body)
             else:
                 status, answer, sent_at = await self._emit_raw(conn, body)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             self.errors.append(f"seq {seq}: {type(e).__name__}: {e}")
             if self.kind == "raw" and conn.lost:
                 conn = await self._reconnect(conn)
@@ -309,6 +309,36 @@ class Emitter:
             return None
         raw_id = str(json.loads(answer)["id"])
         return Emitted(seq, parse_event_id(raw_id), sent_at, answered_at, raw_id)
+
+    async def emit_batch(self, channel: str, seqs: list[int]) -> list[Emitted]:
+        """POST ``seqs`` as one batch (a JSON array); the events stored, each with the batch's
+        send and answer times (an entry in :attr:`errors` per event refused or lost)."""
+        conn = await self._idle.get()
+        body = b"[" + b",".join(self._body(channel, seq) for seq in seqs) + b"]"
+        try:
+            if self.kind == "tornado":
+                status, answer, sent_at = await self._emit_tornado(body)
+            else:
+                status, answer, sent_at = await self._emit_raw(conn, body)
+        except (TimeoutError, OSError) as e:
+            self.errors.append(f"seqs {seqs[0]}..{seqs[-1]}: {type(e).__name__}: {e}")
+            if self.kind == "raw" and conn.lost:
+                conn = await self._reconnect(conn)
+            return []
+        finally:
+            self._idle.put_nowait(conn)
+        answered_at = time.perf_counter()
+        if status != 200:
+            self.errors.append(f"seqs {seqs[0]}..{seqs[-1]}: HTTP {status} {answer[:200]!r}")
+            return []
+        emitted = []
+        for seq, result in zip(seqs, json.loads(answer)["events"], strict=True):
+            if "id" not in result:
+                self.errors.append(f"seq {seq}: {result}")
+                continue
+            raw_id = str(result["id"])
+            emitted.append(Emitted(seq, parse_event_id(raw_id), sent_at, answered_at, raw_id))
+        return emitted
 
     async def _emit_raw(self, conn: HttpConnection, body: bytes) -> tuple[int, bytes, float]:
         host, port = self.server.host_port
@@ -343,7 +373,7 @@ class Emitter:
                 asyncio.get_running_loop().create_connection(HttpConnection, host, port),
                 self.timeout,
             )
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             return old
         self._all.append(conn)
         return conn
@@ -597,7 +627,7 @@ async def connect_subscribers(
                 await sub.connect(url, args.timestamps == "kernel", args.connect_timeout)
                 sub.subscribe(args.pattern)
                 await asyncio.wait_for(asyncio.shield(sub.subscribed), args.connect_timeout)
-            except (OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, OSError) as e:
                 errors.append(f"{type(e).__name__}: {e}")
                 await sub.close()
                 sub.ws = None
@@ -641,8 +671,26 @@ async def live_run(
         schedule[seq] = at
         tasks.append(asyncio.ensure_future(send(seq)))
 
+    async def send_batch(seqs: list[int]) -> None:
+        for e in await emitter.emit_batch(channel, seqs):
+            emitted[e.seq] = e
+
     async def paced(first: int, count: int) -> None:
         t0 = time.perf_counter()
+        if args.batch_ms > 0:
+            # Every batch_ms, the events due by then go in one POST; each event's latency still
+            # counts from its own scheduled time, so waiting for the batch is part of it.
+            sent = 0
+            while sent < count:
+                due = min(count, int((time.perf_counter() - t0) * rate) + 1)
+                if due > sent:
+                    seqs = list(range(first + sent, first + due))
+                    for k, seq in enumerate(seqs):
+                        schedule[seq] = t0 + (sent + k) / rate
+                    tasks.append(asyncio.ensure_future(send_batch(seqs)))
+                    sent = due
+                await asyncio.sleep(args.batch_ms / 1000)
+            return
         for i in range(count):
             at = t0 + i / rate
             delay = at - time.perf_counter()
@@ -687,7 +735,7 @@ async def live_run(
     result.sent = len(emitted)
     result.measured = sum(1 for seq in emitted if seq >= warm)
     result.emit_errors = emitter.errors
-    measure_deliveries(result, subs, emitted, schedule, warm, total)
+    measure_deliveries(result, subs, emitted, schedule, warm, total, args.batch_ms > 0)
     return result
 
 
@@ -698,7 +746,10 @@ def measure_deliveries(
     schedule: dict[int, float],
     warm: int,
     total: int,
+    from_schedule: bool = False,
 ) -> None:
+    """Latency counts from the POST that carried the event, or with ``from_schedule`` (batched
+    emits) from the time the event was due, so the wait for its batch is part of it."""
     expected_seqs = set(range(total))
     latencies: list[float] = []
     read_latencies: list[float] = []
@@ -726,7 +777,7 @@ def measure_deliveries(
             if seq < warm or seq in seen or seq not in emitted:
                 continue
             seen.add(seq)
-            sent = emitted[seq].sent_at
+            sent = schedule[seq] if from_schedule else emitted[seq].sent_at
             latencies.append((arrival - sent) * 1000)
             per_event.setdefault(seq, []).append(latencies[-1])
             read_latencies.append((read - sent) * 1000)
@@ -892,7 +943,7 @@ async def wait_room_state(
             status, body = await http_get(
                 server, f"omniforge/api/rooms/{quote(channel)}", args.connect_timeout
             )
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             status, body = 0, b""
         if status == 200:
             seen = json.loads(body).get("content", {}).get("status", {}).get("lastEventId")
@@ -919,7 +970,7 @@ async def replay_ws(
         try:
             done_at = await asyncio.wait_for(asyncio.shield(sub.complete), args.replay_timeout)
             seconds: float | None = done_at - sent_at
-        except asyncio.TimeoutError:
+        except TimeoutError:
             seconds = None
         gen = gen_meter.stop()
         srv = server_meter.stop() if server_meter else None
@@ -965,7 +1016,7 @@ async def replay_sse(
         try:
             done_at = await asyncio.wait_for(asyncio.shield(client.complete), args.replay_timeout)
             seconds: float | None = done_at - sent_at
-        except asyncio.TimeoutError:
+        except TimeoutError:
             seconds = None
         except ConnectionError as e:
             seconds, error = None, str(e)
@@ -1176,7 +1227,13 @@ def record(
             "settings",
             f"duration {args.duration:g} s, warm-up {args.warmup:g} s, pattern "
             f"{','.join(args.pattern)}, emitter {args.emitter} over {args.emit_connections} "
-            f"keep-alive connection(s), arrival = "
+            f"keep-alive connection(s)"
+            + (
+                f", batches every {args.batch_ms:g} ms, latency from each event's due time"
+                if args.batch_ms > 0
+                else ", one event per POST"
+            )
+            + ", arrival = "
             + ("kernel receive timestamp" if args.timestamps == "kernel" else "read time")
             + (f", server args {' '.join(args.server_arg)}" if args.spawn_omniforge else ""),
         ),
@@ -1251,6 +1308,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="keep-alive HTTP connections of the emitter",
     )
     parser.add_argument("--emitter", choices=("raw", "tornado"), default="raw")
+    parser.add_argument(
+        "--batch-ms",
+        type=float,
+        default=0.0,
+        help="live runs POST the events due every this many ms as one batch (0: one per POST)",
+    )
     parser.add_argument("--timestamps", choices=("kernel", "read"), default="kernel")
     parser.add_argument("--connect-concurrency", type=int, default=20)
     parser.add_argument("--connect-timeout", type=float, default=10.0)

@@ -88,9 +88,21 @@ class RegisteredApp:
         when its hook refuses it, :class:`HookFailed` when the hook breaks: nothing is then
         stored or sent.
         """
-        bus = self.registry.bus
-        if bus is None:
-            raise RuntimeError("jupyter_omniforge has not initialized its event bus yet")
+        envelope = await self.prepare(room, type, data, source=source)
+        return await self._bus().append(envelope)
+
+    async def prepare(
+        self,
+        room: str,
+        type: str,
+        data: Any = None,
+        *,
+        source: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """What :meth:`emit` does before it stores: the envelope (without ``id``) of a valid
+        event its hook accepted, for a caller that stores several at once
+        (:meth:`EventBus.append_many`). Raises as :meth:`emit` does."""
+        bus = self._bus()
         name = self.registry.names.parse(room, self.namespace)
         envelope = bus.check(
             str(name), type, data, source or {"username": "server"}, namespace=self.namespace
@@ -100,7 +112,13 @@ class RegisteredApp:
             await self._run(
                 hook, Arrival(self, name.relative, type, envelope["data"], envelope["source"])
             )
-        return await bus.append(envelope)
+        return envelope
+
+    def _bus(self) -> EventBus:
+        bus = self.registry.bus
+        if bus is None:
+            raise RuntimeError("jupyter_omniforge has not initialized its event bus yet")
+        return bus
 
     async def _run(self, hook: Hook, arrival: Arrival[Any]) -> None:
         try:

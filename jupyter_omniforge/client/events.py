@@ -255,6 +255,18 @@ class OmniForge:
         payload = {"channel": channel, "type": type, "data": {} if data is None else data}
         return await self.arequest("POST", EVENTS_PATH, json=payload, invalid=EventRejected)
 
+    def emit_many(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Emit several events (``{"channel", "type", "data"}`` each) in one request, stored in
+        one transaction. Returns, in order, each event's envelope or, for one the server
+        refused, ``{"index", "error", "message"}``; the others are stored all the same."""
+        answer = self.request("POST", EVENTS_PATH, json=list(events), invalid=EventRejected)
+        return answer["events"]
+
+    async def aemit_many(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`emit_many` for async code."""
+        answer = await self.arequest("POST", EVENTS_PATH, json=list(events), invalid=EventRejected)
+        return answer["events"]
+
     # -- history ---------------------------------------------------------------------------------
 
     def history(
@@ -312,6 +324,7 @@ class OmniForge:
         max_retries: int | None = None,
         backoff: float = 0.1,
         max_backoff: float = 5.0,
+        ready: asyncio.Event | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Follow ``channels`` (names or patterns such as ``build:*``) over the realtime gateway.
 
@@ -329,6 +342,9 @@ class OmniForge:
         The first connection is not retried: a wrong URL or token raises at once
         (:class:`ServerUnreachable`, :class:`SubscriptionRefused`). An ``error`` frame from the
         gateway raises :class:`SubscriptionRefused`. Breaking out of the loop closes the socket.
+
+        ``ready``, when given, is set once the server has confirmed the subscription: every event
+        emitted after that is delivered (a test can subscribe, wait for it, then act).
         """
         names = _channels(channels)
         cursor = last_event_id
@@ -365,6 +381,8 @@ class OmniForge:
                         yield {"type": "reset", "reason": frame.get("reason")}
                     elif kind == "subscribed":
                         retry.reset()
+                        if ready is not None:
+                            ready.set()
                         # A server may tell where the stream starts; resuming from there means
                         # a drop before the first event loses nothing either.
                         if cursor is None and frame.get("lastEventId") is not None:

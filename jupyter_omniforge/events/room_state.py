@@ -2,8 +2,8 @@
 
 A room ``build:{id}`` (or ``deployment:{id}``) holds a Map ``status`` (state, percent, message,
 startedAt, finishedAt, error, updatedAt, lastEventId) and an Array ``log`` of the last
-``log_max`` entries ``{time, type, percent, message}``, so a late joiner sees the current build
-at once and a UI can bind to it.
+``log_max`` entries ``{time, type, percent, message}`` (one per line of an event's ``log``), so
+a late joiner sees the current build at once and a UI can bind to it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map
 
+from ..names import parse_room_name
 from ..rooms.manager import RoomManager
-from ..rooms.names import parse_room_name
 from .bus import EventBus, EventMessage, Subscription
 
 _STATES = {
@@ -63,54 +63,86 @@ class RoomStateWriter:
 
     async def _run(self) -> None:
         while True:
-            message = await self._queue.get()
-            if message.envelope["type"].split(".", 1)[0] not in ("build", "deployment"):
-                self._queue.task_done()  # presence and other events on these channels
-                continue
+            batch = [await self._queue.get()]
+            while not self._queue.empty():  # what arrived meanwhile goes in the same changes
+                batch.append(self._queue.get_nowait())
             try:
-                room = await self.rooms.open(parse_room_name(message.channel))
-                room.change(lambda doc, m=message: self._apply(doc, m.envelope))
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write(self, batch: list[EventMessage]) -> None:
+        """One transaction per room for all of ``batch``'s events of that room, in order."""
+        by_room: dict[str, list[dict[str, Any]]] = {}
+        for message in batch:
+            family = message.envelope["type"].split(".", 1)[0]
+            if family in ("build", "deployment"):  # not presence, nor other events there
+                by_room.setdefault(message.channel, []).append(message.envelope)
+        for channel, envelopes in by_room.items():
+            try:
+                room = await self.rooms.open(parse_room_name(channel))
+                room.change(lambda doc, e=envelopes: self._apply(doc, e))
                 self.rooms.release_if_idle(room)
             except Exception:
-                self.log.exception("could not write event %s into its room", message.id)
-            finally:
-                self._queue.task_done()
+                self.log.exception(
+                    "could not write events %s..%s into their room",
+                    envelopes[0]["id"],
+                    envelopes[-1]["id"],
+                )
 
-    def _apply(self, doc: Doc, envelope: dict[str, Any]) -> None:
+    def _apply(self, doc: Doc, envelopes: list[dict[str, Any]]) -> None:
+        """Fold ``envelopes`` into the status, then write only the keys that changed, and the
+        log entries that stay (the last ``log_max``) with one trim."""
         status = doc.get("status", type=Map)
         log = doc.get("log", type=Array)
-        phase = envelope["type"].split(".", 1)[1]
-        data = envelope["data"]
-        now = envelope["time"]
-        status["state"] = _STATES.get(phase, phase)
-        status["updatedAt"] = now
-        status["lastEventId"] = envelope["id"]
-        status["lastEventType"] = envelope["type"]
-        if phase in ("created", "started"):
-            status["startedAt"] = now
-            status["percent"] = 0.0
-            for key in ("finishedAt", "error"):
-                if key in status:
-                    del status[key]
-        if "percent" in data:
-            status["percent"] = float(data["percent"])
-        if phase == "completed":
-            status["percent"] = 100.0
-            status["finishedAt"] = now
-        if phase == "failed":
-            status["finishedAt"] = now
-            status["error"] = data["error"]
-        message = data.get("message") or data.get("error") or ""
-        if message:
-            status["message"] = message
-        log.append(
-            {
-                "time": now,
-                "type": envelope["type"],
-                "percent": status.get("percent", 0.0),
-                "message": message,
-            }
-        )
+        before = status.to_py() or {}
+        state = dict(before)
+        entries = []
+        for envelope in envelopes:
+            entries += _fold(state, envelope)
+        for key in before.keys() - state.keys():
+            del status[key]
+        for key, value in state.items():
+            if key not in before or before[key] != value:
+                status[key] = value
+        entries = entries[-self.log_max :]
+        log.extend(entries)
         excess = len(log) - self.log_max
         if excess > 0:
             del log[0:excess]
+
+
+def _fold(state: dict[str, Any], envelope: dict[str, Any]) -> list[dict[str, Any]]:
+    """Apply one event to ``state`` (the status map, as a dict); return its log entries: one,
+    or one per line of its ``log`` (the output ``jupyter omniforge run`` and the notebook
+    tools send)."""
+    phase = envelope["type"].split(".", 1)[1]
+    data = envelope["data"]
+    now = envelope["time"]
+    state["state"] = _STATES.get(phase, phase)
+    state["updatedAt"] = now
+    state["lastEventId"] = envelope["id"]
+    state["lastEventType"] = envelope["type"]
+    if phase in ("created", "started"):
+        state["startedAt"] = now
+        state["percent"] = 0.0
+        state.pop("finishedAt", None)
+        state.pop("error", None)
+    if "percent" in data:
+        state["percent"] = float(data["percent"])
+    if phase == "completed":
+        state["percent"] = 100.0
+        state["finishedAt"] = now
+    if phase == "failed":
+        state["finishedAt"] = now
+        state["error"] = data["error"]
+    message = data.get("message") or data.get("error") or ""
+    if message:
+        state["message"] = message
+    lines = data.get("log") or [message]
+    percent = state.get("percent", 0.0)
+    return [
+        {"time": now, "type": envelope["type"], "percent": percent, "message": line}
+        for line in lines
+    ]

@@ -9,7 +9,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .. import strictjson
-from ..errors import ValidationError
+from ..errors import OmniForgeError, ValidationError
 from ..events.bus import EventMessage
 from ..metrics import METRICS
 from .api import OmniForgeAPIHandler
@@ -39,10 +39,26 @@ class EventsHandler(_EventsBase):
 
     @web.authenticated
     async def post(self) -> None:
+        """One event (a JSON object: 201 and its envelope), or a batch: a JSON array or NDJSON
+        (``Content-Type: application/x-ndjson``), answered 200 with each event's envelope or
+        error, in order; the valid ones are stored in one transaction."""
         app = self.extensionapp
+        content_type = self.request.headers.get("Content-Type", "")
+        if "ndjson" in content_type or "jsonl" in content_type:
+            await self._post_batch(self._ndjson_body())
+            return
+        if self.request.body.lstrip()[:1] == b"[":
+            await self._post_batch(self.json_body(app.max_event_batch_bytes))
+            return
         # The body holds one event: its data (at most max_event_bytes as compact JSON) and a
         # little envelope, with room for the sender's whitespace.
         body = self.json_body(2 * app.max_event_bytes + 4096)
+        envelope = await self._prepare(body)
+        self.write_json(await app.bus.append(envelope), status=201)
+
+    async def _prepare(self, body: Any) -> dict[str, Any]:
+        """The envelope of one event of a request; raises when it may not be emitted."""
+        app = self.extensionapp
         if not isinstance(body, dict):
             raise ValidationError('expected a JSON object {"channel", "type", "data"}')
         unknown = set(body) - {"channel", "type", "data"}
@@ -51,11 +67,51 @@ class EventsHandler(_EventsBase):
         channel = str(app.room_names.parse(body.get("channel"), self.namespace))
         self.guard.require(channel, "emit")
         source = self.guard.identity.as_source()
-        emitter = app.bus if self.namespace is None else app.apps[self.namespace]
-        envelope = await emitter.emit(
+        if self.namespace is None:
+            return app.bus.check(channel, body.get("type"), body.get("data"), source)
+        return await app.apps[self.namespace].prepare(
             body.get("channel"), body.get("type"), body.get("data"), source=source
         )
-        self.write_json(envelope, status=201)
+
+    def _ndjson_body(self) -> list[Any]:
+        """The lines of an NDJSON body, each parsed (or the error it gives, kept in its place)."""
+        app = self.extensionapp
+        body = self.request.body
+        if len(body) > app.max_event_batch_bytes:
+            raise web.HTTPError(413, f"request body larger than {app.max_event_batch_bytes} bytes")
+        items: list[Any] = []
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            try:
+                items.append(strictjson.loads(line, max_depth=app.max_nesting_depth))
+            except OmniForgeError as e:
+                items.append(e)
+        return items
+
+    async def _post_batch(self, items: Any) -> None:
+        app = self.extensionapp
+        if not isinstance(items, list) or not items:
+            raise ValidationError("expected a non-empty batch of events")
+        if len(items) > app.max_events_per_post:
+            raise web.HTTPError(
+                413, f"{len(items)} events in one request; at most {app.max_events_per_post}"
+            )
+        results: list[dict[str, Any]] = []
+        valid: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            try:
+                if isinstance(item, OmniForgeError):
+                    raise item
+                valid.append(await self._prepare(item))
+                results.append({})  # filled in once stored
+            except OmniForgeError as e:
+                results.append({"index": index, "error": e.code, "message": str(e)})
+        stored = iter(await app.bus.append_many(valid))
+        answer = [result or next(stored) for result in results]
+        self.write_json(
+            {"events": answer, "stored": len(valid), "refused": len(items) - len(valid)}
+        )
 
     @web.authenticated
     async def get(self) -> None:
@@ -116,6 +172,7 @@ class EventStreamHandler(_EventsBase):
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
         self._pending_flushes = 0
+        self._queued: list[bytes] | None = None
         self.write(b"retry: 1000\n\n")
         await self.flush()
         after = after or await bus.last_id()
@@ -142,8 +199,21 @@ class EventStreamHandler(_EventsBase):
         self._write(f"event: reset\ndata: {strictjson.dumps({'reason': reason})}\n\n".encode())
 
     def _write(self, data: bytes) -> None:
+        """Queue ``data`` for the end of this event-loop turn: what is written in one turn (the
+        events stored together, a replay page) goes out in one write and one flush."""
         if self._done.is_set():
             return
+        if self._queued is None:
+            self._queued = [data]
+            asyncio.get_running_loop().call_soon(self._write_queued)
+        else:
+            self._queued.append(data)
+
+    def _write_queued(self) -> None:
+        queued, self._queued = self._queued, None
+        if not queued or self._done.is_set():
+            return
+        data = queued[0] if len(queued) == 1 else b"".join(queued)
         if self._pending_flushes > self.extensionapp.send_queue_max_messages:
             self.log.info("closing a Server-Sent Events stream that cannot keep up")
             self._done.set()

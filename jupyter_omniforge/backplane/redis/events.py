@@ -105,6 +105,35 @@ class RedisEventLog:
             raise BackplaneUnavailable(f"could not store the event: {e}") from e
         return {"id": f"{entries.stream_id(entry_id)}@{self._connection.epoch}", **envelope}
 
+    async def append_many(self, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add several in one MULTI/EXEC: all or none, in order, contiguous in the stream."""
+        bodies = [
+            {"i": self._instance, "e": self._connection.seal(strictjson.dumps(e).encode(), "event")}
+            for e in envelopes
+        ]
+        try:
+            try:
+                entry_ids = await self._xadd_all(bodies)
+            except ResponseError as e:
+                if not is_wrong_type(e):
+                    raise
+                self._malformed.skip("events", None, f"{self._stream} is not a stream: deleted it")
+                await self._connection.drop_unless_type(self._stream, "stream")
+                entry_ids = await self._xadd_all(bodies)
+        except TRANSIENT as e:
+            raise BackplaneUnavailable(f"could not store the events: {e}") from e
+        epoch = self._connection.epoch
+        return [
+            {"id": f"{entries.stream_id(entry_id)}@{epoch}", **envelope}
+            for entry_id, envelope in zip(entry_ids, envelopes, strict=True)
+        ]
+
+    async def _xadd_all(self, bodies: list[dict[str, Any]]) -> list[Any]:
+        async with self._connection.redis.pipeline(transaction=True) as pipe:
+            for fields in bodies:
+                pipe.xadd(self._stream, fields, maxlen=self.max_len, approximate=True)
+            return await pipe.execute()
+
     async def follow(self) -> None:
         """Deliver every entry of the stream to the listener, in order, forever."""
         connection = self._connection

@@ -3,8 +3,8 @@
 Ids are integers assigned by SQLite, increasing across all channels, so one cursor serves a
 subscription to many channels. When retention deletes events of a channel, the channel remembers
 the highest id it deleted (``pruned_through``): a cursor below it has missed events for good.
-With a cipher, an event's source and data are sealed (its id as associated data); its channel,
-type and time stay in the clear, since reads select on them.
+With a cipher, an event's source and data are sealed (its channel, type and id as associated
+data: see sealing.py); its channel, type and time stay in the clear, since reads select on them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..base import EventStore, Page
 from ..crypto import Cipher, CipherError
 from .database import Database
 from .migrations import migrate
+from .sealing import AD_VERSION, event_ad
 
 __all__ = ["EventLog", "Page"]
 
@@ -97,6 +98,10 @@ class EventLog(EventStore):
                 self.commit_interval, self._ship
             )
         return future
+
+    async def append_many(self, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Queued in one go, they are in one group commit: a batch ships whatever is pending.
+        return list(await asyncio.gather(*(self.append(envelope) for envelope in envelopes)))
 
     def _ship(self) -> None:
         self._flush_handle = None
@@ -177,10 +182,6 @@ class EventLog(EventStore):
         return str(await self.database.run(_last_id))
 
 
-def _event_ad(event_id: int) -> bytes:
-    return f"event\0{event_id}".encode()
-
-
 def _insert(
     conn: sqlite3.Connection, rows: list[tuple], max_per_channel: int, cipher: Cipher | None
 ) -> list[int]:
@@ -197,11 +198,11 @@ def _insert(
         else:
             channel, event_type, when, source, data = row
             payload = f'{{"source":{source},"data":{data}}}'.encode()
-            kid, sealed = cipher.seal(payload, _event_ad(next_id))
+            kid, sealed = cipher.seal(payload, event_ad(channel, event_type, next_id, AD_VERSION))
             conn.execute(
-                "INSERT INTO events (id, channel, type, time, source, data, kid, sealed) "
-                "VALUES (?, ?, ?, ?, '', '', ?, ?)",
-                (next_id, channel, event_type, when, kid, sealed),
+                "INSERT INTO events (id, channel, type, time, source, data, kid, sealed, ad) "
+                "VALUES (?, ?, ?, ?, '', '', ?, ?, ?)",
+                (next_id, channel, event_type, when, kid, sealed, AD_VERSION),
             )
             ids.append(next_id)
             next_id += 1
@@ -273,13 +274,14 @@ def _read(
     if cursor is None:
         # No cursor: the newest `limit` events, oldest first.
         rows = conn.execute(
-            f"SELECT id, channel, type, time, source, data, kid, sealed FROM events WHERE {match} "
+            f"SELECT id, channel, type, time, source, data, kid, sealed, ad FROM events "
+            f"WHERE {match} "
             "ORDER BY id DESC LIMIT ?",
             [*params, limit],
         ).fetchall()[::-1]
     else:
         rows = conn.execute(
-            f"SELECT id, channel, type, time, source, data, kid, sealed FROM events "
+            f"SELECT id, channel, type, time, source, data, kid, sealed, ad FROM events "
             f"WHERE id > ? AND {match} ORDER BY id LIMIT ?",
             [cursor, *params, limit],
         ).fetchall()
@@ -294,11 +296,12 @@ def _read(
 
 def _envelope(row: tuple[Any, ...], cipher: Cipher | None) -> dict[str, Any]:
     """A stored row as an envelope; raises when the row is not a valid one."""
-    event_id, channel, event_type, when, source, data, kid, sealed = row
+    event_id, channel, event_type, when, source, data, kid, sealed, version = row
     if kid is not None:
         if cipher is None:
             raise CipherError(f"sealed with key {kid}, and no key is set")
-        payload = strictjson.loads(cipher.open(kid, sealed, _event_ad(event_id)))
+        ad = event_ad(channel, event_type, event_id, version)
+        payload = strictjson.loads(cipher.open(kid, sealed, ad))
         if not isinstance(payload, dict):
             raise ValueError("a sealed payload is a JSON object")
         source, data = (

@@ -144,23 +144,7 @@ async def test_a_rotation_killed_half_way_and_run_again_loses_nothing(
     _, many = await fetch_json(half.url + "omniforge/api/rooms/idea:many", token=half.token)
     assert many["content"]["code"] == "x" * 300
     half.stop()
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "jupyter_omniforge.cli",
-            "rotate-key",
-            str(keys["two"]),
-            "--old-key-file",
-            str(keys["one"]),
-            "--db",
-            str(db),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    await rotate_key(db, keys["two"], keys["one"])
     # Only the new key now.
     final = await server_process(
         [f"--OmniForgeApp.encryption_key_file={keys['two']}"], db=db
@@ -225,6 +209,20 @@ async def test_what_goes_to_redis_is_sealed_too(server_process, keys, tmp_path):
             assert secret.encode() not in dump, secret
     finally:
         redis_server.stop()
+
+
+async def rotate_key(db: Path, new: Path, old: Path) -> None:
+    """``jupyter omniforge rotate-key NEW --old-key-file OLD --db DB``, which must succeed."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            *(sys.executable, "-m", "jupyter_omniforge.cli", "rotate-key", str(new)),
+            *("--old-key-file", str(old), "--db", str(db)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def move_rows(db: Path, statements: list[str]) -> None:
@@ -318,23 +316,7 @@ async def test_rows_sealed_before_the_row_names_its_place_open_and_rotate_key_bi
     )
     assert [e["data"]["message"] for e in history["events"]] == [SECRET_EVENT]
     server.stop()
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "jupyter_omniforge.cli",
-            "rotate-key",
-            str(keys["one"]),
-            "--old-key-file",
-            str(keys["one"]),
-            "--db",
-            str(db),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    await rotate_key(db, keys["one"], keys["one"])
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT ad FROM events WHERE id = 7").fetchone() == (2,)
     move_rows(db, ["UPDATE events SET channel = 'build:open' WHERE id = 7"])

@@ -149,7 +149,16 @@ def check_state_vector(state_vector: bytes) -> None:
 
 
 class _Reader:
-    __slots__ = ("buf", "end_pos", "limits", "max_depth", "pos", "structs", "type_ref")
+    __slots__ = (
+        "buf",
+        "client_bytes",
+        "end_pos",
+        "limits",
+        "max_depth",
+        "pos",
+        "structs",
+        "type_ref",
+    )
 
     def __init__(self, buf: bytes, max_depth: int) -> None:
         self.buf = buf
@@ -160,6 +169,9 @@ class _Reader:
         self.structs: list[Struct] | None = None
         self.limits = True
         self.type_ref = -1  # of the last TYPE content read
+        #: How the client of the structs being read is encoded: an origin that names the same
+        #: client (typing continues one's own text) is then matched instead of decoded.
+        self.client_bytes = b""
 
     # -- primitives ------------------------------------------------------------------------------
 
@@ -167,11 +179,12 @@ class _Reader:
         return UpdateRefused(f"invalid Yjs update: {what} (at byte {self.pos})")
 
     def var_uint(self) -> int:
-        buf, pos = self.buf, self.pos
-        if pos < self.end_pos and buf[pos] < 0x80:  # one byte: most lengths, clocks, kinds
+        buf, pos, end = self.buf, self.pos, self.end_pos
+        if pos < end and buf[pos] < 0x80:  # one byte: most lengths, clocks, kinds
             self.pos = pos + 1
             return buf[pos]
-        end = min(self.end_pos, pos + _MAX_VARUINT_BYTES)
+        if end > pos + _MAX_VARUINT_BYTES:
+            end = pos + _MAX_VARUINT_BYTES
         value = shift = 0
         while pos < end:
             byte = buf[pos]
@@ -222,7 +235,9 @@ class _Reader:
         keys: dict[tuple[object, bytes], int] = {}
         for _ in range(clients):
             structs = self.count(1, "structs")
+            start = self.pos
             client = self.var_uint()
+            self.client_bytes = self.buf[start : self.pos]
             clock = self.var_uint()
             deps = depends.setdefault(client, set())
             run_structs = run_bytes = 0
@@ -272,10 +287,10 @@ class _Reader:
         parent: bytes | tuple[int, int] | None = None
         parent_key = None
         if info & 0x80:  # origin
-            origin = (self.var_uint(), self.var_uint())
+            origin = (self._client(client), self.var_uint())
             deps.add(origin[0])
         if info & 0x40:  # right origin
-            right = (self.var_uint(), self.var_uint())
+            right = (self._client(client), self.var_uint())
             deps.add(right[0])
         if not info & 0xC0:
             if self.var_uint() == 1:
@@ -290,6 +305,15 @@ class _Reader:
             type_ref = self.type_ref if ref == TYPE else -1
             structs.append(Struct(client, clock, length, ref, origin, right, parent, type_ref))
         return length, origin, self.pos - start, parent_key
+
+    def _client(self, client: int) -> int:
+        """A client id (varuint); ``client`` itself when it is encoded as the structs' client
+        was (its last byte ends the number, so the match decodes to exactly that)."""
+        own = self.client_bytes
+        if own and self.buf.startswith(own, self.pos):
+            self.pos += len(own)
+            return client
+        return self.var_uint()
 
     def content(self, ref: int) -> int:
         """Read one item's content; its length in clock units (for a string, its byte length,

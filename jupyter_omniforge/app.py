@@ -15,7 +15,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Instance, Int, List, Type, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Instance, Int, List, Type, Unicode, default
 
 from . import strictjson
 from ._version import __version__
@@ -25,7 +25,7 @@ from .access.tokens import Tokens, load_or_create_secret, load_public_keys
 from .apps import AppRegistry
 from .apps.names import RoomNames
 from .auth import Identity, identity_from_user, identity_of_owner, is_token_only
-from .backplane import Backplane, LocalBackplane
+from .backplane import Backplane, BackplaneSettings, LocalBackplane
 from .errors import ConfigurationError, OmniForgeError
 from .events.bus import EventBus
 from .events.presence import PresenceEvents
@@ -37,6 +37,7 @@ from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
 from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
+from .handlers.webhooks import WebhooksHandler
 from .limits import ConnectionQuota, RoomLimits
 from .listening import limit_header_wait, widen_backlog
 from .metrics import register as register_metrics
@@ -45,6 +46,7 @@ from .rooms.manager import RoomManager
 from .store import SQLiteStore, Store, StoreSettings
 from .store.crypto import Cipher, CipherError, read_key_file
 from .store.sqlite.migrations import SchemaError
+from .webhooks import WebhookConfigError, WebhookSender, parse_endpoints
 
 MiB = 1024 * 1024
 
@@ -254,6 +256,18 @@ class OmniForgeApp(ExtensionApp):
         help="""Largest event data (as compact JSON), and largest gateway `message`; larger is
         refused with HTTP 413 / an error frame.""",
     )
+    max_events_per_post = Int(
+        1000,
+        config=True,
+        help="""Events one POST omniforge/api/events batch (a JSON array, or NDJSON) may hold;
+        more is refused with HTTP 413.""",
+    )
+    max_event_batch_bytes = Int(
+        8 * 1024 * 1024,
+        config=True,
+        help="""Largest body of a POST omniforge/api/events batch; larger is refused with
+        HTTP 413. Each event in it is still held to max_event_bytes.""",
+    )
     max_patterns_per_subscription = Int(
         100,
         config=True,
@@ -266,12 +280,13 @@ class OmniForgeApp(ExtensionApp):
         10_000,
         config=True,
         help="""Events kept per channel; older ones are deleted, and a subscriber whose cursor
-        is older than what is kept gets a `reset`.""",
+        is older than what is kept gets a `reset`. Also the most audit entries kept (in all).""",
     )
     event_retention_seconds = Float(
         7 * 24 * 3600.0,
         config=True,
-        help="Events older than this many seconds are deleted (checked every minute at most).",
+        help="""Events older than this many seconds are deleted (checked every minute at most);
+        so are audit entries (checked every hour at most).""",
     )
     event_page_max = Int(
         1000,
@@ -287,6 +302,33 @@ class OmniForgeApp(ExtensionApp):
         500,
         config=True,
         help="Entries kept in the `log` array of a build or deployment room.",
+    )
+
+    # -- outgoing webhooks (jupyter_omniforge.webhooks) ------------------------------------------
+
+    webhooks = List(
+        Dict(),
+        config=True,
+        help="""Endpoints every matching event is POSTed to, each a dict {url, channels, types,
+        secret, format}: channels are event-channel patterns (build:*, idea:7; default *),
+        types are event types, exact (build.completed) or a family (build.*; default *),
+        secret signs each request the Standard Webhooks way (whsec_ + base64, or text; at
+        least 16 bytes), format is json (the event envelope, default) or slack ({"text": a
+        one-line summary}; the secret is then optional). Checked at start: a wrong entry keeps
+        the server from serving, with the reason (never the secret). See the README's
+        Webhooks section.""",
+    )
+    webhook_retry_hours = Float(
+        24.0,
+        config=True,
+        help="""Hours a webhook delivery is retried (with exponential backoff) after it was
+        queued; then it is given up and listed among the endpoint's failures.""",
+    )
+    webhook_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds one webhook request may take, connecting included; then it counts as a
+        failed attempt.""",
     )
 
     gc_freeze = Bool(
@@ -315,6 +357,35 @@ class OmniForgeApp(ExtensionApp):
         return os.environ.get("OMNIFORGE_TORNADO_FAST_PATH", "1") != "0"
 
     # -- scale-out -------------------------------------------------------------------------------
+
+    backplane_class = Type(
+        LocalBackplane,
+        klass=Backplane,
+        config=True,
+        help="""How the instances of a deployment share rooms, awareness and events
+        (jupyter_omniforge.backplane.Backplane), built from redis_url, the other redis_*
+        settings and instance_id (Backplane.from_settings). Default: LocalBackplane (one
+        server, nothing shared), or jupyter_omniforge.backplane.redis.RedisBackplane when
+        redis_url is set; a deployment can plug in its own.""",
+    )
+
+    @default("backplane_class")
+    def _default_backplane_class(self) -> type[Backplane]:
+        if not self.redis_url:
+            return LocalBackplane
+        try:
+            from .backplane.redis import RedisBackplane
+        except ImportError as e:
+            if (e.name or "").partition(".")[0] != "redis":
+                raise
+            # A configuration error like a bad option: the server does not start without it.
+            self.log.critical(
+                "OmniForgeApp.redis_url is set, but redis-py is not installed (%s): "
+                "pip install 'jupyter_omniforge[redis]'",
+                e,
+            )
+            raise SystemExit(1) from e
+        return RedisBackplane
 
     redis_url = Unicode(
         "",
@@ -451,12 +522,16 @@ class OmniForgeApp(ExtensionApp):
                 event_retention_count=self.event_retention_count,
                 event_retention_seconds=self.event_retention_seconds,
                 audit_retention_seconds=self.event_retention_seconds,
+                audit_retention_count=self.event_retention_count,
                 cipher=self.cipher,
                 log=self.log,
             )
         )
         self.access = self._make_access()
         self.backplane = self._make_backplane()
+        # A token revoked on one instance is refused on every one.
+        self.backplane.on_revoked = self.access.revoked_elsewhere
+        self.access.share_revocation = self.backplane.share_revocation
         self.keepalive = Keepalive(self.ws_ping_interval)
         self.connections = ConnectionQuota(self.max_connections_per_user)
         self.owner = identity_of_owner(self.owner_username)
@@ -497,36 +572,26 @@ class OmniForgeApp(ExtensionApp):
             self.bus, self.room_manager, log_max=self.build_log_max, log=self.log
         )
         self._started: asyncio.Future[None] | None = None
+        #: Sends the events to OmniForgeApp.webhooks (None: none configured).
+        self.webhook_sender: WebhookSender | None = None
         self.settings["omniforge"] = self
 
     def _make_backplane(self) -> Backplane:
-        if not self.redis_url:
-            return LocalBackplane(self.store.events, self.instance_id, self._rooms_info)
-        try:
-            from .backplane.redis import RedisBackplane
-        except ImportError as e:
-            if (e.name or "").partition(".")[0] != "redis":
-                raise
-            # A configuration error like a bad option: the server does not start without it.
-            self.log.critical(
-                "OmniForgeApp.redis_url is set, but redis-py is not installed (%s): "
-                "pip install 'jupyter_omniforge[redis]'",
-                e,
+        return self.backplane_class.from_settings(
+            BackplaneSettings(
+                instance_id=self.instance_id,
+                events=self.store.events,
+                rooms_info=self._rooms_info,
+                url=self.redis_url,
+                prefix=self.redis_prefix,
+                connect_timeout=self.redis_connect_timeout,
+                event_max_len=self.redis_event_stream_max,
+                event_max_age=self.event_retention_seconds,
+                compact_max_updates=self.compact_max_updates,
+                compact_idle=self.compact_idle,
+                cipher=self.cipher,
+                log=self.log,
             )
-            raise SystemExit(1) from e
-
-        return RedisBackplane(
-            self.redis_url,
-            instance_id=self.instance_id,
-            prefix=self.redis_prefix,
-            rooms_info=self._rooms_info,
-            event_max_len=self.redis_event_stream_max,
-            event_max_age=self.event_retention_seconds,
-            compact_after=self.compact_max_updates,
-            compact_idle=self.compact_idle,
-            connect_timeout=self.redis_connect_timeout,
-            cipher=self.cipher,
-            log=self.log,
         )
 
     def _make_access(self) -> Access:
@@ -583,6 +648,7 @@ class OmniForgeApp(ExtensionApp):
                 (r"/omniforge/api/tokens", TokensHandler),
                 (r"/omniforge/api/tokens/([^/]+)", TokenHandler),
                 (r"/omniforge/api/audit", AuditHandler),
+                (r"/omniforge/api/webhooks", WebhooksHandler),
                 (r"/omniforge/api/access", MyAccessHandler),
                 (r"/omniforge/health/live", LiveHandler),
                 (r"/omniforge/health/ready", ReadyHandler),
@@ -629,11 +695,23 @@ class OmniForgeApp(ExtensionApp):
 
     async def _start(self) -> None:
         try:
+            endpoints = parse_endpoints(self.webhooks, self.apps.types.types)
             await self.store.start()
             await self.access.start()
-        except (PolicyError, CipherError, SchemaError) as e:
+        except (PolicyError, CipherError, SchemaError, WebhookConfigError) as e:
             raise ConfigurationError(str(e)) from None
         await self.backplane.start()
+        if endpoints and self.webhook_sender is None:
+            self.webhook_sender = WebhookSender(
+                endpoints,
+                bus=self.bus,
+                queue=self.store.webhooks,
+                lease=self.backplane.lease("webhooks", ttl=10.0),
+                retry_seconds=self.webhook_retry_hours * 3600,
+                timeout=self.webhook_timeout,
+                log=self.log,
+            )
+            self.webhook_sender.start()
         self.room_state.start()
         self.log.info("OmniForge rooms stored in %s", self.store.description)
 
@@ -654,6 +732,10 @@ class OmniForgeApp(ExtensionApp):
         if self._started is not None and self._started.done():
             await self.room_state.close()
         await self.room_manager.close()
+        if self._started is not None and self._started.done():
+            await self.presence_events.idle()  # the last user.left events, into the store
+        if self.webhook_sender is not None:
+            await self.webhook_sender.close()
         if self._started is not None and self._started.done():
             await self.backplane.close()
             await self.store.close()

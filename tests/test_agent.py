@@ -318,6 +318,22 @@ async def test_an_event_a_hook_refuses_or_breaks_on_is_not_stored(server_url, to
     assert page["events"] == []
 
 
+async def test_an_apps_batch_passes_each_event_through_its_hook(server_url, token):
+    batch = [
+        {"channel": "order:2", "type": "order.placed", "data": {"total": 10}},
+        {"channel": "order:2", "type": "order.placed", "data": {"total": 5000}},
+        {"channel": "order:2", "type": "order.audited", "data": {}},
+        {"channel": "order:3", "type": "order.placed", "data": {"total": 20}},
+    ]
+    code, body = await post(server_url, token, "shop/events", batch)
+    assert code == 200, body
+    assert [r.get("error") for r in body["events"]] == [None, "rejected", "hook_failed", None]
+    stored = [r for r in body["events"] if "id" in r]
+    assert [e["channel"] for e in stored] == ["shop/order:2", "shop/order:3"]
+    _, page = await fetch_json(server_url + "shop/events", token=token)
+    assert page["events"] == stored
+
+
 async def test_an_apps_names_and_event_types_stay_inside_the_app(
     server_url, token, ws_connect, omniforge
 ):

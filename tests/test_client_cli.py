@@ -344,7 +344,8 @@ async def test_a_failing_build_block_ends_with_build_failed_and_reraises(server_
     assert events[2]["data"] == {"percent": 40, "message": "cc -O2 main.c"}
     assert events[3]["data"]["error"] == "ValueError: disk full"
     assert events[3]["data"]["duration"] >= 0
-    # One client is one user: its login cookie keeps Jupyter from minting a new one per request.
+    # One client is one user: the server makes every request carrying only the Jupyter token
+    # the owner (owner_username), where Jupyter would mint a new anonymous user per request.
     assert len({e["source"]["username"] for e in events}) == 1
 
 
@@ -673,3 +674,69 @@ async def test_the_block_raises_when_the_server_cannot_have_an_edit(server_url, 
     # A block that only read leaves at once, whatever the server does.
     async with connect_room(server_url, "idea:gone", Doc(), token=token) as conn:
         assert conn.confirmed
+
+
+# -- token ---------------------------------------------------------------------------------------
+
+
+async def test_a_token_from_the_cli_reads_its_room_and_nothing_more(server_process, no_servers):
+    import time
+
+    from tornado.httpclient import HTTPClientError
+
+    from jupyter_omniforge.client.rooms import open_connection, room_url
+
+    server = await server_process().start()
+    written = Doc()
+    async with connect_room(server.url, "idea:42", written, token=server.token):
+        written.get("code", type=Text).insert(0, "for bob")
+    done = await run_cli(
+        "token", "create", "idea:42", "--user", "bob", "--read", "--ttl", "1h",
+        *args_for(server), env=cli_env(no_servers),
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    minted = json.loads(done.out)
+    assert minted["user"] == "bob" and 3590 < minted["expires"] - time.time() <= 3600
+    # It reads idea:42 ...
+    read = Doc()
+    async with connect_room(server.url, "idea:42", read, token=minted["token"]):
+        assert str(read.get("code", type=Text)) == "for bob"
+    # ... but may not write there, nor open another room.
+    doc = Doc()
+    with pytest.raises(EditsNotConfirmed, match="may not write in idea:42"):
+        async with connect_room(server.url, "idea:42", doc, token=minted["token"]):
+            doc.get("code", type=Text).insert(0, "by bob ")
+    with pytest.raises(HTTPClientError) as refused:
+        await open_connection(room_url(server.url, "idea:43", minted["token"]))
+    assert refused.value.code == 403
+    # Without saying what it may do, nothing is minted.
+    done = await run_cli(
+        "token", "create", "idea:42", "--user", "bob", *args_for(server), env=cli_env(no_servers)
+    )
+    assert done.code == 2 and "--read" in done.err
+
+
+async def test_revoking_a_token_from_the_cli_closes_the_socket_using_it(server_process, no_servers):
+    from jupyter_omniforge.client.rooms import open_connection, room_url
+
+    server = await server_process().start()
+    done = await run_cli(
+        "token", "create", "idea:42", "--user", "bob", "--write",
+        *args_for(server), env=cli_env(no_servers),
+    )  # fmt: skip
+    minted = json.loads(done.out)
+    conn = await open_connection(room_url(server.url, "idea:42", minted["token"]))
+
+    async def read_until_closed() -> None:
+        while await conn.read_message() is not None:
+            pass
+
+    reader = asyncio.ensure_future(read_until_closed())
+    done = await run_cli(
+        "token", "revoke", minted["jti"], *args_for(server), env=cli_env(no_servers)
+    )
+    assert done.code == 0, done.err
+    assert json.loads(done.out) == {"revoked": minted["jti"], "closed": 1}
+    await asyncio.wait_for(reader, 10)
+    conn.close()
+    assert conn.close_code == 4401 and "revoked" in conn.close_reason

@@ -13,6 +13,7 @@ from jupyter_omniforge.client import connect_room
 from .conftest import fetch_json, wait_for
 from .nodeclient import NodeClient, ensure_node_modules, node_installed
 from .realtime import SSE, Gateway
+from .test_client_cli import cli_env, run_cli
 
 
 async def emit(server_url, token, channel, type_, data=None, raise_error=True):
@@ -110,6 +111,27 @@ async def test_an_invalid_event_is_refused_and_nothing_is_sent_or_stored(
     assert gateway.events() == [good]
     _, history = await fetch_json(server_url + "omniforge/api/events?channel=*", token=token)
     assert history["events"] == [good]
+
+
+async def test_every_schema_error_of_an_event_is_reported_over_rest_and_by_the_cli(
+    server_url, token, tmp_path
+):
+    # Two problems at once: percent is out of range, and message is missing.
+    data = {"percent": 150}
+    code, answer = await emit(server_url, token, "build:9", "build.progress", data, False)
+    assert code == 400
+    assert "data/percent: 150 is greater than the maximum of 100" in answer["message"]
+    assert "data: 'message' is a required property" in answer["message"]
+
+    done = await run_cli(
+        "emit", "build:9", "build.progress", "--data", json.dumps(data),
+        "--url", server_url, "--token", token, env=cli_env(tmp_path),
+    )  # fmt: skip
+    assert done.code == 2 and done.out == ""
+    assert "data/percent: 150 is greater than the maximum of 100" in done.err
+    assert "data: 'message' is a required property" in done.err
+    _, history = await fetch_json(server_url + "omniforge/api/events?channel=build:9", token=token)
+    assert history["events"] == []
 
 
 async def test_a_malformed_body_is_refused(server_url, token):
@@ -234,6 +256,35 @@ async def test_build_events_write_the_build_room_a_late_joiner_sees(server_url, 
         await emit(server_url, token, "build:77", "build.failed", {"error": "exit 1"})
         await wait_for(lambda: status.get("state") == "failed")
         assert status["error"] == "exit 1" and "finishedAt" in status
+
+
+async def test_a_batch_of_build_events_folds_into_its_room_as_one_by_one(
+    server_url, token, omniforge
+):
+    """Events that arrive together are written in one change per room: the same status and
+    log as one change per event, with only the last ``build_log_max`` entries kept."""
+    omniforge.room_state.log_max = 5
+    await emit(server_url, token, "build:78", "build.failed", {"error": "first try"})
+    await omniforge.room_state.idle()
+    batch = [{"channel": "build:78", "type": "build.started", "data": {"message": "again"}}]
+    batch += [
+        {"channel": "build:78", "type": "build.progress", "data": {"percent": i, "message": str(i)}}
+        for i in range(1, 9)
+    ]
+    batch.append({"channel": "build:79", "type": "build.started", "data": {}})
+    code, answer = await fetch_json(
+        server_url + "omniforge/api/events", method="POST", token=token, body=batch
+    )
+    assert code == 200 and answer["stored"] == 10
+    await omniforge.room_state.idle()
+    doc = Doc()
+    async with connect_room(server_url, "build:78", doc, token=token):
+        status = doc.get("status", type=Map).to_py()
+        log = doc.get("log", type=Array).to_py()
+    assert status["state"] == "running" and status["percent"] == 8 and status["message"] == "8"
+    assert "error" not in status and "finishedAt" not in status  # cleared by the restart
+    assert status["lastEventId"] == answer["events"][8]["id"]
+    assert [entry["message"] for entry in log] == ["4", "5", "6", "7", "8"]
 
 
 async def test_user_joined_and_left_are_emitted_on_the_room_channel(server_url, token):

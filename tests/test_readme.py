@@ -317,6 +317,17 @@ def emits(run: Run, server: Server, after: str | None) -> None:
     assert [e["data"] for e in progress] == [{"percent": 40, "message": "compiling"}] * 2
 
 
+def emits_batch(run: Run, server: Server, after: str | None) -> None:
+    """Two of the three lines are stored, in order; the answer names the third's error."""
+    succeeds(run)
+    answer = json.loads(run.stdout())
+    assert (answer["stored"], answer["refused"]) == (2, 1), answer
+    assert answer["events"][2]["index"] == 2 and answer["events"][2]["error"] == "invalid"
+    stored = server.events("build:43", after)
+    assert [e["type"] for e in stored] == ["build.started", "build.progress"]
+    assert [e["id"] for e in stored] == [e["id"] for e in answer["events"][:2]]
+
+
 def notebook_client(run: Run, server: Server, after: str | None) -> None:
     """The build context manager reports a whole build, the emit is stored, then the block
     follows build:* until stopped: it prints what comes."""
@@ -354,6 +365,23 @@ def shell_watch(run: Run, server: Server, after: str | None) -> None:
     assert all(event["channel"] == "build:42" for event in history)
 
 
+def shell_run(run: Run, server: Server, after: str | None) -> None:
+    """`omniforge run` reports a command that succeeds and one that fails (whose status the
+    block prints)."""
+    succeeds(run)
+    assert "compiling\nlinking\n" in run.stdout(), run.report()
+    assert "exit status 3" in run.stdout(), run.report()
+    nightly = server.events("build:44", after)
+    types = [e["type"] for e in nightly]
+    assert (types[0], types[-1]) == ("build.started", "build.completed"), types
+    assert nightly[0]["data"]["name"] == "nightly" and "compiling" in nightly[0]["data"]["command"]
+    log = [line for e in nightly if e["type"] == "build.progress" for line in e["data"]["log"]]
+    assert log == ["compiling", "linking"]
+    failed = server.events("build:45", after)[-1]
+    assert failed["type"] == "build.failed", failed
+    assert failed["data"]["exit_code"] == 3 and failed["data"]["error"] == "2 tests failed"
+
+
 def app_client(run: Run, server: Server, after: str | None) -> None:
     succeeds(run)
     orders = [
@@ -365,6 +393,28 @@ def app_client(run: Run, server: Server, after: str | None) -> None:
     until(lambda: "two bolts" in server.room_text("inventory/order:42", "notes"), timeout=10)
 
 
+def tqdm_bar(run: Run, server: Server, after: str | None) -> None:
+    """The bar's loop is mirrored into build:train-7, from its first display to its close."""
+    succeeds(run)
+    events = server.events("build:train-7", after)
+    types = [e["type"] for e in events]
+    assert (types[0], types[-1]) == ("build.started", "build.completed"), types
+    assert events[0]["data"]["message"] == "train"
+    last = [e["data"] for e in events if e["type"] == "build.progress"][-1]
+    assert last["percent"] == 100 and "100/100" in last["message"], last
+
+
+def pytest_session(run: Run, server: Server, after: str | None) -> None:
+    """The test session is reported on build:ci-123: how many tests, and the summary."""
+    succeeds(run)
+    assert "1 passed" in run.stdout(), run.report()
+    events = server.events("build:ci-123", after)
+    assert events[0]["type"] == "build.started", events
+    assert events[0]["data"] == {"message": "1 test collected", "tests": 1}
+    assert events[-1]["type"] == "build.completed", events
+    assert events[-1]["data"]["message"].startswith("1 passed in ")
+
+
 def story(block: Block) -> Callable[[Run, Server, str | None], None]:
     """How to check ``block`` (given the id of the last event before it ran), chosen by what
     it does."""
@@ -373,14 +423,22 @@ def story(block: Block) -> Callable[[Run, Server, str | None], None]:
         return yjs_client
     if block.lang == "python" and "connect_room(" in code:
         return pycrdt_client
+    if block.lang == "bash" and "x-ndjson" in code:
+        return emits_batch
     if block.lang == "bash" and "omniforge/api/events" in code:
         return emits
     if block.lang == "python" and ".subscribe(" in code:
         return notebook_client
     if block.lang == "bash" and "omniforge watch" in code:
         return shell_watch
+    if block.lang == "bash" and "omniforge run" in code:
+        return shell_run
     if block.lang == "python" and "InventoryClient(" in code:
         return app_client
+    if block.lang == "python" and "jupyter_omniforge.tqdm" in code:
+        return tqdm_bar
+    if block.lang == "bash" and "pytest" in code and "--omniforge" in code:
+        return pytest_session
     return lambda run, server, after: succeeds(run)
 
 

@@ -184,18 +184,28 @@ async def test_events_cross_instances_and_replay_after_switching_instance(cluste
     await wait_for(lambda: on_b.events() == [first])
     on_b.close()
     missed = []
-    for i in range(20):
+
+    def progress(i: int) -> dict:
+        return {
+            "channel": "build:1",
+            "type": "build.progress",
+            "data": {"percent": i, "message": str(i)},
+        }
+
+    for i in range(10):
         _, envelope = await fetch_json(
-            b.url + "omniforge/api/events",
-            method="POST",
-            token=b.token,
-            body={
-                "channel": "build:1",
-                "type": "build.progress",
-                "data": {"percent": i, "message": str(i)},
-            },
+            b.url + "omniforge/api/events", method="POST", token=b.token, body=progress(i)
         )
         missed.append(envelope)
+    # A batch goes into the shared stream in one transaction, in order.
+    _, answer = await fetch_json(
+        b.url + "omniforge/api/events",
+        method="POST",
+        token=b.token,
+        body=[progress(i) for i in range(10, 20)],
+    )
+    assert answer["stored"] == 10 and all("@" in e["id"] for e in answer["events"])
+    missed += answer["events"]
     on_a = await Gateway.connect(a.url, a.token)  # reconnects to the other instance
     await on_a.send(type="subscribe", channels=["build:*"], lastEventId=first["id"])
     await wait_for(lambda: len(on_a.events()) == 20)

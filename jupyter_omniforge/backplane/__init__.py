@@ -1,6 +1,6 @@
 """How instances share rooms, awareness and events: in-process (default) or through Redis."""
 
-from .base import REMOTE, Backplane
+from .base import REMOTE, Backplane, BackplaneSettings
 from .local import LocalBackplane
 
-__all__ = ["REMOTE", "Backplane", "LocalBackplane"]
+__all__ = ["REMOTE", "Backplane", "BackplaneSettings", "LocalBackplane"]

@@ -1,5 +1,9 @@
 """The backplane interface. Rooms and the event bus talk only to this.
 
+``OmniForgeApp.backplane_class`` names the implementation: in-process (:mod:`.local`) by
+default, Redis (:mod:`.redis`) when ``redis_url`` is set, or a deployment's own, each built from
+the same :class:`BackplaneSettings`.
+
 A backplane carries, between the instances of one deployment:
 
 - room updates: every update an instance applies on behalf of its own clients is published;
@@ -8,13 +12,24 @@ A backplane carries, between the instances of one deployment:
 - awareness: each instance publishes its rooms' batched awareness changes; other instances'
   states arrive through :meth:`RoomSink.apply_remote_awareness`;
 - events: the backplane owns the event log (:attr:`Backplane.event_log`), so ids are cursors
-  valid on every instance.
+  valid on every instance;
+- leases: a role one instance at a time holds (:meth:`Backplane.lease`);
+- revoked tokens: a revocation made on one instance holds on all
+  (:meth:`Backplane.share_revocation`).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from abc import ABC, abstractmethod
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..store.base import EventStore
+    from ..store.crypto import Cipher
 
 
 class _Remote:
@@ -51,6 +66,91 @@ class RoomSink(Protocol):
     def rooms(self) -> dict[str, Any]: ...
 
 
+class Lease(ABC):
+    """A role one instance at a time holds (sending webhooks): call :meth:`hold` more often than
+    the lease's time to live to keep it; it passes to another instance when its holder stops.
+    A lease carries a value its successive holders hand on (how far the last one got), and
+    named positions (how far each part of the work got: each webhook endpoint's deliveries).
+
+    Only the holder writes: a value or position saved by an instance that lost the lease is
+    refused, so that a stale holder never moves a position back."""
+
+    #: Seconds the lease lasts after a successful :meth:`hold` unless renewed: a holder that
+    #: could not renew it for that long must assume another instance holds it.
+    ttl: float = math.inf
+
+    @abstractmethod
+    async def hold(self) -> bool:
+        """Take the lease, or renew it; True while this instance holds it."""
+
+    @abstractmethod
+    async def release(self) -> None:
+        """Let another instance take it now (if this one holds it)."""
+
+    @abstractmethod
+    async def load(self) -> str | None:
+        """The value the last holder saved (None: none; untrusted, check it)."""
+
+    @abstractmethod
+    async def save(self, value: str) -> bool:
+        """Record ``value`` for the next holder; False (nothing written) when this instance no
+        longer holds the lease."""
+
+    @abstractmethod
+    async def load_positions(self) -> dict[str, str]:
+        """Every position the holders saved, by name (untrusted, check them)."""
+
+    @abstractmethod
+    async def save_positions(self, positions: dict[str, str]) -> bool:
+        """Record each of ``positions`` (the others are kept), in one write; False (nothing
+        written) when this instance no longer holds the lease."""
+
+
+class SoleLease(Lease):
+    """The lease of a deployment of one instance: always held, and no one to hand a value on to
+    (:meth:`load` is None)."""
+
+    async def hold(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        pass
+
+    async def load(self) -> str | None:
+        return None
+
+    async def save(self, value: str) -> bool:
+        return True
+
+    async def load_positions(self) -> dict[str, str]:
+        return {}
+
+    async def save_positions(self, positions: dict[str, str]) -> bool:
+        return True
+
+
+@dataclass
+class BackplaneSettings:
+    """What a backplane is built from: the extension's settings that concern sharing."""
+
+    instance_id: str
+    #: The store's event log: the log of a backplane that shares nothing.
+    events: EventStore
+    #: This instance's open rooms and peers, for the list of live instances.
+    rooms_info: Callable[[], dict[str, Any]] = dict
+    #: Where the instances meet (``redis_url``); empty: nowhere, nothing is shared.
+    url: str = ""
+    prefix: str = "omniforge"
+    connect_timeout: float = 5.0
+    event_max_len: int = 1_000_000
+    event_max_age: float = 7 * 24 * 3600
+    compact_max_updates: int = 1000
+    compact_idle: float = 5.0
+    #: Seals what the backplane writes (None: plaintext).
+    cipher: Cipher | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("jupyter_omniforge"))
+
+
 class Backplane(ABC):
     """Shares rooms, awareness and events between instances."""
 
@@ -58,6 +158,13 @@ class Backplane(ABC):
     #: True when other instances share the state: rooms then publish what only they hold.
     shared: bool = False
     event_log: Any  # an EventLog-like object: append, read, last_id, order_key, start, close
+    #: Called with ``(jti, expires)`` for each token another instance revoked (set by the app).
+    on_revoked: Callable[[str, float], None] | None = None
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: BackplaneSettings) -> Backplane:
+        """Build the backplane (nothing is connected until :meth:`start`)."""
 
     def attach(self, rooms: RoomSink) -> None:
         """Name the room manager that remote updates and awareness go to."""
@@ -99,3 +206,13 @@ class Backplane(ABC):
         """Malformed shared entries this instance skipped, per kind (none when nothing is
         shared)."""
         return {}
+
+    async def share_revocation(self, jti: str, expires: float) -> None:
+        """Tell the other instances, now and those that start later until ``expires``, that
+        the token ``jti`` was revoked here. Without other instances, nothing to do."""
+        return None
+
+    def lease(self, name: str, ttl: float) -> Lease:
+        """The lease ``name`` (``ttl``: seconds it lasts unless renewed). Without other
+        instances, one that is always held."""
+        return SoleLease()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..store.base import EventStore
-from .base import Backplane
+from .base import Backplane, BackplaneSettings
 
 
 class LocalBackplane(Backplane):
@@ -18,6 +18,10 @@ class LocalBackplane(Backplane):
         self.instance_id = instance_id
         self._rooms_info = rooms_info
         self._started = time.time()
+
+    @classmethod
+    def from_settings(cls, settings: BackplaneSettings) -> LocalBackplane:
+        return cls(settings.events, settings.instance_id, settings.rooms_info)
 
     async def start(self) -> None:
         await self.event_log.start()

@@ -20,7 +20,7 @@ from typing import Any
 from .. import strictjson
 from ..errors import EventTooLarge, MalformedMessage, ReservedEventType, ValidationError
 from ..metrics import METRICS
-from ..rooms.names import parse_room_name
+from ..names import parse_room_name
 from ..store.base import EventStore
 from .channels import ChannelMatcher
 from .types import EventTypes
@@ -112,6 +112,9 @@ class EventBus:
         self.event_logger = event_logger
         self.logger = logger or logging.getLogger(__name__)
         self._subscriptions: set[Subscription] = set()
+        #: Called with each stored event, in log order, on every instance (e.g. the webhook
+        #: sender). Each must return at once: it runs on the ingest path.
+        self.on_appended: list[Deliver] = []
         # The log calls us with each stored event, in order (on every instance, for a shared log).
         log.listener = self._publish_envelope
         if event_logger is not None:
@@ -192,6 +195,15 @@ class EventBus:
         METRICS.events_ingested += 1
         return stored
 
+    async def append_many(self, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`append` for several envelopes, stored in one transaction (all or none), in
+        order; return them with their ids."""
+        if not envelopes:
+            return []
+        stored = await self.log.append_many(envelopes)
+        METRICS.events_ingested += len(stored)
+        return stored
+
     def check_patterns(self, patterns: list[str]) -> list[str]:
         """Refuse more than ``max_patterns`` patterns in one subscription or history read."""
         if not patterns:
@@ -221,6 +233,11 @@ class EventBus:
         self._publish(EventMessage(envelope, self.log.order_key(envelope["id"])))
 
     def _publish(self, message: EventMessage) -> None:
+        for listener in self.on_appended:
+            try:
+                listener(message)
+            except Exception:
+                self.logger.exception("event listener %r failed", listener)
         for subscription in tuple(self._subscriptions):
             if subscription.matches(message.channel) and subscription.visible(message.channel):
                 try:

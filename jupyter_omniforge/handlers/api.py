@@ -14,10 +14,10 @@ from .. import strictjson
 from ..access.control import Guard
 from ..errors import Forbidden, OmniForgeError
 from ..rooms.roots import parse_roots, root_names, roots_as_json
-from .auth import authenticate_bearer, guard_for
+from .auth import TokenSafeLog, authenticate_bearer, guard_for
 
 
-class OmniForgeAPIHandler(ExtensionHandlerMixin, APIHandler):
+class OmniForgeAPIHandler(TokenSafeLog, ExtensionHandlerMixin, APIHandler):
     """Base: the extension app at hand (``self.extensionapp``), strict JSON in and out, and
     domain errors mapped to HTTP statuses."""
 

@@ -5,19 +5,61 @@ A room-scoped token is checked before Jupyter's authentication runs: a valid one
 request its user (Jupyter then sees an authenticated request), an invalid or expired one is
 refused with 401 and its reason. Anything else (the Jupyter token, a login cookie) is
 Jupyter's to judge, as before.
+
+No token reaches the log: Jupyter's request log masks ``?token=``, and :class:`TokenSafeLog`
+does the same for the lines Tornado writes about a failed request.
 """
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from jupyter_server.auth.identity import User
 from tornado import web
+from tornado.log import app_log, gen_log
 
 from ..access.control import Guard
 from ..access.policy import groups_of
 from ..access.tokens import TokenClaims, TokenRefused, looks_like_jwt
 from ..auth import is_token_only
+
+
+def safe_uri(uri: str) -> str:
+    """``uri`` with the value of every query argument whose name holds ``token`` (ours, and
+    Jupyter's) replaced by ``[secret]``."""
+    parts = urlsplit(uri)
+    if "token" not in parts.query.lower():
+        return uri
+    arguments = []
+    for argument in parts.query.split("&"):
+        name, sep, _ = argument.partition("=")
+        arguments.append(f"{name}{sep}[secret]" if "token" in name.lower() else argument)
+    return urlunsplit(parts._replace(query="&".join(arguments)))
+
+
+class TokenSafeLog:
+    """Handler mixin: Tornado's lines about a failed request (an ``HTTPError``'s reason, an
+    uncaught exception) name the request by its URI, tokens and all; these name it by
+    :func:`safe_uri`. Otherwise as Tornado logs them."""
+
+    request: Any
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        request = self.request
+        summary = f"{request.method} {safe_uri(request.uri or '')} ({request.remote_ip})"
+        if isinstance(value, web.HTTPError):
+            message = value.get_message()
+            if message:
+                gen_log.warning("%d %s: %s", value.status_code, summary, message)
+        else:
+            app_log.error("Uncaught exception %s", summary, exc_info=(typ, value, tb))
 
 
 def bearer_token(handler: web.RequestHandler) -> str | None:

@@ -11,6 +11,7 @@ byte values are accepted too). The rooms are the very rooms of the y-websocket e
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import random
@@ -127,6 +128,9 @@ class Membership:
         self.clock = 0
 
 
+#: Events queued for one write are written at once beyond this many bytes.
+_EVENTS_WRITE_BYTES = 256 * 1024
+
 #: Refusals that end the connection instead of an ``error`` frame: the sender overstepped a cap
 #: meant to protect everyone else.
 _FATAL = (AwarenessRefused,)
@@ -143,6 +147,9 @@ class GatewayHandler(OmniForgeWebSocket):
         self.subscriptions: list[Subscription] = []
         self.writer: FrameWriter | None = None
         self._closing = False
+        # Events delivered in this turn of the event loop, written together at its end.
+        self._events: list[tuple[bytes, bytes]] | None = None
+        self._events_bytes = 0
 
     async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.opened()
@@ -162,6 +169,8 @@ class GatewayHandler(OmniForgeWebSocket):
         """Write a ready-made frame; a connection whose queue overflows is closed (1013).
         ``kind``: its type in the metrics (from a fixed set)."""
         if not self._closing and self.writer is not None:
+            if self._events is not None:
+                self._write_events()  # what was delivered before this frame goes first
             METRICS.frame_out("gateway", kind, len(frame[0]) + len(frame[1]))
             self.writer.send(frame)
 
@@ -231,6 +240,7 @@ class GatewayHandler(OmniForgeWebSocket):
                 can_write=self.guard.can(key, "write"),
                 can_presence=self.guard.can(key, "presence"),
             )
+            peer.on_denied = self.guard.denied
             room = await self.extensionapp.room_manager.join(name, peer)
             if self._closing:
                 self.extensionapp.room_manager.leave(room, peer)
@@ -249,6 +259,7 @@ class GatewayHandler(OmniForgeWebSocket):
     async def _apply_update(self, frame: dict[str, Any]) -> None:
         membership = self._membership(frame)
         if not membership.peer.can_write:
+            self.guard.denied(membership.room.key, "write")
             raise Forbidden(f"read-only: you may not write in {membership.room.key}")
         update = decode_update(frame.get("update"))
         membership.room.apply_update(update, origin=membership.peer)
@@ -349,8 +360,31 @@ class GatewayHandler(OmniForgeWebSocket):
             membership.peer.can_presence = "presence" in allowed
 
     def _deliver(self, message: EventMessage) -> None:
+        """Queue an event's frame for the end of this event-loop turn: the events stored
+        together (a batch, a group commit, a replay page) reach the socket in one write, not
+        one system call per event per subscriber."""
         METRICS.events_delivered += 1
-        self.send_frame(message.encoded(event_frame), "event")
+        frame = message.encoded(event_frame)
+        if self._events is None:
+            self._events = [frame]
+            self._events_bytes = len(frame[0]) + len(frame[1])
+            asyncio.get_running_loop().call_soon(self._write_events)
+        else:
+            self._events.append(frame)
+            self._events_bytes += len(frame[0]) + len(frame[1])
+            if self._events_bytes >= _EVENTS_WRITE_BYTES:
+                self._write_events()
+
+    def _write_events(self) -> None:
+        frames, self._events = self._events, None
+        if not frames or self._closing or self.writer is None:
+            return
+        for head, tail in frames:
+            METRICS.frame_out("gateway", "event", len(head) + len(tail))
+        if len(frames) == 1:
+            self.writer.send(frames[0])
+        else:  # server frames are unmasked: whole frames back to back are valid on the wire
+            self.writer.send((b"".join(part for frame in frames for part in frame), b""))
 
     def _reset(self, reason: str) -> None:
         self.send_json({"type": "reset", "reason": reason})

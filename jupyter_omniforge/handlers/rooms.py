@@ -112,6 +112,7 @@ class RoomWebSocketHandler(OmniForgeWebSocket):
             max_queue_bytes=app.send_queue_max_bytes,
         )
         self.peer.connected_at = self.requested_at
+        self.peer.on_denied = self.guard.denied
         self.watch_access()
         try:
             await app.started()

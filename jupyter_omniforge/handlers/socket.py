@@ -20,7 +20,7 @@ from ..errors import Forbidden, OmniForgeError, RateLimited
 from ..limits import TokenBucket
 from ..metrics import METRICS
 from . import fastpath
-from .auth import authenticate_bearer, guard_for
+from .auth import TokenSafeLog, authenticate_bearer, guard_for
 
 
 class Keepalive:
@@ -65,7 +65,9 @@ class Keepalive:
             self._timer = None
 
 
-class OmniForgeWebSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+class OmniForgeWebSocket(
+    TokenSafeLog, ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler
+):
     """Base of ``omniforge/rooms/{room}`` and ``omniforge/realtime``.
 
     Before the upgrade: who it is (Jupyter's login or token, or a room-scoped token) and its

@@ -22,13 +22,13 @@ from ..auth import Identity
 from ..backplane.base import REMOTE, Backplane
 from ..errors import OmniForgeError, RoomClosed, RoomNotFound, ServerBusy, TooManyRooms
 from ..limits import RateQuota, RoomLimits
+from ..names import RoomName
 from ..store.compaction import fold_updates
+from ..structure import Structure
 from ..updates import is_decode_failure
-from .names import RoomName
 from .peer import Peer
 from .room import Room, RoomListener
 from .roots import KIND_ROOTS
-from .structure import Structure
 
 if TYPE_CHECKING:
     from ..store.base import RoomStore
@@ -300,6 +300,16 @@ class RoomManager(RoomListener):
         if self.backplane is not None and origin is not REMOTE:
             self.backplane.publish_awareness(room.key, awareness_update)
         self._forward("awareness_changed", room, awareness_update, origin)
+
+    def room_discarded(self, room: Room) -> None:
+        """Forget ``room``, which closed itself: the next open reads it from the store again.
+        Not forwarded: for the listeners, the room's peers just left."""
+        if self.rooms.get(room.key) is not room:
+            return
+        del self.rooms[room.key]
+        self._cancel_eviction(room.key)
+        if self.backplane is not None:
+            self.backplane.close_room(room.key)
 
     # -- RoomSink: what other instances send through the backplane --------------------------------
 

@@ -86,6 +86,7 @@ class Peer:
         "identity",
         "max_queue_bytes",
         "max_queue_messages",
+        "on_denied",
         "refused_reasons",
         "stats",
         "transport",
@@ -114,6 +115,8 @@ class Peer:
         #: When its connection was requested (monotonic), until its first sync (the metrics').
         self.connected_at = 0.0
         self.refused_reasons: set[str] = set()  # what it was told it may not do
+        #: Called with (room, action) when the room refuses it an action (the audit trail).
+        self.on_denied: Callable[[str, str], None] | None = None
         self._backlog: list[Outgoing] | None = None
         self._backlog_bytes = 0
         self.stats = {"sent": 0, "merged": 0}

@@ -18,15 +18,15 @@ from pycrdt import Doc, merge_updates
 
 from ..auth import Identity
 from ..backplane.base import REMOTE
-from ..errors import DocumentTooLarge, MalformedMessage
+from ..errors import DocumentTooLarge, MalformedMessage, RoomClosed
 from ..limits import RoomLimits
 from ..metrics import METRICS, Timer
+from ..names import RoomName
+from ..structure import Structure
 from ..updates import UpdateRefused, check_state_vector, is_decode_failure
 from . import protocol as p
 from .awareness import RemoteOwner, RoomAwareness
-from .names import RoomName
 from .peer import KIND_AWARENESS, KIND_MESSAGE, KIND_OTHER, KIND_UPDATE, Outgoing, Peer
-from .structure import Structure
 
 if TYPE_CHECKING:
     from ..store.base import RoomStore
@@ -46,6 +46,10 @@ class RoomListener(Protocol):
     def room_updated(self, room: Room, update: bytes, origin: Any) -> None: ...
 
     def awareness_changed(self, room: Room, awareness_update: bytes, origin: Any) -> None: ...
+
+    def room_discarded(self, room: Room) -> None:
+        """``room`` closed itself and must be opened again from the store (see
+        :meth:`Room.change`)."""
 
 
 class Pacer:
@@ -121,7 +125,7 @@ class Room:
         self._doc = Doc()
         self.limits = limits or RoomLimits()
         # Every update is checked against the document's shape before pycrdt sees it: the
-        # gate, plus what only shows across updates (see rooms.structure).
+        # gate, plus what only shows across updates (see structure.py).
         self.structure = Structure(roots, max_depth=self.limits.max_depth)
         self.structure.own_client = self._doc.client_id
         self.awareness = RoomAwareness(self.limits)
@@ -265,7 +269,7 @@ class Room:
                 # A client answers our step 1 with an empty step 2 when it has nothing new:
                 # that is no write, and a read-only client must not be told off for it.
                 if message.payload != _EMPTY_UPDATE:
-                    self.refuse(peer, f"read-only: you may not write in {self.key}")
+                    self.refuse(peer, f"read-only: you may not write in {self.key}", "write")
                 return
             relay = frame if message.subtype == p.SYNC_UPDATE else None
             try:
@@ -284,7 +288,7 @@ class Room:
         """Apply ``peer``'s awareness update; changes go out with the next batch. From a peer
         that may not publish presence here, it is dropped (and the peer told once)."""
         if not peer.can_presence:
-            self.refuse(peer, "you may not publish presence in this room")
+            self.refuse(peer, "you may not publish presence in this room", "presence")
             return
         if self.awareness.apply(peer, awareness_update):
             self._schedule_awareness()
@@ -333,13 +337,16 @@ class Room:
                 count += 1
         return count
 
-    def refuse(self, peer: Peer, reason: str) -> None:
-        METRICS.refused("forbidden")
+    def refuse(self, peer: Peer, reason: str, action: str | None = None) -> None:
         """Drop what ``peer`` sent and tell it why with an auth message (once per reason, not on
-        every keystroke); the connection carries on (it still receives the document)."""
+        every keystroke); the connection carries on (it still receives the document). A refused
+        ``action`` (a permission it lacks) goes to ``peer.on_denied`` too."""
+        METRICS.refused("forbidden")
         if reason not in peer.refused_reasons:
             peer.refused_reasons.add(reason)
             peer.send(Outgoing(p.encode_permission_denied(reason), room=self.key))
+            if action is not None and peer.on_denied is not None:
+                peer.on_denied(self.key, action)
 
     # -- document --------------------------------------------------------------------------------
 
@@ -462,7 +469,11 @@ class Room:
     def change(self, mutate: Callable[[Doc], None], origin: Any = None) -> bytes:
         """Run ``mutate(doc)`` in one transaction on the server; store and send what it changed.
 
-        Returns the update (empty when nothing changed).
+        Returns the update (empty when nothing changed). A change whose update fails the check
+        every update passes (a value nested deeper than ``max_nesting_depth``, say) raises
+        :class:`~jupyter_omniforge.updates.UpdateRefused`: nothing of it is stored or sent, and
+        the room closes (its peers get 1001 and reconnect) so that it opens again from its
+        store, as it was before the change.
         """
         # The transaction's own update, not a diff against the state before: a diff carries the
         # document's whole delete set, which grows with every deletion (a build log that drops
@@ -480,11 +491,22 @@ class Room:
             try:
                 self.structure.check(update, limits=False)  # the server's own edit
             except UpdateRefused as e:
-                self.log.error("room %s: the server's own change %s", self.key, e)
-                self._rebuild_structure()
+                self._discard(f"a server-side change was refused: {e}")
+                raise UpdateRefused(
+                    f"room {self.key}: the server-side change was refused, not stored or sent: {e}"
+                ) from None
             self._applied(update, None, origin)
             self._update_pacer.schedule()
         return update
+
+    def _discard(self, reason: str) -> None:
+        """Close the room because its document holds a change that must go nowhere: pycrdt
+        cannot take a transaction back (what it deleted may be collected already), so the
+        room's listener forgets it and the next open reads it again from the store, which
+        never saw the change. Peers reconnect and sync from there."""
+        self.log.error("room %s: %s; it reopens from its store", self.key, reason)
+        self.close(RoomClosed(f"room {self.key} reopens: {reason}"))
+        self.listener.room_discarded(self)
 
     def _applied(
         self,

@@ -2,9 +2,10 @@
 
 A :class:`Store` holds everything that must survive a restart, in one engine: rooms
 (:class:`RoomStore`: update logs, snapshots, quarantined rows), events (:class:`EventStore`), the
-audit trail (:class:`AuditLog`) and revoked tokens (:class:`Revocations`). The embedded default
-is SQLite (:mod:`.sqlite`); ``OmniForgeApp.store_class`` names another engine's class, built
-from the same :class:`StoreSettings`. Nothing here knows about rooms' documents, Tornado or
+audit trail (:class:`AuditLog`), revoked tokens (:class:`Revocations`) and outgoing webhook
+deliveries (:class:`WebhookQueue`). The embedded default is SQLite (:mod:`.sqlite`);
+``OmniForgeApp.store_class`` names another engine's class, built from the same
+:class:`StoreSettings`. Nothing here knows about rooms' documents, Tornado or
 Redis: the store keeps bytes and rows.
 """
 
@@ -136,6 +137,11 @@ class EventStore(ABC):
         """Queue ``envelope`` (without id); the awaitable gives it back with its ``id``."""
 
     @abstractmethod
+    async def append_many(self, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store ``envelopes`` (without ids) in one transaction, in order: all of them or none
+        (the error is raised). Return them with their ids."""
+
+    @abstractmethod
     async def read(self, patterns: Iterable[str], after: str | None, limit: int = 1000) -> Page:
         """Up to ``limit`` events of channels matching ``patterns`` with ids after ``after``
         (the newest ``limit`` when ``after`` is None)."""
@@ -174,6 +180,92 @@ class Revocations(ABC):
 
 
 @dataclass
+class Delivery:
+    """One queued webhook delivery: the body to POST for one event to one endpoint."""
+
+    id: int
+    event_id: str
+    body: bytes
+    #: When it was queued, and how many attempts failed so far (unix seconds).
+    created: float
+    attempts: int
+    #: Not before this time (unix seconds); the error of the last attempt ("" before any).
+    next_at: float
+    last_error: str
+
+
+class WebhookQueue(ABC):
+    """Outgoing webhook deliveries, persisted: a queue per endpoint (named by a key), taken in
+    the order queued, each delivered once or given up; plus how far the events were queued
+    (a cursor of the event log), and each endpoint's last status and position (the last event
+    delivered or given up here).
+
+    Delivered rows are deleted; given-up ones are kept as failures (the newest
+    ``keep_failures`` per endpoint, without their body)."""
+
+    @abstractmethod
+    async def enqueue(
+        self, deliveries: list[tuple[str, str, bytes]], cursor: str | None = None
+    ) -> None:
+        """Queue ``(endpoint, event id, body)`` each, in order, and record ``cursor`` (the last
+        event looked at), in one transaction. An event already in an endpoint's queue is not
+        queued again; the cursor is what keeps delivered ones from coming back."""
+
+    @abstractmethod
+    async def cursor(self) -> str | None:
+        """The cursor recorded by the last :meth:`enqueue` (None: never)."""
+
+    @abstractmethod
+    async def next(self, endpoint: str, limit: int = 1) -> list[Delivery]:
+        """The oldest ``limit`` deliveries queued for ``endpoint``."""
+
+    @abstractmethod
+    async def queued(self, endpoint: str, limit: int) -> list[str]:
+        """The event ids of the oldest ``limit`` deliveries queued for ``endpoint``."""
+
+    @abstractmethod
+    async def forget(self, endpoint: str, event_ids: list[str]) -> None:
+        """Drop these deliveries unsent (another instance sent them)."""
+
+    @abstractmethod
+    async def positions(self) -> dict[str, str]:
+        """Each endpoint's position: an event id up to which every event queued for it was
+        delivered or given up (endpoints with none are left out)."""
+
+    @abstractmethod
+    async def set_position(self, endpoint: str, event_id: str) -> None:
+        """Record ``endpoint``'s position (:meth:`delivered` and :meth:`give_up` do too)."""
+
+    @abstractmethod
+    async def delivered(self, endpoint: str, delivery: Delivery, status: int) -> None:
+        """The endpoint took it (HTTP ``status``): forget it; it is the endpoint's position."""
+
+    @abstractmethod
+    async def attempted(
+        self, endpoint: str, delivery: Delivery, status: int | None, error: str, next_at: float
+    ) -> None:
+        """An attempt failed (``status`` None: no answer): try again at ``next_at``."""
+
+    @abstractmethod
+    async def give_up(
+        self, endpoint: str, delivery: Delivery, status: int | None, error: str
+    ) -> None:
+        """Stop trying: the delivery leaves the queue and is recorded as a failure; it is the
+        endpoint's position."""
+
+    @abstractmethod
+    async def lost(self, endpoint: str, after: str, error: str) -> None:
+        """Record as a failure (``event_id`` ``after``, no attempt) that events after ``after``
+        could not be queued: the event log no longer kept them."""
+
+    @abstractmethod
+    async def status(self, endpoint: str, failures: int = 20) -> dict[str, Any]:
+        """``{backlog, last_status, last_time, last_error, failures}``: what is queued, the
+        last attempt's HTTP status (None: no answer, or none yet), its time and error, and the
+        newest ``failures`` given up (``{event_id, time, attempts, error}``, newest first)."""
+
+
+@dataclass
 class StoreSettings:
     """What a store is built from: the extension's settings that concern storage."""
 
@@ -188,6 +280,8 @@ class StoreSettings:
     event_retention_count: int = 10_000
     event_retention_seconds: float = 7 * 24 * 3600
     audit_retention_seconds: float = 7 * 24 * 3600
+    #: Audit entries kept at most (the newest).
+    audit_retention_count: int = 10_000
     #: Seals rows at rest (None: plaintext).
     cipher: Cipher | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("jupyter_omniforge"))
@@ -200,6 +294,7 @@ class Store(ABC):
     events: EventStore
     audit: AuditLog
     revocations: Revocations
+    webhooks: WebhookQueue
 
     @classmethod
     @abstractmethod

@@ -22,6 +22,8 @@ What goes where (keys under ``{prefix}:``):
 - ``awareness`` — a pub/sub channel: awareness may be lost, and is renewed by clients anyway.
 - ``instance:{id}`` — a heartbeat with a TTL: the live instances and their rooms. When one
   disappears, the others drop its awareness states at once.
+- ``lease:{name}`` — a role one instance at a time holds (``lease:webhooks``: sending the
+  outgoing webhooks), with ``lease:{name}:value``, what its holders hand on to each other.
 - ``epoch`` — created once. If it changes or vanishes, Redis lost its data: instances publish
   the full state of their open rooms again (a CRDT merge makes that safe) and event cursors of
   the old epoch get a ``reset``.
@@ -38,6 +40,8 @@ Whatever is read back from Redis is untrusted: malformed entries are skipped, lo
 - :mod:`.awareness` — the pub/sub channel;
 - :mod:`.events` — the event log over one stream;
 - :mod:`.instances` — heartbeats and the list of live instances;
+- :mod:`.revocations` — revoked tokens, shared (hash ``revoked``, announced on ``awareness``);
+- :mod:`.leases` — one instance at a time (folds, the webhook sender);
 - :mod:`.backplane` — :class:`RedisBackplane`, which puts them together.
 
 Importing this package needs redis-py (``pip install jupyter_omniforge[redis]``).

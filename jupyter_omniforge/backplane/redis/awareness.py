@@ -4,7 +4,9 @@ A message is ``{instance}\\0{room}\\0{kind}\\0{payload}``, of one of the kinds:
 
 - :data:`UPDATE` — the payload is an awareness update of the sender's clients in the room;
 - :data:`WRITER` — "follow my stream of the room" (the sender just enrolled as a writer);
-- :data:`QUERY` — "send me your clients' states in the room" (the sender just opened it).
+- :data:`QUERY` — "send me your clients' states in the room" (the sender just opened it);
+- :data:`REVOKED` — "this token is revoked": the room part is the token's id, the payload when
+  it expires (see :mod:`.revocations`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from .connection import TRANSIENT, RedisConnection
 from .entries import MalformedCounts, MalformedEntry
 from .outbox import Outbox
 
-UPDATE, WRITER, QUERY = b"u", b"w", b"q"
-_KINDS = frozenset((UPDATE, WRITER, QUERY))
+UPDATE, WRITER, QUERY, REVOKED = b"u", b"w", b"q", b"r"
+_KINDS = frozenset((UPDATE, WRITER, QUERY, REVOKED))
 
 #: Called with (sender instance, room, kind, payload) for each message of another instance.
 Deliver = Callable[[str, str, bytes, bytes], None]

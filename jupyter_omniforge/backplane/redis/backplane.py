@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...backoff import Backoff
-from ..base import Backplane, RoomSink
+from ..base import Backplane, BackplaneSettings, Lease, RoomSink
 from . import awareness as aw
 from . import entries
 from .awareness import AwarenessChannel
@@ -17,7 +17,9 @@ from .connection import TRANSIENT, RedisConnection, safe_url
 from .entries import MalformedCounts, MalformedEntry
 from .events import RedisEventLog
 from .instances import Instances
+from .leases import RedisLease
 from .outbox import Outbox
+from .revocations import SharedRevocations
 from .rooms import RoomStreams
 
 
@@ -80,12 +82,31 @@ class RedisBackplane(Backplane):
             **common,
         )
         self.awareness = AwarenessChannel(self.connection, self.outbox, instance_id, **common)
+        self.revocations = SharedRevocations(self.connection, self.awareness, **common)
         self.event_log = RedisEventLog(
             self.connection, instance_id, max_len=event_max_len, max_age=event_max_age, **common
         )
         self.outbox.on_enrolled = lambda room: self.awareness.publish(room, aw.WRITER)
         self.outbox.on_appended = self.rooms.appended
         self._tasks: list[asyncio.Task[Any]] = []
+
+    @classmethod
+    def from_settings(cls, settings: BackplaneSettings) -> RedisBackplane:
+        if not settings.url:
+            raise ValueError("the Redis backplane needs a Redis URL (OmniForgeApp.redis_url)")
+        return cls(
+            settings.url,
+            instance_id=settings.instance_id,
+            prefix=settings.prefix,
+            rooms_info=settings.rooms_info,
+            event_max_len=settings.event_max_len,
+            event_max_age=settings.event_max_age,
+            compact_after=settings.compact_max_updates,
+            compact_idle=settings.compact_idle,
+            connect_timeout=settings.connect_timeout,
+            cipher=settings.cipher,
+            log=settings.log,
+        )
 
     @property
     def healthy(self) -> bool:
@@ -103,10 +124,14 @@ class RedisBackplane(Backplane):
         super().attach(rooms)
         self.rooms.attach(rooms)
 
+    def lease(self, name: str, ttl: float) -> Lease:
+        return RedisLease(self.connection, name, ttl, self.malformed_entries)
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.connection.start()
+        await self._load_revocations()
         for loop in (
             lambda: self.rooms.follow(self._recovered),
             self.event_log.follow,
@@ -151,6 +176,7 @@ class RedisBackplane(Backplane):
         await self.connection.check_epoch()
         self.outbox.enrol_again()  # the writers sets may be gone
         await self.rooms.resync_all()
+        await self._load_revocations()  # announcements made meanwhile were lost
         self.connection.healthy = True
 
     # -- rooms -----------------------------------------------------------------------------------
@@ -187,6 +213,28 @@ class RedisBackplane(Backplane):
             states = self.sink.local_awareness(room)
             if states is not None:
                 self.publish_awareness(room, states)
+        elif kind == aw.REVOKED:
+            revoked = self.revocations.received(room, payload)
+            if revoked is not None and self.on_revoked is not None:
+                self.on_revoked(*revoked)
+
+    # -- revoked tokens --------------------------------------------------------------------------
+
+    async def share_revocation(self, jti: str, expires: float) -> None:
+        await self.revocations.share(jti, expires)
+
+    async def _load_revocations(self) -> None:
+        """Apply the revocations the other instances shared (those made while this one was
+        away or cut off included)."""
+        if self.on_revoked is None:
+            return
+        try:
+            revoked = await self.revocations.load()
+        except TRANSIENT as e:
+            self.log.warning("could not read the revoked tokens of the other instances: %s", e)
+            return
+        for jti, expires in revoked.items():
+            self.on_revoked(jti, expires)
 
     # -- instances -------------------------------------------------------------------------------
 

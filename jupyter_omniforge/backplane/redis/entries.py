@@ -21,7 +21,7 @@ from ... import strictjson
 
 #: What a malformed entry can be: an event, a room stream entry (or a room stream key that is
 #: not a stream), an awareness message, an instance heartbeat, a room snapshot, a member of a
-#: room's writers set, the epoch key, a room's fold lease.
+#: room's writers set, the epoch key, a lease (a room's fold, the webhook sender) or its value.
 KINDS = (
     "events",
     "room_updates",

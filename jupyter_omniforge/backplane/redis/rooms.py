@@ -19,6 +19,7 @@ from ..base import RoomSink
 from . import entries
 from .connection import BLOCK_MS, TRANSIENT, RedisConnection, is_wrong_type
 from .entries import MalformedCounts, MalformedEntry
+from .leases import RELEASE_LEASE, TAKE_LEASE
 from .outbox import Outbox
 
 #: How long a fold may hold a room's lease, in milliseconds.
@@ -75,27 +76,6 @@ for i, key in ipairs(KEYS) do
   reply[i] = readable
 end
 return reply
-"""
-
-# Take a room's lease: 1 if taken; 0 if someone holds it; -1 if the key never expires (someone
-# wrote over it), which it now does, in LEASE_MS. KEYS: lease; ARGV: token, LEASE_MS.
-_TAKE_LEASE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return 1
-end
-if redis.call('PTTL', KEYS[1]) == -1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return -1
-end
-return 0
-"""
-
-# Release a lease if it is still ours. KEYS: lease; ARGV: token.
-_RELEASE_LEASE = """
-if redis.call('TYPE', KEYS[1])['ok'] == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
 """
 
 #: A stream's entries after the snapshot (id, update), and the id of its last entry (valid or
@@ -505,7 +485,7 @@ class RoomStreams:
         lease = connection.room_key(room, "lease")
         token = uuid.uuid4().hex
         try:
-            taken = await self._script(_TAKE_LEASE)(keys=[lease], args=[token, LEASE_MS])
+            taken = await self._script(TAKE_LEASE)(keys=[lease], args=[token, LEASE_MS])
             if taken == -1:
                 self._malformed.skip("leases", None, f"{lease} never expired; it now does")
             if taken != 1:
@@ -513,7 +493,7 @@ class RoomStreams:
             try:
                 return await self._fold_held(room)
             finally:
-                await self._script(_RELEASE_LEASE)(keys=[lease], args=[token])
+                await self._script(RELEASE_LEASE)(keys=[lease], args=[token])
         except TRANSIENT as e:
             self._log.warning("fold of room %s skipped: %s", room, e)
         except Exception:

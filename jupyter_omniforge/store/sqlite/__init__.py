@@ -1,4 +1,5 @@
-"""The embedded store: rooms, events, the audit trail and revoked tokens in one SQLite file."""
+"""The embedded store: rooms, events, the audit trail, revoked tokens and the outgoing webhook
+queue in one SQLite file."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .events import EventLog
 from .migrations import migrate
 from .records import SQLiteAuditLog, SQLiteRevocations
 from .rooms import SQLiteRoomStore
+from .webhooks import SQLiteWebhookQueue
 
 __all__ = [
     "Database",
@@ -21,11 +23,12 @@ __all__ = [
     "SQLiteRevocations",
     "SQLiteRoomStore",
     "SQLiteStore",
+    "SQLiteWebhookQueue",
 ]
 
 #: Tables whose rows carry the id of the key that sealed them, and are read (quarantined rows
 #: are kept for investigation, not read: a rotation leaves them as they are).
-_SEALED_TABLES = ("room_updates", "room_snapshots", "events", "audit")
+_SEALED_TABLES = ("room_updates", "room_snapshots", "events", "audit", "webhook_deliveries")
 
 
 class SQLiteStore(Store):
@@ -53,9 +56,14 @@ class SQLiteStore(Store):
             log=log,
         )
         self.audit = SQLiteAuditLog(
-            self.database, max_age=settings.audit_retention_seconds, cipher=settings.cipher, log=log
+            self.database,
+            max_age=settings.audit_retention_seconds,
+            max_entries=settings.audit_retention_count,
+            cipher=settings.cipher,
+            log=log,
         )
         self.revocations = SQLiteRevocations(self.database)
+        self.webhooks = SQLiteWebhookQueue(self.database, cipher=settings.cipher)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> SQLiteStore:

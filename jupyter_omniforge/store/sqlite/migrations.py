@@ -86,6 +86,64 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        3,
+        "outgoing webhooks: the delivery queue, given-up deliveries, endpoint status and "
+        "position, cursor",
+        (
+            # A sealed delivery's body is sealed with the key `kid` (NULL: in the clear).
+            """CREATE TABLE webhook_deliveries (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                endpoint TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                body BLOB NOT NULL,
+                created REAL NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_at REAL NOT NULL,
+                last_error TEXT NOT NULL DEFAULT '',
+                kid TEXT,
+                UNIQUE (endpoint, event_id)
+            )""",
+            "CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint, id)",
+            """CREATE TABLE webhook_failures (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                endpoint TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                time REAL NOT NULL,
+                attempts INTEGER NOT NULL,
+                error TEXT NOT NULL
+            )""",
+            "CREATE INDEX webhook_failures_by_endpoint ON webhook_failures (endpoint, id)",
+            # `position`: the last event delivered or given up here (NULL: none yet).
+            """CREATE TABLE webhook_endpoints (
+                endpoint TEXT PRIMARY KEY,
+                last_status INTEGER,
+                last_time REAL,
+                last_error TEXT NOT NULL DEFAULT '',
+                position TEXT
+            )""",
+            # How far the event log was queued (one row).
+            """CREATE TABLE webhook_cursor (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                cursor TEXT NOT NULL
+            )""",
+        ),
+    ),
+    (
+        4,
+        "sealed rows name their room or channel and their row in their associated data",
+        (
+            # Which associated data a sealed row was sealed with (see sealing.py): NULL the
+            # scheme of migration 2 (rows written before this one), 2 the current one.
+            "ALTER TABLE room_snapshots ADD COLUMN ad INTEGER",
+            "ALTER TABLE events ADD COLUMN ad INTEGER",
+            "ALTER TABLE audit ADD COLUMN ad INTEGER",
+            # The last log seq a snapshot folds: part of its associated data.
+            "ALTER TABLE room_snapshots ADD COLUMN folded INTEGER",
+            # The associated data a quarantined sealed row was sealed with, to open it later.
+            "ALTER TABLE room_quarantine ADD COLUMN ad BLOB",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -11,7 +11,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from jupyter_omniforge.client import OmniForge
 
 from .conftest import fetch_json, wait_for
-from .realtime import Gateway
+from .realtime import SSE, Gateway
 
 EVENTS = "omniforge/api/events"
 
@@ -145,3 +145,19 @@ async def test_the_python_client_emits_a_batch(server_url, token):
     assert [r.get("error") for r in results] == [None, "invalid", None]
     await wait_for(lambda: len(gateway.events()) == 2)
     assert [e["type"] for e in gateway.events()] == ["deployment.started", "deployment.completed"]
+
+
+async def test_a_batch_across_channels_reaches_each_subscriber_in_order(server_url, token):
+    """Events stored together are handed out together, but each subscriber still gets only
+    its channels, in the order of their ids (over the gateway and Server-Sent Events)."""
+    both = await subscribed(server_url, token, ["build:*"])
+    one = await subscribed(server_url, token, ["build:21"])
+    sse = await SSE.open(server_url, token, "build:*")
+    batch = [progress(f"build:{20 + i % 2}", i, str(i)) for i in range(40)]
+    code, answer = await fetch_json(server_url + EVENTS, method="POST", token=token, body=batch)
+    assert code == 200 and answer["stored"] == 40
+    await wait_for(lambda: len(both.events()) == 40 and len(sse.messages()) == 40)
+    await wait_for(lambda: len(one.events()) == 20)
+    assert both.events() == answer["events"] == sse.messages()
+    assert one.events() == [e for e in answer["events"] if e["channel"] == "build:21"]
+    sse.close()

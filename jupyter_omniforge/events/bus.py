@@ -11,6 +11,7 @@ see an id twice and must drop repeats.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -54,6 +55,7 @@ class EventMessage:
 
 
 Deliver = Callable[[EventMessage], None]
+DeliverMany = Callable[[list[EventMessage]], None]
 
 
 Visible = Callable[[str], bool]
@@ -65,25 +67,44 @@ def _everything(channel: str) -> bool:
 
 class Subscription:
     """Live delivery of matching events to ``deliver`` until :meth:`close`; only events of
-    channels ``visible`` says the subscriber may read."""
+    channels ``visible`` says the subscriber may read. With ``deliver_many``, the events stored
+    in one turn of the event loop are handed over together, in order."""
 
-    __slots__ = ("_buffer", "_bus", "closed", "deliver", "matches", "on_reset", "visible")
+    __slots__ = (
+        "_buffer",
+        "_bus",
+        "closed",
+        "deliver",
+        "deliver_many",
+        "matches",
+        "on_reset",
+        "visible",
+    )
 
     def __init__(
-        self, bus: EventBus, patterns: list[str], deliver: Deliver, visible: Visible = _everything
+        self,
+        bus: EventBus,
+        patterns: list[str],
+        deliver: Deliver,
+        visible: Visible = _everything,
+        deliver_many: DeliverMany | None = None,
     ) -> None:
         self._bus = bus
         self.matches = ChannelMatcher(patterns)
         self.deliver = deliver
+        self.deliver_many = deliver_many
         self.visible = visible
         self.closed = False
         self._buffer: list[EventMessage] | None = None
 
-    def _offer(self, message: EventMessage) -> None:
+    def _offer(self, messages: list[EventMessage]) -> None:
         if self._buffer is not None:
-            self._buffer.append(message)  # replay in progress: hold live events back
+            self._buffer += messages  # replay in progress: hold live events back
+        elif self.deliver_many is not None:
+            self.deliver_many(messages)
         else:
-            self.deliver(message)
+            for message in messages:
+                self.deliver(message)
 
     def close(self) -> None:
         self.closed = True
@@ -112,6 +133,8 @@ class EventBus:
         self.event_logger = event_logger
         self.logger = logger or logging.getLogger(__name__)
         self._subscriptions: set[Subscription] = set()
+        # Stored events not yet handed to the subscriptions: at the end of this loop turn.
+        self._unpublished: list[EventMessage] | None = None
         #: Called with each stored event, in log order, on every instance (e.g. the webhook
         #: sender). Each must return at once: it runs on the ingest path.
         self.on_appended: list[Deliver] = []
@@ -238,13 +261,12 @@ class EventBus:
                 listener(message)
             except Exception:
                 self.logger.exception("event listener %r failed", listener)
-        for subscription in tuple(self._subscriptions):
-            if subscription.matches(message.channel) and subscription.visible(message.channel):
-                try:
-                    subscription._offer(message)
-                except Exception:
-                    self.logger.exception("event subscriber failed; unsubscribing it")
-                    subscription.close()
+        if self._subscriptions:
+            if self._unpublished is None:
+                self._unpublished = [message]
+                asyncio.get_running_loop().call_soon(self._fan_out)
+            else:
+                self._unpublished.append(message)
         if self.event_logger is not None:
             try:
                 self.event_logger.emit(
@@ -254,13 +276,43 @@ class EventBus:
             except Exception:
                 self.logger.exception("could not log %s to Jupyter's event_logger", message.id)
 
+    def _fan_out(self) -> None:
+        """Hand the events stored in this loop turn (a batch, a group commit, a page of the
+        shared stream) to each subscription, in order: which channels it takes is decided once
+        per channel, not once per event."""
+        messages, self._unpublished = self._unpublished or [], None
+        for subscription in tuple(self._subscriptions):
+            if subscription.closed:
+                continue
+            takes: dict[str, bool] = {}
+            mine = []
+            for message in messages:
+                channel = message.channel
+                taken = takes.get(channel)
+                if taken is None:
+                    taken = takes[channel] = bool(
+                        subscription.matches(channel) and subscription.visible(channel)
+                    )
+                if taken:
+                    mine.append(message)
+            if mine:
+                try:
+                    subscription._offer(mine)
+                except Exception:
+                    self.logger.exception("event subscriber failed; unsubscribing it")
+                    subscription.close()
+
     # -- subscribing -----------------------------------------------------------------------------
 
     def subscribe(
-        self, patterns: list[str], deliver: Deliver, visible: Visible = _everything
+        self,
+        patterns: list[str],
+        deliver: Deliver,
+        visible: Visible = _everything,
+        deliver_many: DeliverMany | None = None,
     ) -> Subscription:
         """Live events of channels matching ``patterns`` (``*``, ``build:*``, ``idea:1``)."""
-        subscription = Subscription(self, patterns, deliver, visible)
+        subscription = Subscription(self, patterns, deliver, visible, deliver_many)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -272,6 +324,7 @@ class EventBus:
         on_reset: Callable[[str], None],
         page_size: int = 1000,
         visible: Visible = _everything,
+        deliver_many: DeliverMany | None = None,
     ) -> Subscription:
         """Everything after cursor ``after`` in order, then live events, with no gap.
 
@@ -281,7 +334,7 @@ class EventBus:
         """
         self.check_patterns(patterns)
         after = self.check_cursor(after)
-        subscription = Subscription(self, patterns, deliver, visible)
+        subscription = Subscription(self, patterns, deliver, visible, deliver_many)
         subscription._buffer = []
         self._subscriptions.add(subscription)
         try:

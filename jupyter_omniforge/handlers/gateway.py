@@ -312,7 +312,12 @@ class GatewayHandler(OmniForgeWebSocket):
         after = bus.check_cursor(frame.get("lastEventId")) or await bus.last_id()
         self.send_json({"type": "subscribed", "channels": patterns, "lastEventId": after})
         subscription = await bus.subscribe_from(
-            patterns, after, self._deliver, self._reset, visible=self._readable
+            patterns,
+            after,
+            self._deliver,
+            self._reset,
+            visible=self._readable,
+            deliver_many=self._deliver_many,
         )
         if self._closing:
             subscription.close()
@@ -363,17 +368,21 @@ class GatewayHandler(OmniForgeWebSocket):
         """Queue an event's frame for the end of this event-loop turn: the events stored
         together (a batch, a group commit, a replay page) reach the socket in one write, not
         one system call per event per subscriber."""
-        METRICS.events_delivered += 1
-        frame = message.encoded(event_frame)
+        self._deliver_many([message])
+
+    def _deliver_many(self, messages: list[EventMessage]) -> None:
+        METRICS.events_delivered += len(messages)
+        frames = [message.encoded(event_frame) for message in messages]
+        size = sum(len(head) + len(tail) for head, tail in frames)
         if self._events is None:
-            self._events = [frame]
-            self._events_bytes = len(frame[0]) + len(frame[1])
+            self._events = frames
+            self._events_bytes = size
             asyncio.get_running_loop().call_soon(self._write_events)
         else:
-            self._events.append(frame)
-            self._events_bytes += len(frame[0]) + len(frame[1])
-            if self._events_bytes >= _EVENTS_WRITE_BYTES:
-                self._write_events()
+            self._events += frames
+            self._events_bytes += size
+        if self._events_bytes >= _EVENTS_WRITE_BYTES:
+            self._write_events()
 
     def _write_events(self) -> None:
         frames, self._events = self._events, None

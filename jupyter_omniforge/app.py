@@ -733,7 +733,7 @@ class OmniForgeApp(ExtensionApp):
             await self.room_state.close()
         await self.room_manager.close()
         if self._started is not None and self._started.done():
-            await self.presence_events.idle()  # the last user.left events, into the store
+            await self.presence_events.close()  # the last user.left events, into the store
         if self.webhook_sender is not None:
             await self.webhook_sender.close()
         if self._started is not None and self._started.done():

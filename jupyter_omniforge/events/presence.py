@@ -18,8 +18,11 @@ class PresenceEvents:
         self.bus = bus
         self.log = log or logging.getLogger(__name__)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
 
     def _emit(self, event_type: str, room: Any, identity: Identity) -> None:
+        if self._closed:
+            return  # the server is stopping: nobody would see it, and its store is closing
         data = {
             "username": identity.username,
             "display_name": identity.display_name,
@@ -40,6 +43,12 @@ class PresenceEvents:
     async def idle(self) -> None:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Store the events emitted so far, and emit no more (connections that Jupyter closes
+        after the extension stopped would leave events pending forever)."""
+        await self.idle()
+        self._closed = True
 
     def user_joined(self, room: Any, identity: Identity) -> None:
         self._emit("user.joined", room, identity)

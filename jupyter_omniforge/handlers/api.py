@@ -39,12 +39,17 @@ class OmniForgeAPIHandler(TokenSafeLog, ExtensionHandlerMixin, APIHandler):
         if not self.guard.may_connect():
             raise Forbidden(f"{self.guard.identity.username} may not read any room")
 
+    def sized_body(self, max_bytes: int) -> bytes:
+        """The request body; 413 when it is larger than ``max_bytes``."""
+        body = self.request.body
+        if len(body) > max_bytes:
+            raise web.HTTPError(413, f"request body larger than {max_bytes} bytes")
+        return body
+
     def json_body(self, max_bytes: int) -> Any:
         """The request body as strict JSON (``InvalidJSON``, HTTP 400, when it is not; 413 when
         it is larger than ``max_bytes``)."""
-        body = self.request.body or b"null"
-        if len(body) > max_bytes:
-            raise web.HTTPError(413, f"request body larger than {max_bytes} bytes")
+        body = self.sized_body(max_bytes) or b"null"
         return strictjson.loads(body, max_depth=self.extensionapp.max_nesting_depth)
 
     def write_json(self, value: Any, status: int = 200) -> None:

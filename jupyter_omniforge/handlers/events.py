@@ -76,9 +76,7 @@ class EventsHandler(_EventsBase):
     def _ndjson_body(self) -> list[Any]:
         """The lines of an NDJSON body, each parsed (or the error it gives, kept in its place)."""
         app = self.extensionapp
-        body = self.request.body
-        if len(body) > app.max_event_batch_bytes:
-            raise web.HTTPError(413, f"request body larger than {app.max_event_batch_bytes} bytes")
+        body = self.sized_body(app.max_event_batch_bytes)
         items: list[Any] = []
         for line in body.splitlines():
             if not line.strip():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
 import os
@@ -381,6 +382,29 @@ def collect_leaks() -> None:
     reports, _destroyed_pending_tasks.reports[:] = list(_destroyed_pending_tasks.reports), []
     if reports:
         pytest.fail("the test left asyncio tasks pending:\n" + "\n".join(reports), False)
+
+
+#: Where the watchdog prints: the terminal's stderr, taken before pytest captures a test's.
+_WATCHDOG_OUT: list[int] = [2]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _WATCHDOG_OUT[0] = os.dup(2)  # capturing is suspended between conftest loading and tests
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A watchdog past pytest-timeout: its signal fails a test only when the main thread runs
+    Python code that lets the failure through. A test (or its teardown) that hangs anyway gets
+    every thread's stack printed and ends the run, rather than stalling CI until its own limit."""
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else 120.0
+    if limit > 0:  # timeout(0): no limit
+        faulthandler.dump_traceback_later(2 * limit + 60, exit=True, file=_WATCHDOG_OUT[0])
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
 import pytest
 from pycrdt import Array, Doc, Map, Text
 
+from jupyter_omniforge.auth import Identity
 from jupyter_omniforge.client import connect_room
+from jupyter_omniforge.events.presence import PresenceEvents
 
 from .conftest import fetch_json, wait_for
 from .nodeclient import NodeClient, ensure_node_modules, node_installed
@@ -439,3 +442,30 @@ def test_the_schemas_are_registered_with_jupyter_events(jp_serverapp, omniforge)
     for family in ("idea", "build", "deployment", "user", "cursor", "selection"):
         assert f"https://events.jupyter.org/jupyter_omniforge/{family}/v1" in ids
     assert json  # the module is used by helpers above
+
+
+@pytest.mark.timeout(10)
+async def test_presence_events_idle_returns_while_a_finished_emit_awaits_its_callback():
+    """A presence emit that finished in the loop turn before ``idle()`` stays in the pending set
+    until its done callback runs; idle() must yield to let it run (on Python 3.12+, gathering
+    finished tasks returns without yielding: the old loop spun at 100% CPU and hung shutdown)."""
+    emitted = []
+
+    class Bus:
+        async def emit(self, channel, event_type, data, **kwargs):
+            emitted.append((channel, event_type))
+
+    class Room:
+        key = "idea:spin"
+        peers = ()
+
+    presence = PresenceEvents(Bus())
+    user = Identity(username="ada", name="Ada", display_name="Ada", initials="A", color="#000")
+    presence.user_left(Room(), user)
+    await asyncio.sleep(0)  # the emit runs to its end; its done callback is only scheduled
+    assert all(task.done() for task in presence._tasks) and presence._tasks
+    await presence.close()
+    assert emitted == [("idea:spin", "user.left")]
+    presence.user_joined(Room(), user)  # after close: nothing more
+    await asyncio.sleep(0)
+    assert not presence._tasks and len(emitted) == 1

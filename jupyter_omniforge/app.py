@@ -35,9 +35,17 @@ from .handlers.access import AuditHandler, MyAccessHandler, TokenHandler, Tokens
 from .handlers.api import ClusterHandler, LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
 from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
+from .handlers.history import (
+    BlameHandler,
+    DiffHandler,
+    RestoreHandler,
+    VersionHandler,
+    VersionsHandler,
+)
 from .handlers.rooms import RoomWebSocketHandler
 from .handlers.socket import Keepalive
 from .handlers.webhooks import WebhooksHandler
+from .history.recorder import HistoryRecorder
 from .limits import ConnectionQuota, RoomLimits
 from .listening import limit_header_wait, widen_backlog
 from .metrics import register as register_metrics
@@ -120,6 +128,31 @@ class OmniForgeApp(ExtensionApp):
         1000,
         config=True,
         help="Compact a room's update log into a snapshot once it holds this many updates.",
+    )
+
+    # -- version history -------------------------------------------------------------------------
+
+    history_checkpoint_idle = Float(
+        60.0,
+        config=True,
+        help="Take an automatic version of a room after this many seconds without updates "
+        "following activity.",
+    )
+    history_checkpoint_updates = Int(
+        500,
+        config=True,
+        help="Take an automatic version of a room every this many updates.",
+    )
+    history_retention_days = Float(
+        30.0,
+        config=True,
+        help="Delete automatic versions older than this many days (named and restored "
+        "versions stay until the room is deleted; the newest version always stays).",
+    )
+    history_max_versions = Int(
+        1000,
+        config=True,
+        help="Keep at most this many versions per room: the oldest automatic ones go first.",
     )
 
     # -- rooms -----------------------------------------------------------------------------------
@@ -568,6 +601,18 @@ class OmniForgeApp(ExtensionApp):
         self.apps.log = self.log
         self.presence_events = PresenceEvents(self.bus, log=self.log)
         self.room_manager.listeners.append(self.presence_events)
+        self.history = HistoryRecorder(
+            self.store.history,
+            self.room_manager,
+            idle=self.history_checkpoint_idle,
+            max_updates=self.history_checkpoint_updates,
+            retention_seconds=self.history_retention_days * 86400,
+            max_versions=self.history_max_versions,
+            bus=self.bus,
+            log=self.log,
+        )
+        self.room_manager.listeners.append(self.history)
+        self.store.rooms.before_compaction = self.history.before_compaction
         self.room_state = RoomStateWriter(
             self.bus, self.room_manager, log_max=self.build_log_max, log=self.log
         )
@@ -643,6 +688,12 @@ class OmniForgeApp(ExtensionApp):
                 (r"/omniforge/api/events", EventsHandler),
                 (r"/omniforge/api/events/stream", EventStreamHandler),
                 (r"/omniforge/api/rooms", RoomsHandler),
+                # Before the room route, whose (.+) would take these paths too.
+                (r"/omniforge/api/rooms/(.+)/versions", VersionsHandler),
+                (r"/omniforge/api/rooms/(.+)/versions/([^/]+)", VersionHandler),
+                (r"/omniforge/api/rooms/(.+)/versions/([^/]+)/diff/([^/]+)", DiffHandler),
+                (r"/omniforge/api/rooms/(.+)/versions/([^/]+)/restore", RestoreHandler),
+                (r"/omniforge/api/rooms/(.+)/blame", BlameHandler),
                 (r"/omniforge/api/rooms/(.+)", RoomHandler),
                 (r"/omniforge/api/cluster", ClusterHandler),
                 (r"/omniforge/api/tokens", TokensHandler),
@@ -731,6 +782,8 @@ class OmniForgeApp(ExtensionApp):
         await self.access.close()
         if self._started is not None and self._started.done():
             await self.room_state.close()
+        if self._started is not None and self._started.done():
+            await self.history.close()  # a last version of rooms changed since their last
         await self.room_manager.close()
         if self._started is not None and self._started.done():
             await self.presence_events.close()  # the last user.left events, into the store

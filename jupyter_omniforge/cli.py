@@ -6,6 +6,9 @@
     jupyter omniforge run build:42 --name nightly -- make test   # its output is the build's log
     jupyter omniforge generate inventory.yaml -o inventory/ [--check]
     jupyter omniforge config                    # every OmniForgeApp setting: type, default, help
+    jupyter omniforge versions idea:42 [--limit N]   # a room's versions, newest first
+    jupyter omniforge diff idea:42 A [B]        # unified diffs from version A to B (or now)
+    jupyter omniforge restore idea:42 VERSION   # one forward update: everyone converges
 
 The server is the one given by ``--url``/``--token``, else ``OMNIFORGE_URL``/``OMNIFORGE_TOKEN``,
 else the running Jupyter server this shell descends from, else the only one running.
@@ -109,6 +112,28 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("channel", metavar="CHANNEL", help="a name, pattern or comma list")
     history.add_argument("--after", metavar="ID", help="start after this event id")
     history.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+
+    versions = commands.add_parser(
+        "versions", parents=[server], help="print a room's versions, newest first, one JSON a line"
+    )
+    versions.add_argument("room", metavar="ROOM", help="for example idea:42")
+    versions.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    versions.add_argument("--before", metavar="ID", help="start after this version id")
+    restore = commands.add_parser(
+        "restore",
+        parents=[server],
+        help="make a room's document equal a version again; print the new version as JSON",
+    )
+    restore.add_argument("room", metavar="ROOM")
+    restore.add_argument("version", metavar="VERSION", help="the version id")
+    diff = commands.add_parser(
+        "diff",
+        parents=[server],
+        help="print what changed in a room from version A to B (default: the current document)",
+    )
+    diff.add_argument("room", metavar="ROOM")
+    diff.add_argument("a", metavar="A", help="a version id")
+    diff.add_argument("b", metavar="B", nargs="?", default="current", help="a version id")
 
     run = commands.add_parser(
         "run",
@@ -288,6 +313,16 @@ def _against(forge: OmniForge, args: argparse.Namespace) -> int:
         for event in forge.history(args.channel, args.after, args.limit):
             print(json.dumps(event))
         return EXIT_OK
+    if args.command == "versions":
+        for version in forge.versions(args.room, args.before, args.limit)["versions"]:
+            print(json.dumps(version))
+        return EXIT_OK
+    if args.command == "restore":
+        print(json.dumps(forge.restore(args.room, args.version)["version"]))
+        return EXIT_OK
+    if args.command == "diff":
+        print_diff(forge.diff(args.room, args.a, args.b), sys.stdout)
+        return EXIT_OK
     if args.command == "run":
         return asyncio.run(_run(forge, args))
     display = Display(sys.stdout, single=_is_single_channel(args.channel))
@@ -299,6 +334,18 @@ def _against(forge: OmniForge, args: argparse.Namespace) -> int:
             await forge.aclose()
 
     return asyncio.run(watch_and_close())
+
+
+def print_diff(diff: dict[str, Any], out: TextIO) -> None:
+    """Each root's change: a text's unified diff as it is, the others' as a JSON line."""
+    for name, change in diff.get("roots", {}).items():
+        if "unified" in change:
+            for line in change["unified"]:
+                print(line, file=out)
+        else:
+            detail = {k: v for k, v in change.items() if k != "type"}
+            if any(detail.values()):
+                print(f"# {name} ({change.get('type')}): {json.dumps(detail)}", file=out)
 
 
 def _check_run(args: argparse.Namespace) -> None:

@@ -47,6 +47,7 @@ from .errors import (
     server_message,
 )
 from .runs import AsyncRun, Run
+from .versions import VersionsMixin
 
 EVENTS_PATH = "omniforge/api/events"
 GATEWAY_PATH = "omniforge/realtime"
@@ -89,7 +90,7 @@ class _SeenIds:
         return True
 
 
-class OmniForge:
+class OmniForge(VersionsMixin):
     """A client of one OmniForge server.
 
     ``url`` is the Jupyter server's URL including its base URL (``http://127.0.0.1:8888/``). Without

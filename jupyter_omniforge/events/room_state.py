@@ -82,7 +82,12 @@ class RoomStateWriter:
         for channel, envelopes in by_room.items():
             try:
                 room = await self.rooms.open(parse_room_name(channel))
-                room.change(lambda doc, e=envelopes: self._apply(doc, e))
+                # Who the change is for, when that is one user (version history's author).
+                users = {_username(e.get("source")) for e in envelopes}
+                room.change(
+                    lambda doc, e=envelopes: self._apply(doc, e),
+                    origin=users.pop() if len(users) == 1 else None,
+                )
                 self.rooms.release_if_idle(room)
             except Exception:
                 self.log.exception(
@@ -146,3 +151,9 @@ def _fold(state: dict[str, Any], envelope: dict[str, Any]) -> list[dict[str, Any
         {"time": now, "type": envelope["type"], "percent": percent, "message": line}
         for line in lines
     ]
+
+
+def _username(source: Any) -> str:
+    """The username of an event's ``source`` ("" when it names none)."""
+    name = source.get("username") if isinstance(source, dict) else None
+    return name if isinstance(name, str) else ""

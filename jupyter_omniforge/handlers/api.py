@@ -117,6 +117,7 @@ class RoomHandler(OmniForgeAPIHandler):
         room_name = self.extensionapp.room_names.parse(name)
         self.guard.require(str(room_name), "delete")
         await self.extensionapp.room_manager.delete(room_name)
+        await self.extensionapp.history.forget(str(room_name))
         self.extensionapp.store.audit.record(
             "room.deleted", user=self.guard.identity.username, room=str(room_name)
         )

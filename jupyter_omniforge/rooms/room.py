@@ -104,6 +104,16 @@ def _combined(batch: list[tuple[bytes, bytes | None, Any]]) -> tuple[bytes, byte
     return merged, None, origins.pop() if len(origins) == 1 else None
 
 
+def author_of(origin: Any) -> str:
+    """The username an update's origin stands for: a peer's, or the identity (or username) a
+    server-side change acts for; "" for anything else (another instance, the server itself)."""
+    if isinstance(origin, Peer):
+        return origin.identity.username
+    if isinstance(origin, Identity):
+        return origin.username
+    return origin if isinstance(origin, str) else ""
+
+
 class Room:
     """One collaboration room. Create through :class:`~.manager.RoomManager`."""
 
@@ -137,6 +147,7 @@ class Room:
         self.listener = listener
         self.log = log or logging.getLogger(__name__)
         self.updates_applied = 0
+        self.last_author = ""
         self._users: Counter[str] = Counter()
         self._remote_owners: dict[str, RemoteOwner] = {}
         # Updates from peers not applied yet, updates applied but not sent yet (with the origin
@@ -404,7 +415,16 @@ class Room:
             if not batch:
                 return
             update, frame, origin = _combined(batch)
-        self._applied(update, frame, origin, count=len(batch))
+        authors = {peer.identity.username for _, _, peer in batch}
+        if len(authors) == 1:
+            self._applied(update, frame, origin, count=len(batch), author=authors.pop())
+            return
+        # Several users' updates in one batch: each user's part is stored and recorded as
+        # theirs (version history shows who wrote what). Sent as one update all the same.
+        for author in sorted(authors):
+            parts = [part for part in batch if part[2].identity.username == author]
+            merged, _, part_origin = _combined(parts)
+            self._applied(merged, None, part_origin, count=len(parts), author=author)
 
     def _apply_one_by_one(
         self, batch: list[tuple[bytes, bytes | None, Peer]]
@@ -515,13 +535,18 @@ class Room:
         origin: Any,
         *,
         count: int = 1,
+        author: str | None = None,
     ) -> None:
-        """What follows applying ``update``: store it, tell the listener, and queue it for every
-        peer but ``origin``. The batch that sends it is scheduled already when ``update`` came
-        from :meth:`receive_update`."""
+        """What follows applying ``update``: store it with its author, tell the listener, and
+        queue it for every peer but ``origin``. The batch that sends it is scheduled already
+        when ``update`` came from :meth:`receive_update`."""
         self.updates_applied += count
         METRICS.updates_applied += count
-        self.store.append(self.key, update, relaxed=origin is REMOTE)
+        if author is None:
+            author = author_of(origin)
+        # Who sent the update the listener is being told about (the recorder reads it).
+        self.last_author = author
+        self.store.append(self.key, update, author=author, relaxed=origin is REMOTE)
         self._outbox.append((update, frame, origin))
         self.listener.room_updated(self, update, origin)
 

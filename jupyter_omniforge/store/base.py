@@ -42,6 +42,10 @@ class RoomStore(ABC):
     All methods must be called from the event loop the store was started on.
     """
 
+    #: Awaited with a room's name before the store folds its log (the version history takes
+    #: a checkpoint there, so no update is folded away before a version holds it). None: none.
+    before_compaction: Callable[[str], Awaitable[None]] | None = None
+
     @abstractmethod
     async def start(self) -> None:
         """Open the storage. Must complete before any other method is called."""
@@ -52,8 +56,9 @@ class RoomStore(ABC):
         storage. Idempotent; `append()` raises `StoreClosedError` from the moment it is called."""
 
     @abstractmethod
-    def append(self, room: str, update: bytes, *, relaxed: bool = False) -> None:
-        """Queue one update for `room`. Never blocks and never waits for I/O.
+    def append(self, room: str, update: bytes, *, author: str = "", relaxed: bool = False) -> None:
+        """Queue one update for `room`, sent by the user `author` ("" unknown: another
+        instance's, or the server's own). Never blocks and never waits for I/O.
 
         The update is durable (survives a killed process) after the next group commit: at
         most `commit_interval` seconds later (`relaxed_commit_interval` for a `relaxed` update,
@@ -101,6 +106,50 @@ class RoomStore(ABC):
     async def stats(self, room: str) -> dict[str, int]:
         """Sizes for monitoring: at least `log_updates`, `log_bytes`, `snapshot_bytes` and
         `pending_updates` (appended, not yet committed). All zero for an unknown room."""
+
+
+class HistoryStore(ABC):
+    """The versions of each room: full document states with their authorship, newest first.
+
+    A VERSION is a dict ``{"id": str, "time": float, "label": str | None, "kind": "auto" |
+    "named" | "restored", "authors": [{"username", "display_name", "updates"}], "size": int}``.
+    Ids are opaque strings, unique per store, growing with time."""
+
+    @abstractmethod
+    async def add_version(
+        self,
+        room: str,
+        state: bytes,
+        runs: dict[str, list[list[Any]]],
+        *,
+        kind: str = "auto",
+        label: str | None = None,
+        authors: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Store a version of ``room`` holding ``state`` (a full Yjs update); its VERSION."""
+
+    @abstractmethod
+    async def list_versions(
+        self, room: str, before: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """At most ``limit`` VERSIONs of ``room`` older than ``before`` (None: the newest),
+        newest first."""
+
+    @abstractmethod
+    async def get_version(
+        self, room: str, version_id: str
+    ) -> tuple[dict[str, Any], bytes, dict[str, list[list[Any]]]] | None:
+        """(VERSION, state, runs) of one version of ``room``; None when it has no such one."""
+
+    @abstractmethod
+    async def prune(self, room: str, *, older_than: float, keep: int) -> int:
+        """Delete the automatic versions of ``room`` older than ``older_than`` (epoch seconds)
+        and those beyond the newest ``keep`` versions; named and restored ones stay. Returns
+        how many were deleted."""
+
+    @abstractmethod
+    async def delete(self, room: str) -> None:
+        """Forget every version of ``room``."""
 
 
 @dataclass
@@ -295,6 +344,7 @@ class Store(ABC):
     audit: AuditLog
     revocations: Revocations
     webhooks: WebhookQueue
+    history: HistoryStore
 
     @classmethod
     @abstractmethod

@@ -10,6 +10,7 @@ from ..base import Store, StoreSettings
 from ..crypto import Cipher, CipherError
 from .database import Database, DatabaseClosedError
 from .events import EventLog
+from .history import SQLiteHistoryStore
 from .migrations import migrate
 from .records import SQLiteAuditLog, SQLiteRevocations
 from .rooms import SQLiteRoomStore
@@ -20,6 +21,7 @@ __all__ = [
     "DatabaseClosedError",
     "EventLog",
     "SQLiteAuditLog",
+    "SQLiteHistoryStore",
     "SQLiteRevocations",
     "SQLiteRoomStore",
     "SQLiteStore",
@@ -28,7 +30,14 @@ __all__ = [
 
 #: Tables whose rows carry the id of the key that sealed them, and are read (quarantined rows
 #: are kept for investigation, not read: a rotation leaves them as they are).
-_SEALED_TABLES = ("room_updates", "room_snapshots", "events", "audit", "webhook_deliveries")
+_SEALED_TABLES = (
+    "room_updates",
+    "room_snapshots",
+    "events",
+    "audit",
+    "webhook_deliveries",
+    "room_versions",
+)
 
 
 class SQLiteStore(Store):
@@ -64,6 +73,7 @@ class SQLiteStore(Store):
         )
         self.revocations = SQLiteRevocations(self.database)
         self.webhooks = SQLiteWebhookQueue(self.database, cipher=settings.cipher)
+        self.history = SQLiteHistoryStore(self.database, cipher=settings.cipher)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> SQLiteStore:

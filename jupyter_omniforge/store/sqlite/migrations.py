@@ -144,6 +144,31 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE room_quarantine ADD COLUMN ad BLOB",
         ),
     ),
+    (
+        5,
+        "version history: who sent each logged update, and the versions of each room",
+        (
+            # The username whose connection (or API call) sent the update; '' unknown. In the
+            # clear beside the sealed data, like an event's channel: metadata, not content.
+            "ALTER TABLE room_updates ADD COLUMN author TEXT NOT NULL DEFAULT ''",
+            # One full document state per version (any version is one read, no replay), and
+            # the authorship runs of its text roots. `state` and `runs` are sealed with `kid`
+            # (NULL: in the clear); kind, label, authors, size and time are metadata.
+            """CREATE TABLE room_versions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                room TEXT NOT NULL,
+                time REAL NOT NULL,
+                kind TEXT NOT NULL,
+                label TEXT,
+                authors TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                state BLOB NOT NULL,
+                runs BLOB NOT NULL,
+                kid TEXT
+            )""",
+            "CREATE INDEX room_versions_by_room ON room_versions (room, id)",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -26,8 +26,8 @@ MAX_RETRY_DELAY = 5.0
 # Updates one compaction may quarantine before it gives up on the room for now.
 _MAX_QUARANTINED_PER_FOLD = 100
 
-# (append id, room, update); ids grow by one per append and order the queue.
-_Entry = tuple[int, str, bytes]
+# (append id, room, update, author); ids grow by one per append and order the queue.
+_Entry = tuple[int, str, bytes, str]
 
 
 class SQLiteRoomStore(RoomStore):
@@ -162,8 +162,8 @@ class SQLiteRoomStore(RoomStore):
 
     # --- group commit ---
 
-    def append(self, room: str, update: bytes, *, relaxed: bool = False) -> None:
-        """Queue ``update`` for the next group commit.
+    def append(self, room: str, update: bytes, *, author: str = "", relaxed: bool = False) -> None:
+        """Queue ``update`` for the next group commit, with the username that sent it.
 
         ``relaxed`` updates are durable elsewhere already (another instance applied them and
         Redis holds them), so they may wait ``relaxed_commit_interval`` for company: one commit
@@ -176,7 +176,7 @@ class SQLiteRoomStore(RoomStore):
         if not self._pending:
             self._pending_since = now
         self._last_id += 1
-        self._pending.append((self._last_id, room, update))
+        self._pending.append((self._last_id, room, update, author))
         if not self._in_flight:
             deadline = now + (self._relaxed_commit_interval if relaxed else self._commit_interval)
             if self._commit_timer is None or deadline < self._commit_timer.when():
@@ -216,7 +216,7 @@ class SQLiteRoomStore(RoomStore):
         if self._in_flight or not self._pending:
             return
         now = time.time()
-        rows = [(room, data, now) for _, room, data in self._pending]
+        rows = [(room, data, now, author) for _, room, data, author in self._pending]
         # Submitted right now, so any DB job submitted after this call (a delete, a
         # compaction) runs after this batch. If submitting fails, the queue is kept.
         job = self._db.submit(partial(_insert_updates, rows, self._cipher))
@@ -302,6 +302,13 @@ class SQLiteRoomStore(RoomStore):
         await self._compact(room)
 
     async def _compact(self, room: str) -> None:
+        if self.before_compaction is not None:
+            try:
+                await self.before_compaction(room)
+            except Exception:
+                self._log.exception(
+                    "Before compacting room %r: the history checkpoint failed", room
+                )
         await self.flush()
         # Everything appended until now is committed and gets folded; count from here.
         if room in self._since_compaction:
@@ -425,10 +432,12 @@ def _open(cipher: Cipher | None, kid: str | None, data: bytes, ad: bytes) -> byt
 
 
 def _insert_updates(
-    rows: list[tuple[str, bytes, float]], cipher: Cipher | None, conn: sqlite3.Connection
+    rows: list[tuple[str, bytes, float, str]], cipher: Cipher | None, conn: sqlite3.Connection
 ) -> None:
     if cipher is None:
-        conn.executemany("INSERT INTO room_updates (room, data, created) VALUES (?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO room_updates (room, data, created, author) VALUES (?, ?, ?, ?)", rows
+        )
         return
     # Sealing needs each row's seq first: one transaction, so nobody else takes them.
     (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM room_updates").fetchone()
@@ -437,12 +446,14 @@ def _insert_updates(
     ).fetchone()
     first = max(last, counted) + 1
     sealed = []
-    for offset, (room, data, created) in enumerate(rows):
+    for offset, (room, data, created, author) in enumerate(rows):
         seq = first + offset
         kid, blob = cipher.seal(data, update_ad(room, seq))
-        sealed.append((seq, room, blob, created, kid))
+        sealed.append((seq, room, blob, created, kid, author))
     conn.executemany(
-        "INSERT INTO room_updates (seq, room, data, created, kid) VALUES (?, ?, ?, ?, ?)", sealed
+        "INSERT INTO room_updates (seq, room, data, created, kid, author) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        sealed,
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ... import strictjson
 from ..crypto import Cipher
 from .migrations import _migrate
-from .sealing import AD_VERSION, audit_ad, event_ad, snapshot_ad, update_ad
+from .sealing import AD_VERSION, audit_ad, event_ad, snapshot_ad, update_ad, version_ad
 from .webhooks import delivery_ad
 
 #: Rows re-sealed per transaction.
@@ -46,6 +46,7 @@ def rotate(
             "events": _rotate(conn, keys, new, batch, progress, _Events),
             "audit": _rotate(conn, keys, new, batch, progress, _Audit),
             "webhook_deliveries": _rotate(conn, keys, new, batch, progress, _Deliveries),
+            "room_versions": _rotate(conn, keys, new, batch, progress, _Versions),
         }
         conn.execute("BEGIN IMMEDIATE")
         cursor = conn.execute(
@@ -163,6 +164,28 @@ class _Deliveries:
         kid, sealed = new.seal(clear, ad)
         conn.execute(
             "UPDATE webhook_deliveries SET body = ?, kid = ? WHERE id = ?", (sealed, kid, row_id)
+        )
+
+
+class _Versions:
+    table = "room_versions"
+    select = (
+        "SELECT id, room, state, runs, kid FROM room_versions WHERE kid IS NULL OR kid != ? "
+        "ORDER BY id LIMIT ?"
+    )
+
+    @staticmethod
+    def reseal(conn: sqlite3.Connection, keys: Cipher, new: Cipher, row: tuple) -> None:
+        row_id, room, state, runs, kid = row
+        parts = []
+        for part, data in (("state", state), ("runs", runs)):
+            ad = version_ad(room, row_id, part)
+            clear = data if kid is None else keys.open(kid, data, ad)
+            parts.append(new.seal(clear, ad))
+        (new_kid, sealed_state), (_, sealed_runs) = parts
+        conn.execute(
+            "UPDATE room_versions SET state = ?, runs = ?, kid = ? WHERE id = ?",
+            (sealed_state, sealed_runs, new_kid, row_id),
         )
 
 

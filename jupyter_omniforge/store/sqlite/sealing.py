@@ -59,3 +59,8 @@ def audit_ad(entry_id: int, action: str, user: str, room: str, version: int | No
     if version is None:
         return f"audit\0{entry_id}".encode()
     return _joined("audit", entry_id, action, user, room)
+
+
+def version_ad(room: str, version_id: int, part: str) -> bytes:
+    """A history version's ``state`` or ``runs`` (``part``): its room and id."""
+    return _joined("version", room, version_id, part)

@@ -1,0 +1,538 @@
+"""Version history stories: versions taken after a quiet spell and every N updates, with the
+users who wrote them; named versions; paging; old content and diffs; a restore that moves
+forward while others type; retention that never touches the document; history across a
+restart; and the bad input the endpoints refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from pycrdt import Doc, Text
+
+from jupyter_omniforge.client import connect_room
+from jupyter_omniforge.store import SQLiteStore, StoreSettings
+from jupyter_omniforge.store.crypto import Cipher, read_key_file, write_key_file
+from jupyter_omniforge.store.sqlite import rotation
+
+from .conftest import fetch_json, wait_for
+from .identities import USER_HEADER
+
+IDLE = 0.3
+
+
+@pytest.fixture
+def omniforge_config() -> dict:
+    return {"history_checkpoint_idle": IDLE}
+
+
+def api(server_url: str, room: str, path: str = "") -> str:
+    return f"{server_url}omniforge/api/rooms/{quote(room)}{path}"
+
+
+async def mint(server_url: str, token: str, user: str, permissions: list[str]) -> str:
+    """A room-scoped token of ``user``, minted by the owner."""
+    _, minted = await fetch_json(
+        server_url + "omniforge/api/tokens",
+        method="POST",
+        token=token,
+        body={"user": user, "rooms": ["idea:*"], "permissions": permissions},
+    )
+    return minted["token"]
+
+
+async def versions(server_url: str, token: str, room: str, query: str = "") -> list[dict]:
+    _, page = await fetch_json(api(server_url, room, f"/versions{query}"), token=token)
+    return page["versions"]
+
+
+async def text_of(server_url: str, token: str, room: str, version: str) -> str:
+    _, body = await fetch_json(api(server_url, room, f"/versions/{version}"), token=token)
+    return body["content"].get("code", "")
+
+
+async def name(server_url: str, token: str, room: str, label: str, user: str = "") -> dict:
+    headers = {USER_HEADER: user} if user else None
+    status, version = await fetch_json(
+        api(server_url, room, "/versions"),
+        method="POST",
+        token=token,
+        body={"label": label},
+        headers=headers,
+    )
+    assert status == 201, version
+    return version
+
+
+async def write(server_url: str, token: str, room: str, edit) -> None:
+    """Connect as the token's user, make ``edit(text)``, and leave once the server has it."""
+    doc = Doc()
+    async with connect_room(server_url, room, doc, token=token):
+        edit(doc.get("code", type=Text))
+
+
+async def test_a_quiet_spell_makes_a_version_with_its_authors(server_url, token):
+    alice = await mint(server_url, token, "alice", ["read", "write"])
+    bob = await mint(server_url, token, "bob", ["read", "write"])
+    await write(server_url, alice, "idea:h1", lambda text: text.insert(0, "Hello from Alice. "))
+    await write(server_url, bob, "idea:h1", lambda text: text.insert(len(text), "Bob here."))
+
+    found = await wait_for(lambda: versions(server_url, token, "idea:h1"), timeout=10)
+    (version,) = found
+    assert version["kind"] == "auto" and version["label"] is None
+    assert {a["username"]: a["updates"] >= 1 for a in version["authors"]} == {
+        "alice": True,
+        "bob": True,
+    }
+    assert version["size"] > 0
+    assert await text_of(server_url, token, "idea:h1", version["id"]) == (
+        "Hello from Alice. Bob here."
+    )
+
+    _, blame = await fetch_json(api(server_url, "idea:h1", "/blame?root=code"), token=token)
+    assert blame["text"] == "Hello from Alice. Bob here."
+    assert [(r["start"], r["end"], r["author"]) for r in blame["ranges"]] == [
+        (0, 18, "alice"),
+        (18, 27, "bob"),
+    ]
+
+
+class TestEveryNUpdates:
+    @pytest.fixture
+    def omniforge_config(self) -> dict:
+        return {"history_checkpoint_idle": 600, "history_checkpoint_updates": 5}
+
+    async def test_a_version_every_five_updates(self, server_url, token):
+        doc = Doc()
+        async with connect_room(server_url, "idea:n", doc, token=token) as conn:
+            text = doc.get("code", type=Text)
+            for i in range(12):
+                text.insert(len(text), str(i % 10))
+                await conn.confirm(10)  # one update each, as a typist's keystrokes
+
+        found = await wait_for(
+            lambda: _at_least(versions(server_url, token, "idea:n"), 2), timeout=10
+        )
+        assert all(v["kind"] == "auto" for v in found)
+        newest = await text_of(server_url, token, "idea:n", found[0]["id"])
+        assert "0123456789".startswith(newest[:10]) and len(newest) >= 10
+
+
+async def _at_least(listing, count: int):
+    found = await listing
+    return found if len(found) >= count else None
+
+
+async def test_named_versions_page_newest_first(server_url, token):
+    await write(server_url, token, "idea:pages", lambda text: text.insert(0, "v"))
+    made = []
+    for i in range(5):
+        made.append(await name(server_url, token, "idea:pages", f"step {i}"))
+    assert [v["kind"] for v in made] == ["named"] * 5
+
+    seen, before = [], None
+    while True:
+        query = "?limit=2" + (f"&before={before}" if before else "")
+        _, page = await fetch_json(api(server_url, "idea:pages", f"/versions{query}"), token=token)
+        assert len(page["versions"]) <= 2
+        seen += page["versions"]
+        before = page["next"]
+        if before is None:
+            break
+    labels = [v["label"] for v in seen if v["kind"] == "named"]
+    assert labels == [f"step {i}" for i in reversed(range(5))]
+    assert len({v["id"] for v in seen}) == len(seen)
+
+
+async def test_old_content_and_a_diff_with_authors(server_url, token):
+    alice = await mint(server_url, token, "alice", ["read", "write"])
+    await write(server_url, alice, "idea:diff", lambda text: text.insert(0, "one\ntwo\n"))
+    first = await name(server_url, token, "idea:diff", "before")
+    bob = await mint(server_url, token, "bob", ["read", "write"])
+
+    def edit(text: Text) -> None:
+        del text[0:4]  # "one\n", written by alice
+        text.insert(len(text), "three\n")
+
+    await write(server_url, bob, "idea:diff", edit)
+    assert await text_of(server_url, token, "idea:diff", first["id"]) == "one\ntwo\n"
+
+    _, diff = await fetch_json(
+        api(server_url, "idea:diff", f"/versions/{first['id']}/diff/current"), token=token
+    )
+    assert diff["from"] == first["id"] and diff["to"] == "current"
+    code = diff["roots"]["code"]
+    assert code["type"] == "text"
+    assert "-one" in code["unified"] and "+three" in code["unified"]
+    assert [(d["text"], d["author"]) for d in code["deleted"]] == [("one\n", "alice")]
+    assert [(i["text"], i["author"]) for i in code["inserted"]] == [("three\n", "bob")]
+
+    second = await name(server_url, token, "idea:diff", "after")
+    _, between = await fetch_json(
+        api(server_url, "idea:diff", f"/versions/{first['id']}/diff/{second['id']}"), token=token
+    )
+    assert between["roots"]["code"] == code
+
+
+async def test_a_restore_while_someone_types_converges_and_keeps_their_typing(
+    server_url, token, omniforge
+):
+    alice = await mint(server_url, token, "alice", ["read", "write"])
+    await write(server_url, alice, "idea:restore", lambda text: text.insert(0, "kept\n"))
+    good = await name(server_url, token, "idea:restore", "good")
+    await write(server_url, alice, "idea:restore", lambda text: text.insert(5, "mistake\n"))
+
+    events_before = await _restored_events(server_url, token, "idea:restore")
+    doc = Doc()
+    async with connect_room(server_url, "idea:restore", doc, token=alice):
+        text = doc.get("code", type=Text)
+        typing = asyncio.Event()
+        typed = 0
+
+        async def type_along() -> None:
+            nonlocal typed
+            for i in range(40):
+                text.insert(len(text), "z")
+                typed += 1
+                if i == 5:
+                    typing.set()
+                await asyncio.sleep(0.01)
+
+        typist = asyncio.ensure_future(type_along())
+        await typing.wait()
+        status, restored = await fetch_json(
+            api(server_url, "idea:restore", f"/versions/{good['id']}/restore"),
+            method="POST",
+            token=token,
+        )
+        assert status == 200, restored
+        typed_before_the_answer = typed
+        await typist
+        text.insert(len(text), "\nafter")
+
+    room = omniforge.room_manager.get("idea:restore")
+    server_text = await wait_for(
+        lambda: str(room.doc.get("code", type=Text)) == str(text) and str(text), timeout=10
+    )
+    assert server_text.startswith("kept\n") and "mistake" not in server_text
+    assert server_text.endswith("\nafter")
+    # What alice typed once the restore was answered is all there (and what it did not see
+    # yet when it was made).
+    assert server_text.count("z") >= 40 - typed_before_the_answer > 0
+    version = restored["version"]
+    assert version["kind"] == "restored"
+    assert version["label"] == f"restored from {good['id']}"
+
+    events = await _restored_events(server_url, token, "idea:restore")
+    (event,) = events[len(events_before) :]
+    assert event["data"] == {
+        "version": good["id"],
+        "restored_as": version["id"],
+        "username": event["source"]["username"],
+    }
+    _, audit = await fetch_json(server_url + "omniforge/api/audit", token=token)
+    assert "room.restored" in {entry["action"] for entry in audit["entries"]}
+
+
+async def _restored_events(server_url: str, token: str, room: str) -> list[dict]:
+    _, page = await fetch_json(
+        server_url + f"omniforge/api/events?channel={quote(room)}", token=token
+    )
+    return [e for e in page["events"] if e["type"] == "room.restored"]
+
+
+async def test_an_offline_client_merges_on_top_of_a_restore(server_url, token, omniforge):
+    await write(server_url, token, "idea:offline", lambda text: text.insert(0, "base\n"))
+    base = await name(server_url, token, "idea:offline", "base")
+    await write(server_url, token, "idea:offline", lambda text: text.insert(5, "later\n"))
+
+    offline = Doc()
+    async with connect_room(server_url, "idea:offline", offline, token=token):
+        pass  # synced, then gone
+    offline.get("code", type=Text).insert(0, "OFFLINE ")  # while away
+
+    status, _ = await fetch_json(
+        api(server_url, "idea:offline", f"/versions/{base['id']}/restore"),
+        method="POST",
+        token=token,
+    )
+    assert status == 200
+    async with connect_room(server_url, "idea:offline", offline, token=token):
+        pass
+    await omniforge.store.rooms.flush()
+    _, room = await fetch_json(api(server_url, "idea:offline"), token=token)
+    assert room["content"]["code"] == "OFFLINE base\n"
+    assert str(offline.get("code", type=Text)) == "OFFLINE base\n"
+
+
+class TestRetention:
+    @pytest.fixture
+    def omniforge_config(self) -> dict:
+        return {
+            "history_checkpoint_idle": 600,
+            "history_checkpoint_updates": 1,
+            "history_max_versions": 3,
+        }
+
+    async def test_pruning_keeps_named_versions_and_never_changes_the_document(
+        self, server_url, token
+    ):
+        doc = Doc()
+        async with connect_room(server_url, "idea:ret", doc, token=token) as conn:
+            text = doc.get("code", type=Text)
+            text.insert(0, "start ")
+            await conn.confirm(10)
+            named = await name(server_url, token, "idea:ret", "keep me")
+            for i in range(8):
+                text.insert(len(text), f"{i}")
+                await conn.confirm(10)
+        expected = "start 01234567"
+        # Pruned down to 3 (fails by timing out otherwise).
+        listed = await wait_for(
+            lambda: _newest_holds(server_url, token, "idea:ret", expected, at_most=3), timeout=10
+        )
+        assert named["id"] in {v["id"] for v in listed}
+        assert await text_of(server_url, token, "idea:ret", named["id"]) == "start "
+        _, room = await fetch_json(api(server_url, "idea:ret"), token=token)
+        assert room["content"]["code"] == expected
+
+
+async def _newest_holds(server_url: str, token: str, room: str, expected: str, at_most: int):
+    listed = await versions(server_url, token, room, "?limit=1000")
+    if len(listed) > at_most:
+        return None
+    if listed and await text_of(server_url, token, room, listed[0]["id"]) == expected:
+        return listed
+    return None
+
+
+class TestPermissions:
+    @pytest.fixture
+    def omniforge_config(self, tmp_path: Path) -> dict:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            "default: none\nrules:\n"
+            '  - rooms: "idea:*"\n    users: [alice]\n    allow: [read, write, presence]\n'
+            '  - rooms: "idea:*"\n    users: [carol]\n    allow: [read, presence]\n'
+        )
+        return {"history_checkpoint_idle": IDLE, "room_policy_file": str(policy)}
+
+    async def test_a_reader_may_list_but_not_name_or_restore(self, server_url, token):
+        await write(server_url, token, "idea:perm", lambda text: text.insert(0, "x"))
+        version = await name(server_url, token, "idea:perm", "by alice", user="alice")
+        carol = {USER_HEADER: "carol"}
+        status, page = await fetch_json(
+            api(server_url, "idea:perm", "/versions"), token=token, headers=carol
+        )
+        assert status == 200 and version["id"] in {v["id"] for v in page["versions"]}
+        for path, body in (
+            ("/versions", {"label": "mine"}),
+            (f"/versions/{version['id']}/restore", None),
+        ):
+            status, refused = await fetch_json(
+                api(server_url, "idea:perm", path),
+                method="POST",
+                token=token,
+                body=body,
+                headers=carol,
+                raise_error=False,
+            )
+            assert status == 403, refused
+            assert "carol may not write" in refused["message"]
+        status, _ = await fetch_json(
+            api(server_url, "idea:perm", "/versions"),
+            token=token,
+            headers={USER_HEADER: "mallory"},
+            raise_error=False,
+        )
+        assert status == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "reason"),
+    [
+        ("GET", "/versions?limit=-1", None, 400, "limit"),
+        ("GET", f"/versions?limit={10**30}", None, 400, "limit"),
+        ("GET", "/versions?limit=NaN", None, 400, "limit"),
+        ("GET", "/versions?limit=0", None, 400, "limit"),
+        ("GET", "/versions?limit=1001", None, 400, "limit"),
+        ("GET", "/versions?before=abc", None, 400, "before"),
+        ("GET", "/versions/999999", None, 404, "no version"),
+        ("GET", "/versions/abc", None, 404, "no version"),
+        ("GET", f"/versions/{'9' * 40}", None, 404, "no version"),
+        ("GET", "/versions/999999/diff/current", None, 404, "no version"),
+        ("POST", "/versions/nope/restore", None, 404, "no version"),
+        ("POST", "/versions", {"label": "x" * 201}, 400, "label"),
+        ("POST", "/versions", {"label": ""}, 400, "label"),
+        ("POST", "/versions", {"label": 7}, 400, "label"),
+        ("POST", "/versions", [1, 2], 400, "label"),
+        ("GET", "/blame?root=nothere", None, 400, "no root"),
+    ],
+)
+async def test_bad_input_gets_a_reason(server_url, token, method, path, body, status, reason):
+    await write(server_url, token, "idea:bad", lambda text: text.insert(0, "x"))
+    got, answer = await fetch_json(
+        api(server_url, "idea:bad", path),
+        method=method,
+        token=token,
+        body=body if method == "POST" else None,
+        raise_error=False,
+    )
+    assert got == status, answer
+    assert reason in answer["message"]
+
+
+async def test_an_unknown_room_has_no_history(server_url, token):
+    for method, path in (("GET", "/versions"), ("POST", "/versions")):
+        status, answer = await fetch_json(
+            api(server_url, "idea:ghost", path),
+            method=method,
+            token=token,
+            body={"label": "x"} if method == "POST" else None,
+            raise_error=False,
+        )
+        assert status == 404, answer
+        assert "does not exist" in answer["message"]
+
+
+async def test_deleting_a_room_deletes_its_history(server_url, token, omniforge):
+    await write(server_url, token, "idea:gone", lambda text: text.insert(0, "x"))
+    await name(server_url, token, "idea:gone", "soon gone")
+    status, _ = await fetch_json(api(server_url, "idea:gone"), method="DELETE", token=token)
+    assert status == 204
+    assert await omniforge.store.history.list_versions("idea:gone") == []
+
+
+async def test_history_survives_a_restart_and_shutdown_takes_a_last_version(server_process):
+    # Long idles: only the shutdown can take the version of the second edit.
+    server = await server_process(
+        ["--OmniForgeApp.history_checkpoint_idle=600", "--OmniForgeApp.compact_idle=600"]
+    ).start()
+    await write(server.url, server.token, "idea:life", lambda text: text.insert(0, "one"))
+    named = await name(server.url, server.token, "idea:life", "first")
+    await write(server.url, server.token, "idea:life", lambda text: text.insert(3, " two"))
+    server.stop()
+
+    server = await server_process(db=server.db).start()
+    listed = await versions(server.url, server.token, "idea:life")
+    assert [v["kind"] for v in listed] == ["auto", "named"]
+    assert listed[1]["id"] == named["id"]
+    assert await text_of(server.url, server.token, "idea:life", named["id"]) == "one"
+    assert await text_of(server.url, server.token, "idea:life", listed[0]["id"]) == "one two"
+
+
+class TestSealed:
+    @pytest.fixture
+    def omniforge_config(self, tmp_path: Path) -> dict:
+        key = tmp_path / "key"
+        write_key_file(key)
+        return {"history_checkpoint_idle": IDLE, "encryption_key_file": str(key)}
+
+    async def test_a_version_is_sealed_at_rest_and_reads_in_the_clear(
+        self, server_url, token, db_path
+    ):
+        alice = await mint(server_url, token, "alice", ["read", "write"])
+        await write(server_url, alice, "idea:sealed", lambda text: text.insert(0, "secret words"))
+        version = await name(server_url, token, "idea:sealed", "sealed")
+        assert await text_of(server_url, token, "idea:sealed", version["id"]) == "secret words"
+
+        with sqlite3.connect(db_path) as conn:
+            rows = conn.execute("SELECT state, runs, kid FROM room_versions").fetchall()
+            (author,) = conn.execute("SELECT DISTINCT author FROM room_updates").fetchone()
+        assert rows and all(kid is not None for _, _, kid in rows)
+        assert not any(b"secret" in state or b"alice" in runs for state, runs, _ in rows)
+        assert author == "alice"  # metadata, beside the sealed update
+
+
+async def test_a_key_rotation_reseals_versions(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    write_key_file(one)
+    write_key_file(two)
+    path = tmp_path / "rotate.sqlite"
+    store = SQLiteStore(StoreSettings(path=str(path), cipher=Cipher(read_key_file(one))))
+    await store.start()
+    made = await store.history.add_version("idea:r", b"state bytes", {"code": [[3, "alice"]]})
+    await store.close()
+
+    rotation.rotate(path, Cipher(read_key_file(one)), Cipher(read_key_file(two)))
+
+    store = SQLiteStore(StoreSettings(path=str(path), cipher=Cipher(read_key_file(two))))
+    await store.start()  # refuses to start if a row is still sealed with the old key
+    try:
+        version, state, runs = await store.history.get_version("idea:r", made["id"])
+    finally:
+        await store.close()
+    assert (version, state, runs) == (made, b"state bytes", {"code": [[3, "alice"]]})
+
+
+async def test_a_restore_opens_a_room_nobody_is_in_and_lets_it_go(server_url, token, omniforge):
+    await write(server_url, token, "idea:closed", lambda text: text.insert(0, "first"))
+    first = await name(server_url, token, "idea:closed", "first")
+    await write(server_url, token, "idea:closed", lambda text: text.insert(5, " second"))
+    await wait_for(lambda: omniforge.room_manager.get("idea:closed") is None)
+
+    status, _ = await fetch_json(
+        api(server_url, "idea:closed", f"/versions/{first['id']}/restore"),
+        method="POST",
+        token=token,
+    )
+    assert status == 200
+    _, room = await fetch_json(api(server_url, "idea:closed"), token=token)
+    assert room["content"]["code"] == "first"
+    await wait_for(lambda: omniforge.room_manager.get("idea:closed") is None)
+    await omniforge.store.rooms.flush()
+    _, stored = await fetch_json(api(server_url, "idea:closed"), token=token)
+    assert stored["open"] is False and stored["content"]["code"] == "first"
+
+
+async def test_two_users_typing_at_once_are_each_credited_with_their_own_keys(
+    server_url, token, omniforge
+):
+    # Their updates reach the server in the same batches: each user's part is still theirs.
+    tokens = {
+        user: await mint(server_url, token, user, ["read", "write"]) for user in ("alice", "bob")
+    }
+
+    async def type_as(user: str, char: str) -> None:
+        doc = Doc()
+        async with connect_room(server_url, "idea:both", doc, token=tokens[user]):
+            text = doc.get("code", type=Text)
+            for _ in range(60):
+                text.insert(len(text) if char == "a" else 0, char)
+                await asyncio.sleep(0.002)
+
+    await asyncio.gather(type_as("alice", "a"), type_as("bob", "b"))
+    _, blame = await fetch_json(api(server_url, "idea:both", "/blame?root=code"), token=token)
+    text = blame["text"]
+    assert sorted(text) == ["a"] * 60 + ["b"] * 60
+    owners = {"a": "alice", "b": "bob"}
+    for r in blame["ranges"]:
+        assert {owners[c] for c in text[r["start"] : r["end"]]} == {r["author"]}, r
+
+
+async def test_nobody_can_forge_a_restore_event(server_url, token):
+    data = {"version": "1", "restored_as": "2", "username": "mallory"}
+    status, refused = await fetch_json(
+        server_url + "omniforge/api/events",
+        method="POST",
+        token=token,
+        body={"channel": "idea:forged", "type": "room.restored", "data": data},
+        raise_error=False,
+    )
+    assert status == 400 and refused["error"] == "reserved", refused
+
+
+async def test_a_build_event_is_credited_to_whoever_emitted_it(server_url, token):
+    status, _ = await fetch_json(
+        server_url + "omniforge/api/events",
+        method="POST",
+        token=token,
+        headers={USER_HEADER: "alice"},
+        body={"channel": "build:hist", "type": "build.started", "data": {}},
+    )
+    assert status in (200, 201)
+    (version,) = await wait_for(lambda: versions(server_url, token, "build:hist"))
+    assert [a["username"] for a in version["authors"]] == ["alice"]

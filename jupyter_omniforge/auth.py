@@ -39,6 +39,8 @@ class Identity:
     initials: str
     color: str
     avatar_url: str | None = None
+    #: Whether ``color`` is the Jupyter identity's own (else a fallback a client may replace).
+    own_color: bool = True
 
     def awareness_user(self) -> dict[str, Any]:
         """The ``user`` field the server writes into this connection's awareness states.
@@ -55,6 +57,20 @@ class Identity:
             "avatar_url": self.avatar_url,
         }
 
+    def with_claimed_color(self, user: dict[str, Any], claimed: Any) -> dict[str, Any]:
+        """``user`` (this identity's :meth:`awareness_user`) in the colour its client claims.
+
+        Jupyter's server gives most users no colour: JupyterLab picks one in the browser
+        (``var(--jp-collaborator-colorN)``) and shows it in the top bar. A client that says so
+        in its awareness ``user.color`` keeps that colour, so a person has one colour in every
+        view. The colour is not an identity claim, but it is painted into other users' pages:
+        only a hex colour or a collaborator variable is kept, anything else is ignored.
+        """
+        color = claimed.get("color") if isinstance(claimed, dict) else None
+        if self.own_color or not is_safe_color(color) or color == user["color"]:
+            return user
+        return {**user, "color": color, "colorLight": _light(color)}
+
     def as_source(self) -> dict[str, str]:
         """Who emitted an event, as its ``source`` shows it: the username, and the display
         name when the identity has one of its own (a token's ``name``, a login's full name)."""
@@ -64,6 +80,17 @@ class Identity:
         return {"username": self.username}
 
 
+#: The colours a client may claim: hex, or one of JupyterLab's collaborator variables.
+_SAFE_COLOR = re.compile(
+    r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|var\(--jp-collaborator-color[1-9]\)"
+)
+
+
+def is_safe_color(color: Any) -> bool:
+    """Whether ``color`` is a colour the server passes on (hex or a collaborator variable)."""
+    return isinstance(color, str) and _SAFE_COLOR.fullmatch(color) is not None
+
+
 def color_for(username: str) -> str:
     """A stable colour for ``username``: the same user gets the same colour on every server."""
     digest = hashlib.sha1(username.encode()).digest()
@@ -71,10 +98,10 @@ def color_for(username: str) -> str:
 
 
 def _light(color: str) -> str:
-    # y-codemirror paints selections with colorLight; a translucent variant of a hex colour.
+    # y-codemirror paints selections with colorLight: a translucent variant of the colour.
     if color.startswith("#") and len(color) == 7:
         return color + "33"
-    return color
+    return f"color-mix(in srgb, {color} 20%, transparent)"
 
 
 def _initials(text: str) -> str:
@@ -90,11 +117,19 @@ def identity_from_user(user: Any) -> Identity:
     display_name = str(getattr(user, "display_name", None) or name)
     initials = str(getattr(user, "initials", None) or _initials(display_name))
     color = getattr(user, "color", None)
-    # JupyterLab's own colours are CSS variables that only resolve inside JupyterLab.
-    if not color or not str(color).startswith("#"):
-        color = color_for(username)
+    # Jupyter's identity colour (a hex colour, or a JupyterLab collaborator variable) is kept:
+    # JupyterLab shows the user in it. Without one (or an unsafe one), a stable fallback.
+    own = is_safe_color(color)
     avatar_url = getattr(user, "avatar_url", None) or None
-    return Identity(username, name, display_name, initials, str(color), avatar_url)
+    return Identity(
+        username,
+        name,
+        display_name,
+        initials,
+        color if own else color_for(username),
+        avatar_url,
+        own_color=own,
+    )
 
 
 def identity_of_owner(username: str) -> Identity:

@@ -7,9 +7,11 @@ import json
 from contextlib import asynccontextmanager
 
 import pytest
+from jupyter_server.auth.identity import User
 from pycrdt import Array, Doc, Map, Text
 from tornado.httpclient import HTTPClientError
 
+from jupyter_omniforge.auth import color_for, identity_from_user
 from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.rooms import protocol as p
 
@@ -83,6 +85,58 @@ class FrameReader:
 
     def states(self):
         return awareness_states(self.frames)
+
+
+async def test_a_client_keeps_the_colour_jupyterlab_shows_it_in(ws_connect):
+    """Jupyter gives these users no colour: JupyterLab picks a collaborator variable in the
+    browser, and the server keeps it; a colour that is not a safe one falls back to hex."""
+    # Two tabs of Alice's: a connection may announce a few client ids only.
+    tabs = [await ws_connect("idea:colours", user="alice") for _ in range(2)]
+    bob = FrameReader(await ws_connect("idea:colours", user="bob"))
+    claims = {
+        3001: "var(--jp-collaborator-color3)",
+        3002: "#12ab9f",
+        3003: "red; background: url(https://evil.example/x)",
+        3004: '<b onmouseover="alert(1)">',
+        3005: "var(--jp-layout-color0)",
+        3006: ["#000000"],
+    }
+    for client_id, color in claims.items():
+        await tabs[client_id % 2].write_message(
+            awareness_frame(client_id, 1, {"user": {"name": "x", "color": color}}), binary=True
+        )
+    await wait_for(lambda: all(bob.states().get(c) for c in claims))
+    seen = {c: bob.states()[c]["user"] for c in claims}
+    assert seen[3001]["color"] == "var(--jp-collaborator-color3)"
+    assert (
+        seen[3001]["colorLight"]
+        == "color-mix(in srgb, var(--jp-collaborator-color3) 20%, transparent)"
+    )
+    assert seen[3002]["color"] == "#12ab9f" and seen[3002]["colorLight"] == "#12ab9f33"
+    fallback = color_for("alice")
+    for client_id in (3003, 3004, 3005, 3006):
+        assert seen[client_id]["color"] == fallback, seen[client_id]
+        assert seen[client_id]["colorLight"] == fallback + "33"
+    # The rest is still the server's word.
+    assert {u["username"] for u in seen.values()} == {"alice"}
+
+
+def test_a_jupyter_identity_colour_is_kept_and_cannot_be_replaced() -> None:
+    lab = identity_from_user(User(username="ann", color="var(--jp-collaborator-color5)"))
+    assert lab.color == "var(--jp-collaborator-color5)"
+    hexed = identity_from_user(User(username="ann", color="#336699"))
+    assert hexed.color == "#336699"
+    # An identity's own colour wins over whatever its client claims.
+    user = hexed.awareness_user()
+    assert hexed.with_claimed_color(user, {"color": "#000000"})["color"] == "#336699"
+    # Without one, or with one that is not safe to paint, a stable hex colour.
+    for color in (None, "", "url(javascript:alert(1))", "var(--x)", 42):
+        identity = identity_from_user(User(username="ann", color=color))
+        assert identity.color == color_for("ann") and identity.color.startswith("#")
+        assert (
+            identity.with_claimed_color(identity.awareness_user(), {"color": "#abc"})["color"]
+            == "#abc"
+        )
 
 
 async def test_awareness_appears_with_the_server_identity_and_disappears_on_leave(ws_connect):

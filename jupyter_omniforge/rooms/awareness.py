@@ -30,6 +30,7 @@ from ..limits import RoomLimits
 from .protocol import AwarenessEntry, decode_awareness_update, encode_awareness_update
 
 if TYPE_CHECKING:
+    from ..auth import Identity
     from .peer import Peer
 
 NULL_STATE = "null"
@@ -124,7 +125,7 @@ class RoomAwareness:
                 continue
             if user is None:
                 user = identity.awareness_user()
-            stamped = self._stamped(state, user)
+            stamped = self._stamped(state, user, identity)
             relayed = max(clock, self._clocks.get(client_id, -1) + 1)
             self._remember(client_id, username, relayed)
             self._entries[client_id] = AwarenessEntry(client_id, relayed, stamped)
@@ -158,12 +159,13 @@ class RoomAwareness:
             self._owners.pop(client_id, None)
         self._client_clocks.pop(client_id, None)  # the new connection counts its own clock
 
-    def _stamped(self, state: str, user: dict[str, Any]) -> str:
+    def _stamped(self, state: str, user: dict[str, Any], identity: Identity) -> str:
         limit = self.limits.awareness_state_bytes
         value = strictjson.loads(state, max_depth=self.limits.max_depth, max_bytes=limit)
         if not isinstance(value, dict):
             raise MalformedMessage("an awareness state is a JSON object (or null to leave)")
-        value["user"] = user
+        # Who it is comes from the server; the colour the client shows its user in may stay.
+        value["user"] = identity.with_claimed_color(user, value.get("user"))
         return strictjson.dumps(value)
 
     def _remember(self, client_id: int, username: str | None, clock: int) -> None:

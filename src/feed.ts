@@ -32,6 +32,8 @@ const RUNS_MAX = 200;
 /** Event ids remembered to drop repeats. */
 const SEEN_MAX = 50000;
 const MAX_BACKOFF_MS = 2500;
+/** Where the dismissed runs are kept (local storage). */
+const DISMISSED_KEY = 'jupyter_omniforge:feed-dismissed';
 
 export class EventFeedModel implements IEventFeed {
   constructor(options: EventFeedModel.IOptions) {
@@ -94,6 +96,24 @@ export class EventFeedModel implements IEventFeed {
       this._refreshView();
     }
     return added;
+  }
+
+  dismiss(channel: string): void {
+    const record = this._records.get(channel);
+    if (record) {
+      this._dismissed.hide(channel, record.lastId);
+      this._refreshView();
+    }
+  }
+
+  clearFinished(): void {
+    for (const record of this._records.values()) {
+      const state = record.run.state;
+      if (state === 'completed' || state === 'failed') {
+        this._dismissed.hide(record.channel, record.lastId);
+      }
+    }
+    this._refreshView();
   }
 
   private _add(event: IEventEnvelope, from: 'live' | 'history' = 'live', order = 0): boolean {
@@ -268,7 +288,10 @@ export class EventFeedModel implements IEventFeed {
     for (const stale of records.slice(RUNS_MAX)) {
       this._records.delete(stale.channel);
     }
-    this._view = records.slice(0, this._size).map(record => record.run);
+    this._view = records
+      .filter(record => !this._dismissed.hides(record.channel, record.lastId))
+      .slice(0, this._size)
+      .map(record => record.run);
     this._changed.emit();
   }
 
@@ -290,6 +313,7 @@ export class EventFeedModel implements IEventFeed {
   private _historyRank = 0;
   private _seen = new Set<string>();
   private _records = new Map<string, RunRecord>();
+  private _dismissed = new DismissedRuns();
   private _view: IRun[] = [];
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);
@@ -300,6 +324,48 @@ export namespace EventFeedModel {
     server: IOmniForgeServer;
     channels?: string[];
     size?: number;
+  }
+}
+
+/**
+ * The runs the user dismissed, each with the id of its newest event then: a run stays hidden
+ * until it has a newer event, across reloads (kept in the browser's local storage).
+ */
+class DismissedRuns {
+  hide(channel: string, lastId: string): void {
+    this._runs.delete(channel); // re-inserted last: the oldest dismissals are forgotten first
+    this._runs.set(channel, lastId);
+    while (this._runs.size > RUNS_MAX) {
+      this._runs.delete(this._runs.keys().next().value as string);
+    }
+    try {
+      localStorage.setItem(DISMISSED_KEY, JSON.stringify([...this._runs]));
+    } catch {
+      // Storage full or refused: dismissed for this page only.
+    }
+  }
+
+  hides(channel: string, lastId: string): boolean {
+    return this._runs.get(channel) === lastId;
+  }
+
+  private _runs = DismissedRuns._load();
+
+  private static _load(): Map<string, string> {
+    try {
+      const saved: unknown = JSON.parse(localStorage.getItem(DISMISSED_KEY) ?? '[]');
+      if (Array.isArray(saved)) {
+        return new Map(
+          saved.filter(
+            (pair): pair is [string, string] =>
+              Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string'
+          )
+        );
+      }
+    } catch {
+      // Unreadable: start afresh.
+    }
+    return new Map();
   }
 }
 
@@ -350,7 +416,7 @@ class RunRecord {
     let startedAt = this._firstTime;
     let finishedAt: number | null = null;
     let duration: number | null = null;
-    let startedBy = '';
+    let starter: IEventEnvelope['source'] | null = this._events[0]?.event.source ?? null;
     let lastTime = this._firstTime;
     for (const { event } of this._events) {
       const data = event.data ?? {};
@@ -362,7 +428,7 @@ class RunRecord {
         case 'created':
           state = 'created';
           message = text ?? 'created';
-          startedBy = event.source?.username ?? startedBy;
+          starter = event.source ?? starter;
           break;
         case 'started':
           state = 'running';
@@ -372,7 +438,7 @@ class RunRecord {
           error = null;
           percent = 0;
           message = text ?? 'started';
-          startedBy = event.source?.username ?? startedBy;
+          starter = event.source ?? starter;
           break;
         case 'progress':
           state = 'running';
@@ -408,7 +474,8 @@ class RunRecord {
       duration,
       lastTime,
       lastEventId: this.lastId,
-      startedBy,
+      startedBy: String(starter?.username ?? ''),
+      startedByName: String(starter?.name || starter?.username || ''),
       log: logOf(this._events)
     };
   }
@@ -455,4 +522,10 @@ function logOf(events: { id: string; event: IEventEnvelope }[]): IRunLogEntry[] 
 
 function numberOr(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+/** Whether `run` has not finished and had no event for `staleAfter` seconds at `now`. */
+export function isStale(run: IRun, now: number, staleAfter: number): boolean {
+  const finished = run.state === 'completed' || run.state === 'failed';
+  return !finished && now - run.lastTime > staleAfter;
 }

@@ -7,6 +7,7 @@ import { Signal } from '@lumino/signaling';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 
+import { isSafeColor, themeChanged } from './avatar';
 import { ProviderStatus } from './connection';
 import type {
   ConnectionState,
@@ -28,6 +29,8 @@ export class PresenceModel implements IPresence {
   constructor(options: PresenceModel.IOptions) {
     this._server = options.server;
     this._localUser = options.identity ? userFromIdentity(options.identity) : null;
+    // The avatars' text colour is chosen for the theme's collaborator colours: draw again.
+    themeChanged.connect(this._onStatus, this);
   }
 
   get state(): ConnectionState {
@@ -86,7 +89,10 @@ export class PresenceModel implements IPresence {
   }
 
   setIdentity(identity: User.IIdentity): void {
-    this._localUser = { ...userFromIdentity(identity), ...this._stampedSelf() };
+    // Our colour is the one JupyterLab shows us in (the server keeps it for the others).
+    const own = userFromIdentity(identity);
+    const stamped = this._stampedSelf();
+    this._localUser = own.color ? { ...own, ...stamped, color: own.color, colorLight: undefined } : { ...own, ...stamped };
     this._announce();
   }
 
@@ -109,13 +115,7 @@ export class PresenceModel implements IPresence {
     try {
       const reply = await this._server.requestJSON<{ rooms: IRoomInfo[] }>('rooms');
       this._allRooms = reply.rooms;
-      this._rooms = reply.rooms.filter(room => room.name !== PRESENCE_ROOM);
-      const stamped = this._stampedSelf();
-      if (stamped && this._localUser && stamped.color !== this._localUser.color) {
-        // Show ourselves in the colour the server gives us, as the others see us.
-        this._localUser = { ...this._localUser, ...stamped };
-        this._recompute();
-      }
+      this._recolorRooms();
       this._changed.emit();
     } catch (error) {
       // The presence connection shows the server being away; keep the last list.
@@ -128,6 +128,7 @@ export class PresenceModel implements IPresence {
       return;
     }
     this._isDisposed = true;
+    themeChanged.disconnect(this._onStatus, this);
     window.clearInterval(this._poll);
     window.clearTimeout(this._debounce);
     this._provider?.awareness.off('change', this._onAwareness);
@@ -170,6 +171,23 @@ export class PresenceModel implements IPresence {
     this._debounce = window.setTimeout(() => void this.refreshRooms(), ROOMS_DEBOUNCE_MS);
   };
 
+  /**
+   * The open rooms, their users in the colours presence shows them in: the server lists them
+   * in its fallback colour, while each JupyterLab claims the colour it shows its user in.
+   */
+  private _recolorRooms(): void {
+    const colors = new Map(this._collaborators.map(c => [c.user.username, c.user.color]));
+    this._rooms = this._allRooms
+      .filter(room => room.name !== PRESENCE_ROOM)
+      .map(room => ({
+        ...room,
+        users: room.users.map(user => {
+          const color = colors.get(user.username);
+          return color ? { ...user, color } : user;
+        })
+      }));
+  }
+
   private _recompute(): void {
     const byUser = new Map<string, { user: IAwarenessUser; rooms: string[]; local: boolean }>();
     const add = (user: IAwarenessUser, room: unknown, local: boolean): void => {
@@ -205,6 +223,7 @@ export class PresenceModel implements IPresence {
     this._collaborators = Array.from(byUser.values()).sort((a, b) =>
       a.local !== b.local ? (a.local ? -1 : 1) : a.user.name.localeCompare(b.user.name)
     );
+    this._recolorRooms();
   }
 
   private _server: IOmniForgeServer;
@@ -232,14 +251,15 @@ export namespace PresenceModel {
 
 /** The awareness user of this JupyterLab's identity (what the server will stamp, roughly). */
 export function userFromIdentity(identity: User.IIdentity): IAwarenessUser {
-  const color = identity.color && identity.color.startsWith('#') ? identity.color : undefined;
+  // JupyterLab's colour for this user (often `var(--jp-collaborator-colorN)`, picked in the
+  // browser): claimed in the awareness state, the server keeps it for the others to see.
+  const color = isSafeColor(identity.color) ? identity.color : undefined;
   return {
     username: identity.username,
     name: identity.display_name || identity.name || identity.username,
     display_name: identity.display_name,
     initials: identity.initials,
     color,
-    colorLight: color ? `${color}33` : undefined,
     avatar_url: identity.avatar_url ?? null
   };
 }

@@ -29,8 +29,9 @@ import { messageAuth, WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 
 import { RoomAccessModel } from './access';
-import { createAvatar, stateLabel } from './avatar';
+import { createAvatar, stateLabel, themeChanged } from './avatar';
 import { ProviderStatus } from './connection';
+import { cursorLabels, resolveRemoteColors, sourceColorOf } from './cursors';
 import type {
   ConnectionState,
   IAwarenessUser,
@@ -43,6 +44,8 @@ import type {
 /** The name of the text root the editor binds (the rooms' `code`). */
 export const CODE_ROOT = 'code';
 
+/** How long "Follow" waits for a person's caret in a room just opened. */
+const FOLLOW_WAIT_MS = 5000;
 /** How the server starts the reason of a refused edit (`rooms/room.py`). */
 const READ_ONLY_REASON = /^read-only\b/i;
 /** How it starts the reason of a refused awareness state: not about editing. */
@@ -123,6 +126,9 @@ export class RoomEditor extends Widget implements IRoomEditor {
       provider.awareness.setLocalStateField('user', options.user);
     }
     provider.awareness.on('change', this._renderPeople);
+    themeChanged.connect(this._renderPeople, this);
+    // Before yCollab listens: it paints the carets in the colours this makes concrete.
+    this._colors = resolveRemoteColors(provider.awareness);
 
     this._status = new ProviderStatus(provider);
     this._status.changed.connect(this._onState, this);
@@ -141,7 +147,8 @@ export class RoomEditor extends Widget implements IRoomEditor {
           // Read-only until the server says this user may write (an answer comes in a few
           // milliseconds, before the room has synced; without one, the editor is writable).
           this._readOnly.of(EditorState.readOnly.of(true)),
-          yCollab(ytext, provider.awareness)
+          yCollab(ytext, provider.awareness),
+          cursorLabels(provider.awareness, this._colors.resolve)
         ]
       })
     });
@@ -171,6 +178,71 @@ export class RoomEditor extends Widget implements IRoomEditor {
     return this._editor;
   }
 
+  /** Show this user as `user` to the others (JupyterLab picked their colour meanwhile). */
+  setUser(user: IAwarenessUser): void {
+    this._provider.awareness.setLocalStateField('user', user);
+  }
+
+  /**
+   * Scroll to `username`'s caret, waiting up to `timeout` ms for it to be known (a room just
+   * opened has not heard the others yet). Resolves whether it was found.
+   */
+  follow(username: string, timeout = FOLLOW_WAIT_MS): Promise<boolean> {
+    return new Promise(resolve => {
+      const awareness = this._provider.awareness;
+      const attempt = (): boolean => {
+        // Before the sync, a caret at the end of the text would resolve to 0.
+        const head = this._provider.synced ? this._caretOf(username) : null;
+        if (head === null) {
+          return false;
+        }
+        this._editor.dispatch({ effects: EditorView.scrollIntoView(head, { y: 'center' }) });
+        return true;
+      };
+      const done = (found: boolean): void => {
+        awareness.off('change', onChange);
+        this._doc.off('update', onChange);
+        this._provider.off('sync', onChange);
+        window.clearTimeout(timer);
+        resolve(found);
+      };
+      const onChange = (): void => {
+        if (attempt()) {
+          done(true);
+        }
+      };
+      if (attempt()) {
+        resolve(true);
+        return;
+      }
+      // Their caret comes with the awareness, the text it points into with the sync.
+      awareness.on('change', onChange);
+      this._doc.on('update', onChange);
+      this._provider.on('sync', onChange);
+      const timer = window.setTimeout(() => done(false), timeout);
+    });
+  }
+
+  /** Where `username`'s caret is in the text, or null when they have none here. */
+  private _caretOf(username: string): number | null {
+    const awareness = this._provider.awareness;
+    for (const [clientId, state] of awareness.getStates()) {
+      const user = state['user'] as IAwarenessUser | undefined;
+      const head = (state['cursor'] as { head?: unknown } | null | undefined)?.head;
+      if (clientId === awareness.clientID || user?.username !== username || !head) {
+        continue;
+      }
+      const position = Y.createAbsolutePositionFromRelativePosition(
+        Y.createRelativePositionFromJSON(head),
+        this._doc
+      );
+      if (position) {
+        return Math.min(position.index, this._editor.state.doc.length);
+      }
+    }
+    return null;
+  }
+
   /** The Yjs document of the room. */
   get doc(): Y.Doc {
     return this._doc;
@@ -181,6 +253,8 @@ export class RoomEditor extends Widget implements IRoomEditor {
       return;
     }
     this._provider.awareness.off('change', this._renderPeople);
+    themeChanged.disconnect(this._renderPeople, this);
+    this._colors.stop();
     this._status.dispose();
     this._editor.destroy();
     this._provider.destroy();
@@ -257,7 +331,8 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._provider.awareness.getStates().forEach(state => {
       const user = state['user'] as IAwarenessUser | undefined;
       if (user && typeof user.username === 'string' && !people.has(user.username)) {
-        people.set(user.username, user);
+        // In the colour the server sent, not the one resolved for the carets.
+        people.set(user.username, { ...user, color: sourceColorOf(user) });
       }
     });
     this._peopleNode.replaceChildren(...Array.from(people.values(), createAvatar));
@@ -328,6 +403,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
   private _status: ProviderStatus;
   private _editor: EditorView;
   private _readOnly = new Compartment();
+  private _colors: { resolve(): void; stop(): void };
   private _stateChanged = new Signal<this, ConnectionState>(this);
 }
 

@@ -31,3 +31,18 @@ export function newIdeaRoom(): string {
   const id = Array.from(bytes, b => (b % 36).toString(36)).join('');
   return `idea:${id}`;
 }
+
+/** Kinds whose rooms the feed shows (a build's or deployment's live state), not "Open rooms". */
+export const FEED_ROOM_KINDS: readonly string[] = ['build', 'deployment'];
+
+/** Whether `name` is a build or deployment room, shown in the feed rather than "Open rooms". */
+export function isFeedRoom(name: string): boolean {
+  return FEED_ROOM_KINDS.includes(roomKind(name));
+}
+
+const NAME_ORDER = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+/** Orders names as people read them: `build:42` before `build:100`. */
+export function compareNames(a: string, b: string): number {
+  return NAME_ORDER.compare(a, b);
+}

@@ -10,7 +10,8 @@ import type { Availability, IOmniForgeServer, IOmniForgeSettings } from './token
 export const DEFAULT_SETTINGS: IOmniForgeSettings = {
   defaultRoom: 'idea:scratch',
   feedSize: 20,
-  showPresence: true
+  showPresence: true,
+  staleAfter: 600
 };
 
 /**

@@ -1,15 +1,27 @@
 /**
- * The OmniForge sidebar: actions to open rooms, the open rooms and the people in them, and the
- * build/deployment feed. It draws the models; it holds no state of its own beyond what is
- * expanded.
+ * The OmniForge sidebar, laid out like JupyterLab's Running panel: actions to open rooms, then
+ * collapsible sections (open rooms, collaborators, the build/deployment feed) with their counts.
+ * It draws the models; it holds no state of its own beyond what is expanded and filtered.
  */
-import { ReactWidget, shareIcon } from '@jupyterlab/ui-components';
+import { type ITranslator, nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
+import {
+  Button,
+  caretDownIcon,
+  caretRightIcon,
+  closeIcon,
+  HTMLSelect,
+  ReactWidget,
+  shareIcon,
+  ToolbarButtonComponent,
+  UseSignal
+} from '@jupyterlab/ui-components';
 import type { CommandRegistry } from '@lumino/commands';
 import type { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { colorOf, initialsOf, stateLabel } from './avatar';
-import { isRoomName, isTextRoom } from './rooms';
+import { colorStyle, initialsOf, stateLabel } from './avatar';
+import { isStale } from './feed';
+import { compareNames, isFeedRoom, isRoomName, isTextRoom } from './rooms';
 import {
   CommandIDs,
   type ConnectionState,
@@ -39,43 +51,73 @@ export interface ISidebarProps {
   presence: IPresence | null;
   feed: IEventFeed | null;
   commands: CommandRegistry;
+  translator?: ITranslator;
 }
 
-/** Re-render whenever one of `signals` fires. */
-function useSignals(...signals: (ISignal<unknown, unknown> | undefined)[]): void {
-  const [, setTick] = React.useState(0);
-  React.useEffect(() => {
-    const slot = (): void => setTick(tick => tick + 1);
-    const live = signals.filter((s): s is ISignal<unknown, unknown> => !!s);
-    live.forEach(signal => signal.connect(slot));
-    return () => live.forEach(signal => signal.disconnect(slot));
-  }, signals);
+/** Re-render `render` whenever `signal` fires (nothing to listen to: render once). */
+function Follow(props: {
+  signal: ISignal<unknown, unknown> | undefined;
+  children: () => JSX.Element;
+}): JSX.Element {
+  if (!props.signal) {
+    return props.children();
+  }
+  return <UseSignal signal={props.signal}>{() => props.children()}</UseSignal>;
 }
 
 function SidebarView(props: ISidebarProps): JSX.Element {
-  const { server, presence, feed, commands } = props;
-  useSignals(server.availabilityChanged, server.settingsChanged, presence?.changed);
+  const trans = (props.translator ?? nullTranslator).load('jupyter_omniforge');
+  const { server } = props;
+  return (
+    <Follow signal={server.availabilityChanged}>
+      {() => (
+        <Follow signal={server.settingsChanged}>
+          {() => (
+            <Follow signal={props.presence?.changed}>
+              {() => <SidebarBody {...props} trans={trans} />}
+            </Follow>
+          )}
+        </Follow>
+      )}
+    </Follow>
+  );
+}
+
+function SidebarBody(props: ISidebarProps & { trans: TranslationBundle }): JSX.Element {
+  const { server, presence, feed, commands, trans } = props;
   const availability = server.availability;
   const state: ConnectionState = presence?.state ?? feed?.state ?? 'connecting';
   return (
     <div className="jp-OmniForge-sidebar-body">
       <header className="jp-OmniForge-sidebar-header">
-        <h2 className="jp-OmniForge-title">OmniForge</h2>
+        <h2 className="jp-OmniForge-title">{trans.__('OmniForge')}</h2>
         {availability.status === 'ok' && <StatusPill state={state} />}
       </header>
       {availability.status === 'ok' ? (
         <>
-          <RoomActions server={server} commands={commands} />
+          <RoomActions server={server} commands={commands} trans={trans} />
           {presence && server.settings.showPresence && (
             <>
-              <RoomList presence={presence} commands={commands} />
-              <PeopleList presence={presence} commands={commands} />
+              <RoomList presence={presence} commands={commands} trans={trans} />
+              <PeopleList presence={presence} commands={commands} trans={trans} />
             </>
           )}
-          {feed && <Feed feed={feed} />}
+          {feed && (
+            <Follow signal={feed.changed}>
+              {() => (
+                <Feed
+                  feed={feed}
+                  presence={server.settings.showPresence ? presence : null}
+                  commands={commands}
+                  staleAfter={server.settings.staleAfter}
+                  trans={trans}
+                />
+              )}
+            </Follow>
+          )}
         </>
       ) : (
-        <Unavailable server={server} />
+        <Unavailable server={server} trans={trans} />
       )}
     </div>
   );
@@ -89,18 +131,19 @@ function StatusPill(props: { state: ConnectionState }): JSX.Element {
   );
 }
 
-function Unavailable(props: { server: IOmniForgeServer }): JSX.Element {
-  const availability = props.server.availability;
+function Unavailable(props: { server: IOmniForgeServer; trans: TranslationBundle }): JSX.Element {
+  const { server, trans } = props;
+  const availability = server.availability;
   if (availability.status === 'checking') {
-    return <p className="jp-OmniForge-empty">Connecting to OmniForge…</p>;
+    return <p className="jp-OmniForge-empty">{trans.__('Connecting to OmniForge…')}</p>;
   }
   if (availability.status === 'ok') {
     return <></>;
   }
   const titles = {
-    missing: 'OmniForge server extension not found',
-    forbidden: 'Permission denied',
-    error: 'OmniForge is not reachable'
+    missing: trans.__('OmniForge server extension not found'),
+    forbidden: trans.__('Permission denied'),
+    error: trans.__('OmniForge is not reachable')
   };
   return (
     <div className="jp-OmniForge-message" data-kind={availability.status} role="alert">
@@ -108,9 +151,9 @@ function Unavailable(props: { server: IOmniForgeServer }): JSX.Element {
       <p>{availability.message}</p>
       <button
         className="jp-mod-styled jp-mod-reject"
-        onClick={() => void props.server.checkAvailability()}
+        onClick={() => void server.checkAvailability()}
       >
-        Try again
+        {trans.__('Try again')}
       </button>
     </div>
   );
@@ -119,8 +162,9 @@ function Unavailable(props: { server: IOmniForgeServer }): JSX.Element {
 function RoomActions(props: {
   server: IOmniForgeServer;
   commands: CommandRegistry;
+  trans: TranslationBundle;
 }): JSX.Element {
-  const { server, commands } = props;
+  const { server, commands, trans } = props;
   const [name, setName] = React.useState('');
   const room = name.trim() || server.settings.defaultRoom;
   const valid = isTextRoom(room);
@@ -137,28 +181,70 @@ function RoomActions(props: {
         className="jp-mod-styled jp-mod-accept jp-OmniForge-newIdea"
         onClick={() => void commands.execute(CommandIDs.newIdea)}
       >
-        New idea room
+        {trans.__('New idea room')}
       </button>
       <form className="jp-OmniForge-openRoom" onSubmit={open}>
         <input
           className="jp-OmniForge-openRoom-input"
-          aria-label="Room to open"
+          aria-label={trans.__('Room to open')}
           placeholder={server.settings.defaultRoom}
           value={name}
           onChange={event => setName(event.target.value)}
           aria-invalid={!valid}
         />
         <button className="jp-mod-styled" type="submit" disabled={!valid}>
-          Open
+          {trans.__('Open')}
         </button>
       </form>
       {!valid && name.trim() !== '' && (
         <p className="jp-OmniForge-hint">
           {isRoomName(room)
-            ? 'Only idea, project and preview rooms have text to edit.'
-            : 'A room is kind:id, e.g. idea:42 (letters, digits, . _ -).'}
+            ? trans.__('Only idea, project and preview rooms have text to edit.')
+            : trans.__('A room is kind:id, e.g. idea:42 (letters, digits, . _ -).')}
         </p>
       )}
+    </section>
+  );
+}
+
+/**
+ * A section of the sidebar whose title folds it away, with how many items it holds; `tools` sit
+ * at the right of its header (they do not fold it).
+ */
+function Section(props: {
+  name: string;
+  title: string;
+  count: number;
+  tools?: React.ReactNode;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { name, title, count } = props;
+  const [open, setOpen] = React.useState(true);
+  const bodyId = `jp-OmniForge-section-${name}`;
+  const Caret = open ? caretDownIcon : caretRightIcon;
+  return (
+    <section
+      className={`jp-OmniForge-section jp-OmniForge-${name}`}
+      data-collapsed={open ? 'false' : 'true'}
+    >
+      <div className="jp-OmniForge-sectionHeader">
+        <h3 className="jp-OmniForge-sectionTitle">
+          <button
+            className="jp-OmniForge-sectionToggle"
+            aria-expanded={open}
+            aria-controls={bodyId}
+            onClick={() => setOpen(!open)}
+          >
+            <Caret.react tag="span" className="jp-OmniForge-caret" />
+            <span className="jp-OmniForge-sectionName">{title}</span>
+            <span className="jp-OmniForge-count">{count}</span>
+          </button>
+        </h3>
+      </div>
+      {open && props.tools && <div className="jp-OmniForge-sectionTools">{props.tools}</div>}
+      <div id={bodyId} className="jp-OmniForge-sectionBody" hidden={!open}>
+        {open && props.children}
+      </div>
     </section>
   );
 }
@@ -170,26 +256,74 @@ export function Avatar(props: { user: IAwarenessUser }): JSX.Element {
       className="jp-OmniForge-avatar"
       title={user.display_name || user.name}
       data-username={user.username}
-      style={{ backgroundColor: colorOf(user) }}
+      style={colorStyle(user)}
     >
       {user.avatar_url ? <img src={user.avatar_url} alt="" /> : initialsOf(user)}
     </span>
   );
 }
 
-function RoomLink(props: { room: string; commands: CommandRegistry }): JSX.Element {
-  const { room, commands } = props;
+function RoomLink(props: {
+  room: string;
+  commands: CommandRegistry;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { room, commands, trans } = props;
+  if (!isRoomName(room)) {
+    // A notebook or file someone has open (its path): open it here too.
+    return (
+      <button
+        className="jp-OmniForge-link jp-OmniForge-where jp-OmniForge-path"
+        title={trans.__('Open %1', room)}
+        onClick={() => void commands.execute('docmanager:open', { path: room })}
+      >
+        {room}
+      </button>
+    );
+  }
   if (!isTextRoom(room)) {
     return <span className="jp-OmniForge-where">{room}</span>;
   }
   return (
     <button
       className="jp-OmniForge-link jp-OmniForge-where"
-      title={`Open ${room}`}
+      title={trans.__('Open %1', room)}
       onClick={() => void commands.execute(CommandIDs.openRoom, { room })}
     >
       {room}
     </button>
+  );
+}
+
+/** "Follow": open the text room a person is in and scroll to their cursor. */
+function FollowButton(props: {
+  person: ICollaborator;
+  commands: CommandRegistry;
+  trans: TranslationBundle;
+}): JSX.Element | null {
+  const { person, commands, trans } = props;
+  const room = person.rooms.find(isTextRoom);
+  if (!room) {
+    return null;
+  }
+  const name = person.user.display_name || person.user.name;
+  return (
+    <Button
+      minimal
+      small
+      className="jp-OmniForge-follow"
+      title={trans.__("Open %1 at %2's cursor", room, name)}
+      aria-label={trans.__('Follow %1', name)}
+      onClick={() =>
+        void commands.execute(CommandIDs.follow, {
+          room,
+          username: person.user.username,
+          name
+        })
+      }
+    >
+      {trans.__('Follow')}
+    </Button>
   );
 }
 
@@ -215,42 +349,66 @@ function ShareButton(props: { room: string; commands: CommandRegistry }): JSX.El
   );
 }
 
-function RoomList(props: { presence: IPresence; commands: CommandRegistry }): JSX.Element {
-  useSignals(props.commands.commandChanged);
-  const rooms: readonly IRoomInfo[] = props.presence.rooms;
+function RoomList(props: {
+  presence: IPresence;
+  commands: CommandRegistry;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { presence, commands, trans } = props;
+  // Builds and deployments are the feed's: their rooms show on their rows there.
+  const rooms: IRoomInfo[] = presence.rooms
+    .filter(room => !isFeedRoom(room.name))
+    .sort((a, b) => compareNames(a.name, b.name));
   return (
-    <section className="jp-OmniForge-section jp-OmniForge-rooms">
-      <h3 className="jp-OmniForge-sectionTitle">Open rooms</h3>
-      {rooms.length === 0 ? (
-        <p className="jp-OmniForge-empty">No open rooms.</p>
-      ) : (
-        <ul className="jp-OmniForge-list">
-          {rooms.map(room => (
-            <li key={room.name} className="jp-OmniForge-room" data-room={room.name}>
-              <RoomLink room={room.name} commands={props.commands} />
-              <span className="jp-OmniForge-avatars">
-                {room.users.map(user => (
-                  <Avatar key={user.username} user={user} />
-                ))}
-              </span>
-              <ShareButton room={room.name} commands={props.commands} />
-            </li>
-          ))}
-        </ul>
-      )}
-    </section>
+    <Section name="rooms" title={trans.__('Open rooms')} count={rooms.length}>
+      <Follow signal={commands.commandChanged}>
+        {() =>
+          rooms.length === 0 ? (
+            <p className="jp-OmniForge-empty">{trans.__('No open rooms.')}</p>
+          ) : (
+            <ul className="jp-OmniForge-list">
+              {rooms.map(room => (
+                <li key={room.name} className="jp-OmniForge-room" data-room={room.name}>
+                  <RoomLink room={room.name} commands={commands} trans={trans} />
+                  <span className="jp-OmniForge-avatars">
+                    {room.users.map(user => (
+                      <Avatar key={user.username} user={user} />
+                    ))}
+                  </span>
+                  <ShareButton room={room.name} commands={commands} />
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Follow>
+    </Section>
   );
 }
 
-function PeopleList(props: { presence: IPresence; commands: CommandRegistry }): JSX.Element {
-  const people: readonly ICollaborator[] = props.presence.collaborators;
+function PeopleList(props: {
+  presence: IPresence;
+  commands: CommandRegistry;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { commands, trans } = props;
+  const nameOf = (person: ICollaborator): string => person.user.display_name || person.user.name;
+  const people = [...props.presence.collaborators].sort((a, b) =>
+    compareNames(nameOf(a), nameOf(b))
+  );
+  // Offline, the others' states are the last ones heard: say so rather than show them as live.
+  const stale = props.presence.state === 'offline' || props.presence.state === 'reconnecting';
   return (
-    <section className="jp-OmniForge-section jp-OmniForge-people">
-      <h3 className="jp-OmniForge-sectionTitle">Collaborators</h3>
+    <Section name="people" title={trans.__('Collaborators')} count={people.length}>
+      {stale && (
+        <p className="jp-OmniForge-stalePresence" role="status">
+          {trans.__('Offline: who is where may be out of date.')}
+        </p>
+      )}
       {people.length === 0 ? (
-        <p className="jp-OmniForge-empty">Nobody else is here.</p>
+        <p className="jp-OmniForge-empty">{trans.__('Nobody else is here.')}</p>
       ) : (
-        <ul className="jp-OmniForge-list">
+        <ul className="jp-OmniForge-list" data-stale={stale ? 'true' : 'false'}>
           {people.map(person => (
             <li
               key={person.user.username}
@@ -261,50 +419,117 @@ function PeopleList(props: { presence: IPresence; commands: CommandRegistry }): 
               <Avatar user={person.user} />
               <span className="jp-OmniForge-person">
                 <span className="jp-OmniForge-name">
-                  {person.user.display_name || person.user.name}
-                  {person.local && <span className="jp-OmniForge-you"> (you)</span>}
+                  {nameOf(person)}
+                  {person.local && <span className="jp-OmniForge-you"> {trans.__('(you)')}</span>}
                 </span>
                 <span className="jp-OmniForge-rooms-of">
                   {person.rooms.length === 0 ? (
-                    <span className="jp-OmniForge-where jp-OmniForge-idle">idle</span>
+                    <span className="jp-OmniForge-where jp-OmniForge-idle">
+                      {trans.__('idle')}
+                    </span>
                   ) : (
                     person.rooms.map(room => (
-                      <RoomLink key={room} room={room} commands={props.commands} />
+                      <RoomLink key={room} room={room} commands={commands} trans={trans} />
                     ))
                   )}
                 </span>
               </span>
+              {!person.local && !stale && (
+                <FollowButton person={person} commands={commands} trans={trans} />
+              )}
             </li>
           ))}
         </ul>
       )}
-    </section>
+    </Section>
   );
 }
 
-function Feed(props: { feed: IEventFeed }): JSX.Element {
-  const { feed } = props;
-  useSignals(feed.changed);
+/** What the feed's filter shows. */
+type RunFilter = 'all' | 'running' | 'stale' | 'failed' | 'completed';
+
+/** How a run reads at `now`: its state, or `stale` when it stopped reporting. */
+function shownState(run: IRun, now: number, staleAfter: number): RunFilter {
+  return isStale(run, now, staleAfter) ? 'stale' : run.state === 'created' ? 'running' : run.state;
+}
+
+function Feed(props: {
+  feed: IEventFeed;
+  presence: IPresence | null;
+  commands: CommandRegistry;
+  staleAfter: number;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { feed, presence, commands, staleAfter, trans } = props;
+  const [filter, setFilter] = React.useState<RunFilter>('all');
   const running = feed.runs.some(run => run.state === 'running' || run.state === 'created');
   const now = useClock(running);
+  const runs = feed.runs.filter(
+    run => filter === 'all' || shownState(run, now, staleAfter) === filter
+  );
+  const finished = feed.runs.some(run => run.state === 'completed' || run.state === 'failed');
+  const labels: Record<RunFilter, string> = {
+    all: trans.__('All'),
+    running: trans.__('Running'),
+    stale: trans.__('Stale'),
+    failed: trans.__('Failed'),
+    completed: trans.__('Completed')
+  };
+  const tools = (
+    <>
+      {feed.state !== 'connected' && <StatusPill state={feed.state} />}
+      <HTMLSelect
+        className="jp-OmniForge-feedFilter"
+        aria-label={trans.__('Show builds and deployments by state')}
+        value={filter}
+        onChange={event => setFilter(event.currentTarget.value as RunFilter)}
+        options={(Object.keys(labels) as RunFilter[]).map(value => ({
+          value,
+          label: labels[value]
+        }))}
+      />
+      <ToolbarButtonComponent
+        className="jp-OmniForge-clearFinished"
+        icon={closeIcon}
+        tooltip={trans.__('Clear finished builds and deployments')}
+        enabled={finished}
+        onClick={() => feed.clearFinished()}
+      />
+    </>
+  );
+  const roomsByName = new Map((presence?.rooms ?? []).map(room => [room.name, room]));
   return (
-    <section className="jp-OmniForge-section jp-OmniForge-feed">
-      <h3 className="jp-OmniForge-sectionTitle">
-        Builds &amp; deployments
-        {feed.state !== 'connected' && <StatusPill state={feed.state} />}
-      </h3>
-      {feed.runs.length === 0 ? (
+    <Section
+      name="feed"
+      title={trans.__('Builds & deployments')}
+      count={runs.length}
+      tools={tools}
+    >
+      {runs.length === 0 ? (
         <p className="jp-OmniForge-empty">
-          {feed.loaded ? 'No builds or deployments yet.' : 'Loading…'}
+          {!feed.loaded
+            ? trans.__('Loading…')
+            : feed.runs.length === 0
+              ? trans.__('No builds or deployments yet.')
+              : trans.__('No %1 builds or deployments.', labels[filter].toLowerCase())}
         </p>
       ) : (
-        <ul className="jp-OmniForge-list">
-          {feed.runs.map(run => (
-            <RunRow key={run.channel} run={run} now={now} />
+        <ul className="jp-OmniForge-list jp-OmniForge-runs">
+          {runs.map(run => (
+            <RunRow
+              key={run.channel}
+              run={run}
+              now={now}
+              staleAfter={staleAfter}
+              room={roomsByName.get(run.channel)}
+              feed={feed}
+              commands={commands}
+              trans={trans}
+            />
           ))}
         </ul>
       )}
-    </section>
+    </Section>
   );
 }
 
@@ -345,58 +570,161 @@ function formatTime(seconds: number): string {
   return new Date(seconds * 1000).toLocaleTimeString();
 }
 
-function RunRow(props: { run: IRun; now: number }): JSX.Element {
-  const { run, now } = props;
+/** An error longer than this, or of several lines, shows a preview that expands. */
+const ERROR_PREVIEW_CHARS = 120;
+
+function RunRow(props: {
+  run: IRun;
+  now: number;
+  staleAfter: number;
+  room: IRoomInfo | undefined;
+  feed: IEventFeed;
+  commands: CommandRegistry;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { run, now, staleAfter, room, feed, commands, trans } = props;
   const [expanded, setExpanded] = React.useState(false);
+  const [fullError, setFullError] = React.useState(false);
   const percent = Math.round(run.percent);
+  const stale = isStale(run, now, staleAfter);
+  const kind = run.kind === 'build' ? trans.__('build') : trans.__('deployment');
+  const what = `${kind} ${run.id}`;
+  const states: Record<string, string> = {
+    created: trans.__('created'),
+    running: trans.__('running'),
+    completed: trans.__('completed'),
+    failed: trans.__('failed'),
+    stale: trans.__('stale')
+  };
+  const logId = `jp-OmniForge-log-${run.channel}`;
+  const error = run.state === 'failed' ? (run.error ?? '') : null;
+  const longError =
+    error !== null && (error.length > ERROR_PREVIEW_CHARS || error.includes('\n'));
+  // Buttons inside the header act on their own; a click anywhere else on it toggles the log.
+  const own = (event: React.MouseEvent): void => event.stopPropagation();
   return (
-    <li className="jp-OmniForge-run" data-channel={run.channel} data-state={run.state}>
-      <div className="jp-OmniForge-run-head">
+    <li
+      className="jp-OmniForge-run"
+      data-channel={run.channel}
+      data-state={run.state}
+      data-stale={stale ? 'true' : 'false'}
+    >
+      <div className="jp-OmniForge-run-head" onClick={() => setExpanded(!expanded)}>
         <button
           className="jp-OmniForge-run-toggle"
           aria-expanded={expanded}
-          aria-label={expanded ? 'Hide log' : 'Show log'}
-          onClick={() => setExpanded(!expanded)}
+          aria-controls={logId}
+          aria-label={
+            expanded ? trans.__('Hide log for %1', what) : trans.__('Show log for %1', what)
+          }
         >
-          {expanded ? '▾' : '▸'}
+          <LogCaret expanded={expanded} />
         </button>
         <span className="jp-OmniForge-run-name" title={run.channel}>
-          <span className="jp-OmniForge-run-kind">{run.kind}</span> {run.id}
+          <span className="jp-OmniForge-run-kind">{kind}</span> {run.id}
         </span>
-        <span className="jp-OmniForge-run-state" data-state={run.state}>
-          {run.state}
+        <span onClick={own}>
+          <ToolbarButtonComponent
+            className="jp-OmniForge-run-dismiss"
+            icon={closeIcon}
+            tooltip={trans.__('Dismiss %1', what)}
+            onClick={() => feed.dismiss(run.channel)}
+          />
         </span>
-        <span className="jp-OmniForge-run-elapsed">{formatDuration(elapsedOf(run, now))}</span>
+      </div>
+      <div className="jp-OmniForge-run-meta">
+        <span className="jp-OmniForge-run-state" data-state={stale ? 'stale' : run.state}>
+          {states[stale ? 'stale' : run.state]}
+        </span>
+        <span
+          className="jp-OmniForge-run-elapsed"
+          title={
+            stale
+              ? trans.__('No event for %1', formatDuration(now - run.lastTime))
+              : undefined
+          }
+        >
+          {stale
+            ? trans.__('quiet %1', formatDuration(now - run.lastTime))
+            : formatDuration(elapsedOf(run, now))}
+        </span>
+        {run.startedByName && (
+          <span className="jp-OmniForge-run-by" data-username={run.startedBy}>
+            {trans.__('by %1', run.startedByName)}
+          </span>
+        )}
+        {room && room.users.length > 0 && (
+          <span
+            className="jp-OmniForge-avatars"
+            aria-label={trans.__('Watching %1', run.channel)}
+            role="group"
+          >
+            {room.users.map(user => (
+              <Avatar key={user.username} user={user} />
+            ))}
+          </span>
+        )}
+        {room && <ShareButton room={run.channel} commands={commands} />}
       </div>
       <div
         className="jp-OmniForge-progress"
         role="progressbar"
-        aria-label={`${run.channel} progress`}
+        aria-label={trans.__('%1 progress', run.channel)}
         aria-valuemin={0}
         aria-valuemax={100}
         aria-valuenow={percent}
       >
         <div className="jp-OmniForge-progress-bar" style={{ width: `${percent}%` }} />
       </div>
-      {run.state === 'failed' ? (
-        <pre className="jp-OmniForge-run-error">{run.error}</pre>
+      {error !== null ? (
+        <div className="jp-OmniForge-run-failure">
+          <pre
+            className="jp-OmniForge-run-error"
+            data-expanded={fullError || !longError ? 'true' : 'false'}
+          >
+            {error}
+          </pre>
+          {longError && (
+            <Button
+              minimal
+              small
+              className="jp-OmniForge-run-errorToggle"
+              aria-expanded={fullError}
+              aria-label={
+                fullError
+                  ? trans.__('Show less of the error of %1', what)
+                  : trans.__('Show the full error of %1', what)
+              }
+              onClick={() => setFullError(!fullError)}
+            >
+              {fullError ? trans.__('Show less') : trans.__('Show the full error')}
+            </Button>
+          )}
+        </div>
       ) : (
         <div className="jp-OmniForge-run-message" title={run.message}>
           {percent}% · {run.message}
         </div>
       )}
-      {expanded && (
-        <ol className="jp-OmniForge-run-log">
-          {run.log.map(entry => (
-            <li key={entry.id} data-type={entry.type}>
-              <time>{formatTime(entry.time)}</time>{' '}
-              <span className="jp-OmniForge-run-logType">{entry.type}</span>
-              {entry.percent !== null && <> {Math.round(entry.percent)}%</>}
-              {entry.message && <> {entry.message}</>}
-            </li>
-          ))}
-        </ol>
-      )}
+      <div id={logId} hidden={!expanded}>
+        {expanded && (
+          <ol className="jp-OmniForge-run-log">
+            {run.log.map(entry => (
+              <li key={entry.id} data-type={entry.type}>
+                <time>{formatTime(entry.time)}</time>{' '}
+                <span className="jp-OmniForge-run-logType">{entry.type}</span>
+                {entry.percent !== null && <> {Math.round(entry.percent)}%</>}
+                {entry.message && <> {entry.message}</>}
+              </li>
+            ))}
+          </ol>
+        )}
+      </div>
     </li>
   );
+}
+
+function LogCaret(props: { expanded: boolean }): JSX.Element {
+  const Caret = props.expanded ? caretDownIcon : caretRightIcon;
+  return <Caret.react tag="span" className="jp-OmniForge-caret" />;
 }

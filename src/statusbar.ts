@@ -2,6 +2,7 @@
  * The status bar item: the connection state (of the current room editor, else of presence) and
  * how many people are in the current room or document.
  */
+import { type ITranslator, nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
 import type { IDisposable } from '@lumino/disposable';
 import { Widget } from '@lumino/widgets';
 
@@ -12,8 +13,14 @@ export class OmniForgeStatus extends Widget {
   constructor(options: OmniForgeStatus.IOptions) {
     super();
     this._options = options;
+    this._trans = (options.translator ?? nullTranslator).load('jupyter_omniforge');
     this.addClass('jp-OmniForge-statusItem');
-    this.node.title = 'OmniForge: connection and collaborators here';
+    this.node.title = this._trans.__('OmniForge: connection and collaborators here');
+    // A button for keyboard users and screen readers: Tab reaches it, Enter or Space opens the
+    // sidebar (the plugin listens to `click`, which a key press turns into).
+    this.node.tabIndex = 0;
+    this.node.setAttribute('role', 'button');
+    this.node.addEventListener('keydown', this._onKey);
     this._dot = document.createElement('span');
     this._dot.className = 'jp-OmniForge-statusDot';
     this._label = document.createElement('span');
@@ -59,21 +66,35 @@ export class OmniForgeStatus extends Widget {
         : showsEditor
           ? editor.state
           : presence.state;
+    const trans = this._trans;
     this.node.dataset.state = state;
-    this._label.textContent = `OmniForge: ${stateLabel(state)}`;
+    const status = trans.__('OmniForge: %1', stateLabel(state));
+    this._label.textContent = status;
     const room = presence.currentRoom;
-    if (room && server.settings.showPresence && state !== 'unavailable') {
+    // Only a live connection knows who is here: offline, the last count would be stale.
+    if (room && server.settings.showPresence && state === 'connected') {
       const count = presence.collaboratorsIn(room).length;
-      this._count.textContent = ` · ${count} here`;
-      this._count.title = `${count} ${count === 1 ? 'person' : 'people'} in ${room}`;
+      const here = trans._n('%1 person in %2', '%1 people in %2', count, room);
+      this._count.textContent = ` · ${trans.__('%1 here', count)}`;
+      this._count.title = here;
       this._count.hidden = false;
+      this.node.setAttribute('aria-label', `${status}, ${here}. ${trans.__('Show the sidebar')}`);
     } else {
       this._count.textContent = '';
       this._count.hidden = true;
+      this.node.setAttribute('aria-label', `${status}. ${trans.__('Show the sidebar')}`);
     }
   }
 
+  private _onKey = (event: KeyboardEvent): void => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      this.node.click();
+    }
+  };
+
   private _options: OmniForgeStatus.IOptions;
+  private _trans: TranslationBundle;
   private _dot: HTMLElement;
   private _label: HTMLElement;
   private _count: HTMLElement;
@@ -85,5 +106,6 @@ export namespace OmniForgeStatus {
     server: IOmniForgeServer;
     presence: IPresence;
     tracker: IRoomEditorTracker | null;
+    translator?: ITranslator | null;
   }
 }

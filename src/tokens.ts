@@ -46,6 +46,8 @@ export interface IOmniForgeSettings {
   readonly feedSize: number;
   /** Whether the sidebar and the status bar show collaborators and open rooms. */
   readonly showPresence: boolean;
+  /** Seconds without an event after which a build or deployment that has not finished is stale. */
+  readonly staleAfter: number;
 }
 
 /**
@@ -82,7 +84,8 @@ export interface IEventEnvelope {
   readonly type: string;
   /** Unix time in seconds. */
   readonly time: number;
-  readonly source: { readonly username: string };
+  /** Who emitted it: the username, and `name` when the identity has a display name. */
+  readonly source: { readonly username: string; readonly name?: string };
   readonly data: { readonly [key: string]: unknown };
 }
 
@@ -221,7 +224,10 @@ export interface IRun {
   readonly lastTime: number;
   /** The id of its newest event (opaque: compare ids for equality only). */
   readonly lastEventId: string;
+  /** The username of who started it (the source of its `created`/`started` event, else of its first). */
   readonly startedBy: string;
+  /** Their display name, or the username. */
+  readonly startedByName: string;
   readonly log: readonly IRunLogEntry[];
 }
 
@@ -237,6 +243,10 @@ export interface IEventFeed extends IDisposable {
   /** The id of the newest event seen (the cursor resumed from after a reconnect). */
   readonly lastEventId: string | null;
   readonly changed: ISignal<IEventFeed, void>;
+  /** Hide a run until its next event (this browser remembers it across reloads). */
+  dismiss(channel: string): void;
+  /** Hide every completed or failed run (until its next event). */
+  clearFinished(): void;
 }
 
 export const IEventFeed = new Token<IEventFeed>(
@@ -276,4 +286,6 @@ export namespace CommandIDs {
   export const newIdea = 'omniforge:new-idea';
   export const showSidebar = 'omniforge:show-sidebar';
   export const shareRoom = 'omniforge:share-room';
+  /** Open a room and scroll to a person's cursor there (`{room, username, name}`). */
+  export const follow = 'omniforge:follow';
 }

@@ -15,7 +15,7 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 
-import { ITranslator } from '@jupyterlab/translation';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { omniforgeIcon } from '../icons';
 import { userFromIdentity } from '../presence';
@@ -47,6 +47,7 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
     access: IRoomAccess | null,
     translator: ITranslator | null
   ): IRoomEditorTracker => {
+    const trans = (translator ?? nullTranslator).load('jupyter_omniforge');
     const tracker = new WidgetTracker<MainAreaWidget<RoomEditor>>({
       namespace: 'omniforge-room'
     });
@@ -114,6 +115,23 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
       caption: 'Start a new OmniForge idea room and open it',
       icon: args => (args.isPalette ? undefined : omniforgeIcon),
       execute: () => app.commands.execute(CommandIDs.openRoom, { room: newIdeaRoom() })
+    });
+
+    app.commands.addCommand(CommandIDs.follow, {
+      label: args => trans.__('Follow %1', String(args.name ?? args.username ?? '')),
+      caption: trans.__("Open the room and scroll to this person's cursor"),
+      execute: async args => {
+        const username = String(args.username ?? '');
+        const widget = (await app.commands.execute(CommandIDs.openRoom, {
+          room: args.room
+        })) as MainAreaWidget<RoomEditor> | null;
+        return widget && username ? widget.content.follow(username) : false;
+      }
+    });
+
+    // JupyterLab may pick this user's colour after rooms were opened: claim it there too.
+    app.serviceManager.user.userChanged.connect((_, user) => {
+      tracker.forEach(widget => widget.content.setUser(userFromIdentity(user.identity)));
     });
 
     palette?.addItem({ command: CommandIDs.openRoom, category: CATEGORY });

@@ -7,6 +7,7 @@ import {
   type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { omniforgeIcon } from '../icons';
 import { OmniForgeSidebar } from '../sidebar';
@@ -17,23 +18,31 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   description: 'The OmniForge sidebar: rooms, collaborators and the build/deploy feed.',
   autoStart: true,
   requires: [IOmniForgeServer],
-  optional: [IPresence, IEventFeed, ILayoutRestorer, ICommandPalette],
+  optional: [IPresence, IEventFeed, ILayoutRestorer, ICommandPalette, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     server: IOmniForgeServer,
     presence: IPresence | null,
     feed: IEventFeed | null,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
   ): void => {
-    const sidebar = new OmniForgeSidebar({ server, presence, feed, commands: app.commands });
+    const trans = (translator ?? nullTranslator).load('jupyter_omniforge');
+    const sidebar = new OmniForgeSidebar({
+      server,
+      presence,
+      feed,
+      commands: app.commands,
+      translator: translator ?? nullTranslator
+    });
     sidebar.title.icon = omniforgeIcon;
-    sidebar.title.caption = 'OmniForge';
+    sidebar.title.caption = trans.__('OmniForge');
     app.shell.add(sidebar, 'left', { rank: 400 });
     restorer?.add(sidebar, 'omniforge-sidebar');
 
     app.commands.addCommand(CommandIDs.showSidebar, {
-      label: 'Show OmniForge Sidebar',
+      label: trans.__('Show OmniForge Sidebar'),
       execute: () => app.shell.activateById(sidebar.id)
     });
     palette?.addItem({ command: CommandIDs.showSidebar, category: 'OmniForge' });

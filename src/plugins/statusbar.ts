@@ -3,6 +3,7 @@
  */
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import { ITranslator } from '@jupyterlab/translation';
 
 import { OmniForgeStatus } from '../statusbar';
 import { CommandIDs, IOmniForgeServer, IPresence, IRoomEditorTracker } from '../tokens';
@@ -12,15 +13,16 @@ export const statusBarPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Shows the OmniForge connection and who is in the current room.',
   autoStart: true,
   requires: [IStatusBar, IOmniForgeServer, IPresence],
-  optional: [IRoomEditorTracker],
+  optional: [IRoomEditorTracker, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     statusBar: IStatusBar,
     server: IOmniForgeServer,
     presence: IPresence,
-    tracker: IRoomEditorTracker | null
+    tracker: IRoomEditorTracker | null,
+    translator: ITranslator | null
   ): void => {
-    const item = new OmniForgeStatus({ server, presence, tracker });
+    const item = new OmniForgeStatus({ server, presence, tracker, translator });
     item.node.addEventListener('click', () => {
       void app.commands.execute(CommandIDs.showSidebar);
     });

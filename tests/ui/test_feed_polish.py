@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import BROWSER_MISSING, REPO, LabPage, LabServer
+from .conftest import BROWSER_MISSING, CONTRAST, REPO, THEMES, LabPage, LabServer
 
 if BROWSER_MISSING:
     pytest.skip(BROWSER_MISSING, allow_module_level=True)
@@ -20,24 +20,6 @@ AXE = REPO / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 #: Short enough that a test sees a run go stale, long enough that a busy machine does not see a
 #: run it just reported go stale before it is checked.
 STALE_AFTER = 6
-THEMES = ["JupyterLab Light", "JupyterLab Dark"]
-
-#: WCAG contrast ratio of an element's text against the first opaque background behind it.
-CONTRAST = """(el) => {
-  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => {
-    const c = [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
-  };
-  let bg = null;
-  for (let n = el; n && !bg; n = n.parentElement) {
-    const c = rgb(getComputedStyle(n).backgroundColor);
-    if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) { bg = c; }
-  }
-  const fg = rgb(getComputedStyle(el).color);
-  const [a, b] = [lum(fg), lum(bg || [255, 255, 255])].sort((x, y) => y - x);
-  return (a + 0.05) / (b + 0.05);
-}"""
 
 
 @pytest.fixture(scope="module")

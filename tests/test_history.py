@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
 
@@ -439,7 +440,7 @@ class TestSealed:
         version = await name(server_url, token, "idea:sealed", "sealed")
         assert await text_of(server_url, token, "idea:sealed", version["id"]) == "secret words"
 
-        with sqlite3.connect(db_path) as conn:
+        with closing(sqlite3.connect(db_path)) as conn:
             rows = conn.execute("SELECT state, runs, kid FROM room_versions").fetchall()
             (author,) = conn.execute("SELECT DISTINCT author FROM room_updates").fetchone()
         assert rows and all(kid is not None for _, _, kid in rows)

@@ -42,6 +42,11 @@ class Identity:
     #: Whether ``color`` is the Jupyter identity's own (else a fallback a client may replace).
     own_color: bool = True
 
+    @property
+    def shown_name(self) -> str:
+        """The name to show for this user: the display name, else the name, else the username."""
+        return self.display_name or self.name or self.username
+
     def awareness_user(self) -> dict[str, Any]:
         """The ``user`` field the server writes into this connection's awareness states.
 
@@ -49,7 +54,7 @@ class Identity:
         """
         return {
             "username": self.username,
-            "name": self.display_name or self.name or self.username,
+            "name": self.shown_name,
             "display_name": self.display_name,
             "initials": self.initials,
             "color": self.color,

@@ -10,6 +10,7 @@ from typing import Any
 from tornado import web
 
 from ..errors import RoomNotFound, ValidationError
+from ..history import authorship
 from ..history.recorder import VersionNotFound
 from ..names import RoomName
 from ..rooms.roots import parse_roots, root_names, roots_as_json
@@ -97,8 +98,6 @@ class DiffHandler(_HistoryHandler):
     @web.authenticated
     async def get(self, name: str, a: str, b: str) -> None:
         """What changed from version ``a`` to version ``b`` (or ``current``), with authors."""
-        from ..history import authorship
-
         room = self.room(name, "read")
         _, old_state, old_runs = await self.version(room, a)
         if b == "current":
@@ -130,8 +129,6 @@ class BlameHandler(_HistoryHandler):
     @web.authenticated
     async def get(self, name: str) -> None:
         """Who wrote each range of a text root of the current document."""
-        from ..history import authorship
-
         room = self.room(name, "read")
         root = self.get_query_argument("root", "code")
         if not root or len(root) > MAX_LABEL:

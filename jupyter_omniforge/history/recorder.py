@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..auth import Identity
 from ..errors import OmniForgeError, RoomNotFound
 from ..rooms.peer import Peer
+from . import authorship
 
 if TYPE_CHECKING:
     from ..events.bus import EventBus
@@ -194,8 +195,6 @@ class HistoryRecorder:
         through the room (every peer converges; edits made meanwhile merge on top), recorded
         as a new version of kind "restored". Returns that VERSION. Raises
         :class:`VersionNotFound`."""
-        from . import authorship
-
         key = str(name)
         found = await self.history.get_version(key, version_id)
         if found is None:
@@ -275,14 +274,14 @@ class HistoryRecorder:
 def _display_name(origin: Any, author: str) -> str:
     identity = origin.identity if isinstance(origin, Peer) else origin
     if isinstance(identity, Identity) and identity.username == author:
-        return identity.display_name or identity.name or author
+        return identity.shown_name
     return author
 
 
 def _authors(pending: _Pending | None, actor: Identity | None) -> list[dict[str, Any]]:
     counted = dict(pending.authors) if pending else {}
     if actor is not None and actor.username not in counted:
-        counted[actor.username] = [actor.display_name or actor.name or actor.username, 0]
+        counted[actor.username] = [actor.shown_name, 0]
     return [
         {"username": username, "display_name": display, "updates": updates}
         for username, (display, updates) in counted.items()
@@ -297,8 +296,6 @@ def _runs_of(
     """The authorship runs of ``state``: the previous version's, replayed with the authored
     updates since, then with ``state`` itself as unknown-author content (what reached the room
     without passing here)."""
-    from . import authorship
-
     base_state, base_runs = (previous[1], previous[2]) if previous else (b"", {})
     replayed, runs = authorship.replay(base_state, base_runs, updates)
     _, runs = authorship.replay(replayed, runs, [("", state)])

@@ -782,7 +782,6 @@ class OmniForgeApp(ExtensionApp):
         await self.access.close()
         if self._started is not None and self._started.done():
             await self.room_state.close()
-        if self._started is not None and self._started.done():
             await self.history.close()  # a last version of rooms changed since their last
         await self.room_manager.close()
         if self._started is not None and self._started.done():

@@ -150,6 +150,40 @@ async def test_updates_yrs_would_choke_on_are_refused(ws_connect, name, witness)
     await witness.check()
 
 
+def _typed_with_backspaces(keys: int) -> Doc:
+    """A document one user typed at the end, with a backspace every 10th key: its state holds
+    live strings and deleted content in turn, each struct continuing the previous one."""
+    doc = Doc()
+    text = doc.get("code", type=Text)
+    for i in range(keys):
+        text.insert(len(text), "abcdefghij"[i % 10])
+        if i % 10 == 9:
+            del text[len(text) - 1 :]
+    return doc
+
+
+async def test_an_honest_document_typed_with_backspaces_is_accepted_stored_and_reopened(
+    server_url, token, omniforge
+):
+    """The squash-run bound counts structs of one kind of content only: 9,000 characters typed
+    with backspaces (runs of ~1,800 alternating structs) once failed it, as a client's update
+    and as the room's own snapshot, which would then have been quarantined on its next open."""
+    typed = _typed_with_backspaces(10_000)
+    expected = str(typed.get("code", type=Text))
+    doc = Doc()
+    async with connect_room(server_url, "idea:typed", doc, token=token):
+        doc.apply_update(typed.get_update())
+    await omniforge.store.rooms.flush()
+    await wait_for(lambda: omniforge.room_manager.get("idea:typed") is None)  # evicted
+    await omniforge.store.rooms.compact("idea:typed")  # the state becomes the snapshot
+    status, room = await fetch_json(server_url + "omniforge/api/rooms/idea:typed", token=token)
+    assert status == 200 and room["content"]["code"] == expected
+    again = Doc()
+    async with connect_room(server_url, "idea:typed", again, token=token):
+        await wait_for(lambda: str(again.get("code", type=Text)) == expected)
+    assert omniforge.room_manager.quarantined == 0
+
+
 async def test_a_state_vector_that_lies_is_refused(ws_connect, witness):
     await witness.write()
     attacker = FrameReader(await ws_connect("idea:victim", user="mallory"))

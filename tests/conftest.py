@@ -437,3 +437,23 @@ def server_process(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[.
             if server.log_path.exists():
                 print(f"--- log of the server on port {server.port} (tail) ---")
                 print(server.log_path.read_text(errors="replace")[-8000:])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A PostgreSQL server of the session's own (tests/postgres.py); skips with the reason when
+    initdb/pg_ctl or psycopg are missing."""
+    from .postgres import PostgresProcess, missing_reason
+
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    server = PostgresProcess().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """The URL of a fresh, empty database of its own on the session's PostgreSQL."""
+    return postgres_server.create_database()

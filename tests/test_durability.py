@@ -22,25 +22,42 @@ async def room_text(server, room: str, root: str = "code") -> str | None:
     return body["content"].get(root) if code == 200 else None
 
 
-async def test_a_restart_keeps_the_document(server_process):
-    server = await server_process().start()
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine_args(request: pytest.FixtureRequest) -> list[str]:
+    """The server's options choosing its store: SQLite (the default), or PostgreSQL."""
+    if request.param == "sqlite":
+        return []
+    return [f"--OmniForgeApp.store_url={request.getfixturevalue('postgres_url')}"]
+
+
+async def test_a_restart_keeps_the_document(server_process, engine_args):
+    server = await server_process(engine_args).start()
     doc = Doc()
     async with connect_room(server.url, "idea:restart", doc, token=server.token):
         doc.get("code", type=Text).insert(0, "kept across restarts")
         await wait_for(lambda: room_text(server, "idea:restart"), timeout=10)
     server.stop()
-    server = await server_process(db=server.db).start()
+    server = await server_process(engine_args, db=server.db).start()
     assert await room_text(server, "idea:restart") == "kept across restarts"
+    # With PostgreSQL, nothing was kept in the SQLite file: it was never made.
+    assert server.db.exists() == (not engine_args)
     fresh = Doc()
     async with connect_room(server.url, "idea:restart", fresh, token=server.token):
         assert str(fresh.get("code", type=Text)) == "kept across restarts"
 
 
-@pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
-async def test_kill_9_loses_no_update_older_than_the_commit_window(server_process, synchronous):
+@pytest.mark.parametrize(
+    ("synchronous", "engine"), [("FULL", "sqlite"), ("NORMAL", "sqlite"), ("FULL", "postgres")]
+)
+async def test_kill_9_loses_no_update_older_than_the_commit_window(
+    server_process, synchronous, engine, request
+):
     """Every update the server had for longer than the group-commit window before a SIGKILL is
     there after a restart."""
-    server = await server_process([f"--OmniForgeApp.sqlite_synchronous={synchronous}"]).start()
+    options = [f"--OmniForgeApp.sqlite_synchronous={synchronous}"]
+    if engine == "postgres":
+        options = [f"--OmniForgeApp.store_url={request.getfixturevalue('postgres_url')}"]
+    server = await server_process(options).start()
     writer, watcher = Doc(), Doc()
     async with (
         connect_room(server.url, "idea:crash", writer, token=server.token),
@@ -56,7 +73,7 @@ async def test_kill_9_loses_no_update_older_than_the_commit_window(server_proces
         await wait_for(lambda: str(watcher.get("code", type=Text)) == expected, timeout=20)
         await asyncio.sleep(0.05)  # ten group-commit windows (5 ms each)
         server.kill9()
-    server = await server_process(db=server.db).start()
+    server = await server_process(options, db=server.db).start()
     assert await room_text(server, "idea:crash") == expected
 
 

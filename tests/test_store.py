@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 from pycrdt import Doc, Text
 
-from jupyter_omniforge.store import Database, SQLiteRoomStore, StoreClosedError, StoreWriteError
+from jupyter_omniforge.store import (
+    Database,
+    RoomStore,
+    SQLiteRoomStore,
+    StoreClosedError,
+    StoreWriteError,
+)
 
 from .conftest import wait_for
 
@@ -65,20 +71,71 @@ def rows_on_disk(path: Path, room: str) -> int:
     return count
 
 
-async def test_appended_updates_survive_a_restart(db_path: Path) -> None:
+class Engine:
+    """A room store engine for the stories every engine must tell alike: ``open()`` a store on
+    the same data (again after a restart), ``rows()`` counts committed rows from outside."""
+
+    def __init__(self, name: str, path: Path, url: str = "") -> None:
+        self.name, self.path, self.url = name, path, url
+
+    @asynccontextmanager
+    async def open(self, **options: object) -> AsyncIterator[RoomStore]:
+        if self.name == "sqlite":
+            async with open_store(self.path, **options) as store:
+                yield store
+            return
+        from jupyter_omniforge.store.postgres import Database as Pool
+        from jupyter_omniforge.store.postgres import PostgresRoomStore
+        from jupyter_omniforge.store.postgres.migrations import migrate
+
+        pool = Pool(self.url)
+        await pool.start()
+        try:
+            await migrate(pool)
+            store = PostgresRoomStore(pool, **options)
+            await store.start()
+            try:
+                yield store
+            finally:
+                await store.close()
+        finally:
+            await pool.close()
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        """Rows of ``sql`` (``?`` placeholders) read through a separate plain connection."""
+        if self.name == "sqlite":
+            with closing(sqlite3.connect(self.path)) as conn:
+                return conn.execute(sql, params).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def rows(self, room: str) -> int:
+        return self.query("SELECT count(*) FROM room_updates WHERE room = ?", room)[0][0]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, db_path: Path) -> Engine:
+    if request.param == "postgres":
+        return Engine("postgres", db_path, request.getfixturevalue("postgres_url"))
+    return Engine("sqlite", db_path)
+
+
+async def test_appended_updates_survive_a_restart(engine: Engine) -> None:
     author = Author()
-    async with open_store(db_path) as store:
+    async with engine.open() as store:
         for update in author.type("Hello", ", ", "world", "!"):
             store.append("notes.md", update)
 
-    async with open_store(db_path) as store:
+    async with engine.open() as store:
         assert await store.stored_rooms() == ["notes.md"]
         assert rebuild(await store.load("notes.md")) == "Hello, world!"
 
 
-async def test_close_commits_what_is_still_queued(db_path: Path) -> None:
+async def test_close_commits_what_is_still_queued(engine: Engine) -> None:
     author = Author()
-    async with open_store(db_path, commit_interval=60) as store:
+    async with engine.open(commit_interval=60) as store:
         for update in author.type("queued ", "but ", "kept"):
             store.append("room", update)
         assert (await store.stats("room"))["pending_updates"] == 3
@@ -87,28 +144,28 @@ async def test_close_commits_what_is_still_queued(db_path: Path) -> None:
         with pytest.raises(StoreClosedError):
             store.append("room", b"too late")
 
-    async with open_store(db_path) as store:
+    async with engine.open() as store:
         assert rebuild(await store.load("room")) == "queued but kept"
 
 
-async def test_load_includes_appends_not_yet_committed(db_path: Path) -> None:
+async def test_load_includes_appends_not_yet_committed(engine: Engine) -> None:
     author = Author()
-    async with open_store(db_path, commit_interval=60) as store:
+    async with engine.open(commit_interval=60) as store:
         for update in author.type("just ", "typed"):
             store.append("fresh", update)
         assert rebuild(await store.load("fresh")) == "just typed"
 
 
-async def test_a_burst_of_appends_is_group_committed(db_path: Path) -> None:
+async def test_a_burst_of_appends_is_group_committed(engine: Engine) -> None:
     author = Author()
     updates = author.type(*(f"{i % 10}" for i in range(1000)))
 
-    async with open_store(db_path) as store:
+    async with engine.open() as store:
         for update in updates:
             store.append("burst", update)
         last_append = time.perf_counter()
         # Nobody calls flush(): the background group commit alone must get it on disk.
-        await wait_for(lambda: rows_on_disk(db_path, "burst") == 1000, timeout=1.0, interval=0.002)
+        await wait_for(lambda: engine.rows("burst") == 1000, timeout=1.0, interval=0.002)
         on_disk_after = time.perf_counter() - last_append
         print(
             f"1000 appends on disk {on_disk_after * 1000:.1f} ms after the last one, "
@@ -119,28 +176,28 @@ async def test_a_burst_of_appends_is_group_committed(db_path: Path) -> None:
         assert rebuild(await store.load("burst")) == str(author.text)
 
 
-async def test_relaxed_appends_wait_for_company_and_plain_ones_ship_them(db_path: Path) -> None:
+async def test_relaxed_appends_wait_for_company_and_plain_ones_ship_them(engine: Engine) -> None:
     """Updates already durable elsewhere (from another instance) are committed in batches."""
     author = Author()
     remote = author.type("a", "b", "c")
     local = author.type("d")
 
-    async with open_store(db_path, relaxed_commit_interval=0.5) as store:
+    async with engine.open(relaxed_commit_interval=0.5) as store:
         for update in remote:
             store.append("room", update, relaxed=True)
             await asyncio.sleep(0.02)
-        assert rows_on_disk(db_path, "room") == 0, "relaxed appends were committed at once"
+        assert engine.rows("room") == 0, "relaxed appends were committed at once"
         assert store.commits == 0
         store.append("room", local[0])  # a plain append: everything ships within its window
         # (the counter moves once the commit returns, a moment after the rows are visible)
         await wait_for(
-            lambda: rows_on_disk(db_path, "room") == 4 and store.commits >= 1,
+            lambda: engine.rows("room") == 4 and store.commits >= 1,
             timeout=2,
             interval=0.002,
         )
         assert store.commits == 1
         store.append("room", author.type("e")[0], relaxed=True)
-        await wait_for(lambda: rows_on_disk(db_path, "room") == 5, timeout=2, interval=0.01)
+        await wait_for(lambda: engine.rows("room") == 5, timeout=2, interval=0.01)
         assert rebuild(await store.load("room")) == str(author.text)
 
 
@@ -211,9 +268,9 @@ async def test_a_failed_commit_keeps_the_updates_and_is_retried(
     await store.close()
 
 
-async def test_a_room_is_compacted_once_it_has_enough_updates(db_path: Path) -> None:
+async def test_a_room_is_compacted_once_it_has_enough_updates(engine: Engine) -> None:
     author = Author()
-    async with open_store(db_path, compact_max_updates=50, compact_idle=3600) as store:
+    async with engine.open(compact_max_updates=50, compact_idle=3600) as store:
         for update in author.type(*("x" * 49)):
             store.append("busy", update)
         await store.flush()
@@ -233,9 +290,9 @@ async def test_a_room_is_compacted_once_it_has_enough_updates(db_path: Path) -> 
         assert rebuild(snapshot) == "x" * 49 + "y" * 70
 
 
-async def test_a_room_is_compacted_when_nobody_edits_it(db_path: Path) -> None:
+async def test_a_room_is_compacted_when_nobody_edits_it(engine: Engine) -> None:
     author = Author()
-    async with open_store(db_path, compact_idle=0.1) as store:
+    async with engine.open(compact_idle=0.1) as store:
         for update in author.type("draft", " one"):
             store.append("quiet", update)
         assert store.compactions == 0
@@ -277,10 +334,10 @@ async def test_appends_racing_with_a_compaction_are_kept(db_path: Path) -> None:
 
 
 async def test_a_corrupt_update_is_quarantined_and_the_rest_is_folded(
-    db_path: Path, caplog: pytest.LogCaptureFixture
+    engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     author = Author()
-    async with open_store(db_path, compact_idle=3600) as store:
+    async with engine.open(compact_idle=3600) as store:
         for update in author.type("safe "):
             store.append("damaged", update)
         await store.compact("damaged")
@@ -300,19 +357,18 @@ async def test_a_corrupt_update_is_quarantined_and_the_rest_is_folded(
         assert len(after) == 1  # one snapshot, without the corrupt row
         assert rebuild(after) == "safe and sound!"
     # The corrupt row is kept aside, with why, for whoever investigates.
-    with closing(sqlite3.connect(db_path)) as conn, conn:
-        rows = conn.execute("SELECT room, data, reason FROM room_quarantine").fetchall()
+    rows = engine.query("SELECT room, data, reason FROM room_quarantine")
     assert len(rows) == 1
     room, data, reason = rows[0]
-    assert (room, data) == ("damaged", b"\x07 not a yjs update") and reason
+    assert (room, bytes(data)) == ("damaged", b"\x07 not a yjs update") and reason
 
 
 async def test_an_update_that_arrives_before_its_dependency_survives_compaction(
-    db_path: Path,
+    engine: Engine,
 ) -> None:
     author = Author()
     first, second, third = author.type("one ", "two ", "three")
-    async with open_store(db_path) as store:
+    async with engine.open() as store:
         # A relay delivered "three" before "two": a document cannot integrate it yet.
         store.append("out-of-order", first)
         store.append("out-of-order", third)
@@ -322,9 +378,9 @@ async def test_an_update_that_arrives_before_its_dependency_survives_compaction(
         assert rebuild(await store.load("out-of-order")) == "one two three"
 
 
-async def test_deleting_a_room_forgets_it_including_queued_appends(db_path: Path) -> None:
+async def test_deleting_a_room_forgets_it_including_queued_appends(engine: Engine) -> None:
     author = Author()
-    async with open_store(db_path, commit_interval=60) as store:
+    async with engine.open(commit_interval=60) as store:
         assert await store.load("never-seen") == []
         for update in author.type("committed "):
             store.append("doomed", update)
@@ -345,7 +401,7 @@ async def test_deleting_a_room_forgets_it_including_queued_appends(db_path: Path
             "pending_updates": 0,
         }
 
-    async with open_store(db_path) as store:
+    async with engine.open() as store:
         assert await store.stored_rooms() == ["kept"]
         assert await store.load("doomed") == []
 
@@ -397,3 +453,17 @@ async def test_a_failed_database_job_changes_nothing(db_path: Path) -> None:
 
     assert await database.run(contents) == (0, ["events"])
     await database.close()
+
+
+async def test_each_logged_update_is_loaded_with_its_author(engine: Engine) -> None:
+    author = Author()
+    async with engine.open(compact_idle=3600) as store:
+        for update, who in zip(author.type("ann ", "bob"), ("ann", "bob"), strict=True):
+            store.append("authored", update, author=who)
+        loaded = await store.load_authored("authored")
+        assert [who for _, who in loaded] == ["ann", "bob"]
+        assert rebuild([update for update, _ in loaded]) == "ann bob"
+        await store.compact("authored")
+        store.append("authored", author.type("!")[0], author="carl")
+        # The snapshot folds authors away (the version history keeps who wrote what).
+        assert [who for _, who in await store.load_authored("authored")] == ["", "carl"]

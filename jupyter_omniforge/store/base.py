@@ -45,6 +45,13 @@ class RoomStore(ABC):
     #: Awaited with a room's name before the store folds its log (the version history takes
     #: a checkpoint there, so no update is folded away before a version holds it). None: none.
     before_compaction: Callable[[str], Awaitable[None]] | None = None
+    #: Asked with a room's name before the store folds its log when quiet or by count: True
+    #: means not now (the version history holds updates no version holds yet, and compacts
+    #: the room once its next version does). A store may ignore it. None: never deferred.
+    defer_compaction: Callable[[str], bool] | None = None
+    #: True when every instance reads this same store (so what it holds needs no republishing
+    #: to the others).
+    shared: bool = False
 
     @abstractmethod
     async def start(self) -> None:
@@ -80,6 +87,11 @@ class RoomStore(ABC):
         called. Applying them in order to an empty document rebuilds the room. `[]` if the
         room is unknown."""
 
+    async def load_authored(self, room: str) -> list[tuple[bytes, str]]:
+        """What :meth:`load` returns, each update with its author ("" unknown; the snapshot's
+        is ""). A store that keeps no authors gives "" for all of them."""
+        return [(update, "") for update in await self.load(room)]
+
     @abstractmethod
     async def compact(self, room: str) -> None:
         """Fold the room's snapshot and logged updates (everything appended before the call)
@@ -106,6 +118,26 @@ class RoomStore(ABC):
     async def stats(self, room: str) -> dict[str, int]:
         """Sizes for monitoring: at least `log_updates`, `log_bytes`, `snapshot_bytes` and
         `pending_updates` (appended, not yet committed). All zero for an unknown room."""
+
+    # -- persisting a stream kept elsewhere (Redis, when several instances share this store) --
+
+    async def persist(
+        self, room: str, updates: list[tuple[bytes, str]], marker: str, *, expected: str | None
+    ) -> bool:
+        """Commit ``updates`` (each with its author, "" unknown) to the room's log and record
+        ``marker`` (opaque text: how far the source was persisted) as the room's marker, in one
+        transaction, if the room's marker is still ``expected`` (None: none recorded).
+
+        True when committed; False, with nothing written, when another writer moved the
+        marker meanwhile. So an update is persisted exactly once, whoever persists and
+        whenever one dies: what is committed carries its marker, what is not left no trace.
+        Raises :class:`StoreError` (or the engine's error) when the store cannot commit."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist a shared stream")
+
+    async def persisted_marker(self, room: str) -> str | None:
+        """The marker the last :meth:`persist` of ``room`` recorded (None: none, or the room
+        was deleted since)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist a shared stream")
 
 
 class HistoryStore(ABC):
@@ -150,6 +182,126 @@ class HistoryStore(ABC):
     @abstractmethod
     async def delete(self, room: str) -> None:
         """Forget every version of ``room``."""
+
+    async def latest(
+        self, room: str
+    ) -> tuple[dict[str, Any], bytes, dict[str, list[list[Any]]]] | None:
+        """(VERSION, state, runs) of the newest version of ``room``; None when it has none.
+        An engine reads it at once; this default costs two reads."""
+        newest = await self.list_versions(room, limit=1)
+        return await self.get_version(room, newest[0]["id"]) if newest else None
+
+
+class CommentStore(ABC):
+    """Comment threads of each room, their comments and reactions, and the notifications of
+    each user (mentions). The server is the only writer: authors come from identities.
+
+    A USER is ``{"username", "name", "color"}`` (metadata, stored in the clear). Ids are opaque
+    strings, unique per store, growing with time; an id this store never handed out (or of
+    another room) is simply not found.
+
+    A THREAD is ``{"id", "room", "author": USER, "created": float, "resolved": bool,
+    "resolved_by": USER | None, "resolved_at": float | None, "orphaned": bool,
+    "anchor": None | {"root": str, "start": bytes, "end": bytes, "text": str}}``: ``start`` and
+    ``end`` are encoded pycrdt ``StickyIndex``es (Yjs relative positions, no content: in the
+    clear), ``text`` the last text the range was seen to cover (content: sealed).
+    A COMMENT is ``{"id", "thread", "room", "author": USER, "created": float,
+    "edited": float | None, "body": str, "reactions": {emoji: [username, ...]}}`` (``body``
+    sealed; emoji in order of their first reaction, users in order of reacting).
+    A NOTIFICATION is ``{"id", "user", "room", "thread", "comment", "by": USER,
+    "created": float, "read": bool, "excerpt": str}`` (``excerpt`` sealed).
+
+    With a cipher, sealed parts are sealed with associated data naming their row."""
+
+    @abstractmethod
+    async def add_thread(
+        self, room: str, author: dict[str, Any], body: str, anchor: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A new THREAD of ``room`` (``anchor`` as in THREAD, or None: room-wide) with its first
+        COMMENT, in one transaction; returns both."""
+
+    @abstractmethod
+    async def threads(self, room: str, resolved: bool | None = None) -> list[dict[str, Any]]:
+        """Every THREAD of ``room`` (only resolved or open ones unless None), oldest first,
+        without comments (the caller orders and pages them by their anchors' positions)."""
+
+    @abstractmethod
+    async def thread(self, room: str, thread_id: str) -> dict[str, Any] | None:
+        """One THREAD of ``room``; None when it has no such one."""
+
+    @abstractmethod
+    async def comments(self, room: str, thread_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The COMMENTs of these threads of ``room``, oldest first, by thread id (a thread
+        with none, or unknown, maps to [] or is left out)."""
+
+    @abstractmethod
+    async def comment(self, room: str, comment_id: str) -> dict[str, Any] | None:
+        """One COMMENT of ``room``; None when it has no such one."""
+
+    @abstractmethod
+    async def add_comment(
+        self, room: str, thread_id: str, author: dict[str, Any], body: str
+    ) -> dict[str, Any] | None:
+        """A new COMMENT in the thread; None when ``room`` has no such thread."""
+
+    @abstractmethod
+    async def edit_comment(self, room: str, comment_id: str, body: str) -> dict[str, Any] | None:
+        """Replace the comment's body and set ``edited`` to now; the COMMENT, None if unknown.
+        (Who may edit is the caller's business.)"""
+
+    @abstractmethod
+    async def delete_comment(self, room: str, comment_id: str) -> str | None:
+        """Delete the comment, its reactions and the notifications it made. Returns its thread
+        id (None: unknown comment). A thread left without comments is deleted too."""
+
+    @abstractmethod
+    async def delete_thread(self, room: str, thread_id: str) -> bool:
+        """Delete the thread with its comments, reactions and notifications; False if unknown."""
+
+    @abstractmethod
+    async def set_resolved(
+        self, room: str, thread_id: str, resolved: bool, by: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Resolve (``by`` USER, ``resolved_at`` now) or reopen (both cleared) the thread;
+        the THREAD, None if unknown."""
+
+    @abstractmethod
+    async def set_anchor_text(self, room: str, thread_id: str, text: str, orphaned: bool) -> None:
+        """Record the text the thread's anchor covers now (or covered last, when ``orphaned``)
+        and whether its whole range is deleted. No-op for an unknown or room-wide thread."""
+
+    @abstractmethod
+    async def react(
+        self, room: str, comment_id: str, emoji: str, username: str, on: bool
+    ) -> dict[str, Any] | None:
+        """Add (``on``) or remove ``username``'s ``emoji`` reaction (idempotent); the COMMENT,
+        None if unknown."""
+
+    @abstractmethod
+    async def notify(self, notifications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store these NOTIFICATIONs (given without ``id``, ``created`` and ``read``: unread,
+        now) in one transaction; returns them complete."""
+
+    @abstractmethod
+    async def notifications(
+        self, user: str, *, unread: bool = False, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], int]:
+        """``user``'s newest ``limit`` NOTIFICATIONs (only unread ones if ``unread``), newest
+        first, and how many of theirs are unread in all."""
+
+    @abstractmethod
+    async def mark_read(self, user: str, ids: list[str] | None) -> int:
+        """Mark these notifications of ``user`` read (None: all of them; unknown ids and other
+        users' are ignored); returns how many of theirs are still unread."""
+
+    @abstractmethod
+    async def prune_notifications(self, older_than: float) -> int:
+        """Delete read notifications created before ``older_than`` (epoch seconds), for
+        retention; returns how many."""
+
+    @abstractmethod
+    async def delete(self, room: str) -> None:
+        """Forget every thread, comment, reaction and notification of ``room``."""
 
 
 @dataclass
@@ -334,6 +486,8 @@ class StoreSettings:
     #: Seals rows at rest (None: plaintext).
     cipher: Cipher | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("jupyter_omniforge"))
+    #: SQLite: several servers (on one host) open this same file (``sqlite_shared``).
+    shared: bool = False
 
 
 class Store(ABC):
@@ -345,6 +499,7 @@ class Store(ABC):
     revocations: Revocations
     webhooks: WebhookQueue
     history: HistoryStore
+    comments: CommentStore
 
     @classmethod
     @abstractmethod
@@ -365,3 +520,15 @@ class Store(ABC):
     def description(self) -> str:
         """Where the data is, for the log (never a password)."""
         return type(self).__name__
+
+    @property
+    def shared(self) -> bool:
+        """True when several instances use the same data (a shared database such as
+        PostgreSQL): what one commits, the others read."""
+        return False
+
+    async def health(self) -> str:
+        """Empty while the store can serve and commit; otherwise why not (the engine is
+        unreachable, appended updates are queued in memory), for ``health/ready`` to say
+        degraded. Never raises."""
+        return ""

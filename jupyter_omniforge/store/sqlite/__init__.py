@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..base import Store, StoreSettings
 from ..crypto import Cipher, CipherError
+from .comments import SQLiteCommentStore
 from .database import Database, DatabaseClosedError
 from .events import EventLog
 from .history import SQLiteHistoryStore
@@ -21,6 +22,7 @@ __all__ = [
     "DatabaseClosedError",
     "EventLog",
     "SQLiteAuditLog",
+    "SQLiteCommentStore",
     "SQLiteHistoryStore",
     "SQLiteRevocations",
     "SQLiteRoomStore",
@@ -37,6 +39,9 @@ _SEALED_TABLES = (
     "audit",
     "webhook_deliveries",
     "room_versions",
+    "comment_threads",
+    "comments",
+    "notifications",
 )
 
 
@@ -74,6 +79,7 @@ class SQLiteStore(Store):
         self.revocations = SQLiteRevocations(self.database)
         self.webhooks = SQLiteWebhookQueue(self.database, cipher=settings.cipher)
         self.history = SQLiteHistoryStore(self.database, cipher=settings.cipher)
+        self.comments = SQLiteCommentStore(self.database, cipher=settings.cipher)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> SQLiteStore:
@@ -82,6 +88,12 @@ class SQLiteStore(Store):
     @property
     def description(self) -> str:
         return str(self.settings.path)
+
+    @property
+    def shared(self) -> bool:
+        """True when several servers open this file (``StoreSettings.shared``): with Redis,
+        it is then their system of record rather than each one's journal."""
+        return self.settings.shared
 
     async def start(self) -> None:
         await self.database.start()

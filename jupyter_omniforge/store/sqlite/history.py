@@ -65,7 +65,12 @@ class SQLiteHistoryStore(HistoryStore):
         row = await self._db.run(partial(_get_version, room, row_id))
         if row is None:
             return None
+        return self._opened(room, row)
+
+    def _opened(self, room: str, row: tuple) -> tuple[dict[str, Any], bytes, Runs]:
+        """(VERSION, state, runs) of a row read by :func:`_get_version`."""
         *meta, state, runs, kid = row
+        row_id = meta[0]
         state = _open(self._cipher, kid, state, version_ad(room, row_id, "state"))
         runs = _open(self._cipher, kid, runs, version_ad(room, row_id, "runs"))
         try:
@@ -73,6 +78,10 @@ class SQLiteHistoryStore(HistoryStore):
         except ValueError:
             decoded = {}  # unreadable runs: authors unknown, the content is still served
         return _version(tuple(meta)), state, decoded if isinstance(decoded, dict) else {}
+
+    async def latest(self, room: str) -> tuple[dict[str, Any], bytes, Runs] | None:
+        row = await self._db.run(partial(_latest_version, room))
+        return self._opened(room, row) if row is not None else None
 
     async def prune(self, room: str, *, older_than: float, keep: int) -> int:
         return await self._db.run(partial(_prune, room, older_than, keep))
@@ -148,6 +157,14 @@ def _get_version(room: str, row_id: int, conn: sqlite3.Connection) -> tuple | No
     return conn.execute(
         f"SELECT {_COLUMNS}, state, runs, kid FROM room_versions WHERE room = ? AND id = ?",
         (room, row_id),
+    ).fetchone()
+
+
+def _latest_version(room: str, conn: sqlite3.Connection) -> tuple | None:
+    return conn.execute(
+        f"SELECT {_COLUMNS}, state, runs, kid FROM room_versions WHERE room = ? "
+        "ORDER BY id DESC LIMIT 1",
+        (room,),
     ).fetchone()
 
 

@@ -169,6 +169,79 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX room_versions_by_room ON room_versions (room, id)",
         ),
     ),
+    (
+        6,
+        "comments: threads anchored to text, comments, reactions, mention notifications",
+        (
+            # A thread's anchor: its root and two encoded sticky indexes (relative positions:
+            # ids and clocks, no content) in the clear; `text`, the text it covered last, is
+            # sealed with `kid` (NULL: in the clear). Users are JSON {username, name, color}.
+            """CREATE TABLE comment_threads (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                room TEXT NOT NULL,
+                author TEXT NOT NULL,
+                created REAL NOT NULL,
+                resolved_by TEXT,
+                resolved_at REAL,
+                orphaned INTEGER NOT NULL DEFAULT 0,
+                root TEXT,
+                start BLOB,
+                end_ BLOB,
+                text BLOB,
+                kid TEXT
+            )""",
+            "CREATE INDEX comment_threads_by_room ON comment_threads (room, id)",
+            # `body` is sealed with `kid` (NULL: in the clear).
+            """CREATE TABLE comments (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                thread INTEGER NOT NULL,
+                room TEXT NOT NULL,
+                author TEXT NOT NULL,
+                created REAL NOT NULL,
+                edited REAL,
+                body BLOB NOT NULL,
+                kid TEXT
+            )""",
+            "CREATE INDEX comments_by_thread ON comments (thread, id)",
+            "CREATE INDEX comments_by_room ON comments (room)",
+            """CREATE TABLE comment_reactions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                comment INTEGER NOT NULL,
+                emoji TEXT NOT NULL,
+                username TEXT NOT NULL,
+                UNIQUE (comment, emoji, username)
+            )""",
+            # Per user; `excerpt` is sealed with `kid` (NULL: in the clear).
+            """CREATE TABLE notifications (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                "user" TEXT NOT NULL,
+                room TEXT NOT NULL,
+                thread INTEGER NOT NULL,
+                comment INTEGER NOT NULL,
+                by TEXT NOT NULL,
+                created REAL NOT NULL,
+                read INTEGER NOT NULL DEFAULT 0,
+                excerpt BLOB NOT NULL,
+                kid TEXT
+            )""",
+            'CREATE INDEX notifications_by_user ON notifications ("user", read, id)',
+            "CREATE INDEX notifications_by_room ON notifications (room)",
+            "CREATE INDEX notifications_by_thread ON notifications (thread)",
+        ),
+    ),
+    (
+        7,
+        "how far each room's shared stream (Redis) was persisted here",
+        (
+            # One row per room: the marker the lease holder committed with the updates it
+            # persisted (opaque text: per-writer stream ids and the Redis epoch).
+            """CREATE TABLE room_persisted (
+                room TEXT PRIMARY KEY,
+                marker TEXT NOT NULL,
+                updated REAL NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

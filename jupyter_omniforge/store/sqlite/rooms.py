@@ -281,6 +281,8 @@ class SQLiteRoomStore(RoomStore):
     def _start_compaction(self, room: str) -> None:
         if room in self._compactions or self._closing is not None:
             return
+        if self.defer_compaction is not None and self.defer_compaction(room):
+            return  # the history compacts it once a version holds what would be folded
         assert self._loop is not None
         self._compactions[room] = self._loop.create_task(self._compact_in_background(room))
 
@@ -367,12 +369,44 @@ class SQLiteRoomStore(RoomStore):
                 reason,
             )
 
+    # --- persisting a shared stream ---
+
+    async def persist(
+        self, room: str, updates: list[tuple[bytes, str]], marker: str, *, expected: str | None
+    ) -> bool:
+        self._require_running()
+        assert self._loop is not None
+        now = time.time()
+        rows = [(room, bytes(data), now, author) for data, author in updates]
+        done = await self._db.run(partial(_persist, room, rows, marker, expected, self._cipher))
+        if done and rows:
+            # Counted like appends: the log is folded by count, and when the room goes idle.
+            count = self._since_compaction.get(room, 0) + len(rows)
+            self._since_compaction[room] = count
+            self._last_append[room] = self._loop.time()
+            if count >= self._compact_max_updates:
+                self._start_compaction(room)
+            if room not in self._idle_timers:
+                self._idle_timers[room] = self._loop.call_later(
+                    self._compact_idle, self._check_idle, room
+                )
+        return done
+
+    async def persisted_marker(self, room: str) -> str | None:
+        self._require_running()
+        return await self._db.run(partial(_persisted_marker, room))
+
     # --- reading and forgetting ---
 
     async def load(self, room: str) -> list[bytes]:
         self._require_running()
         await self.flush()
         return await self._db.run(partial(_load_room, room, self._cipher))
+
+    async def load_authored(self, room: str) -> list[tuple[bytes, str]]:
+        self._require_running()
+        await self.flush()
+        return await self._db.run(partial(_load_authored, room, self._cipher))
 
     async def delete(self, room: str) -> None:
         self._require_running()
@@ -555,9 +589,57 @@ def _load_room(room: str, cipher: Cipher | None, conn: sqlite3.Connection) -> li
     return _rows_of(room, cipher, conn)
 
 
+def _load_authored(
+    room: str, cipher: Cipher | None, conn: sqlite3.Connection
+) -> list[tuple[bytes, str]]:
+    """As :func:`_load_room`, each update with its author (the snapshot's: "")."""
+    updates = _rows_of(room, cipher, conn)
+    authors = [
+        author or ""
+        for (author,) in conn.execute(
+            "SELECT author FROM room_updates WHERE room = ? ORDER BY seq", (room,)
+        )
+    ]
+    # The snapshot, if any, comes first: the log's rows are the last len(authors).
+    snapshot = len(updates) - len(authors)
+    return [(update, "") for update in updates[:snapshot]] + list(
+        zip(updates[snapshot:], authors, strict=True)
+    )
+
+
 def _delete_room(room: str, conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM room_updates WHERE room = ?", (room,))
     conn.execute("DELETE FROM room_snapshots WHERE room = ?", (room,))
+    conn.execute("DELETE FROM room_persisted WHERE room = ?", (room,))
+
+
+def _persisted_marker(room: str, conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT marker FROM room_persisted WHERE room = ?", (room,)).fetchone()
+    return row[0] if row else None
+
+
+def _persist(
+    room: str,
+    rows: list[tuple[str, bytes, float, str]],
+    marker: str,
+    expected: str | None,
+    cipher: Cipher | None,
+    conn: sqlite3.Connection,
+) -> bool:
+    """Insert ``rows`` and move the room's marker from ``expected`` to ``marker``, or (when the
+    marker is not ``expected``: someone else persisted meanwhile) nothing. One transaction
+    (``Database.run``), taken with the write lock: another process persisting the same room
+    waits, then finds the marker moved."""
+    if _persisted_marker(room, conn) != expected:
+        return False
+    if rows:
+        _insert_updates(rows, cipher, conn)
+    conn.execute(
+        "INSERT INTO room_persisted (room, marker, updated) VALUES (?, ?, ?) "
+        "ON CONFLICT (room) DO UPDATE SET marker = excluded.marker, updated = excluded.updated",
+        (room, marker, time.time()),
+    )
+    return True
 
 
 def _room_names(conn: sqlite3.Connection) -> list[str]:

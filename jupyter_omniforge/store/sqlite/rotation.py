@@ -18,7 +18,7 @@ from pathlib import Path
 from ... import strictjson
 from ..crypto import Cipher
 from .migrations import _migrate
-from .sealing import AD_VERSION, audit_ad, event_ad, snapshot_ad, update_ad, version_ad
+from .sealing import AD_VERSION, audit_ad, comment_ad, event_ad, snapshot_ad, update_ad, version_ad
 from .webhooks import delivery_ad
 
 #: Rows re-sealed per transaction.
@@ -47,6 +47,9 @@ def rotate(
             "audit": _rotate(conn, keys, new, batch, progress, _Audit),
             "webhook_deliveries": _rotate(conn, keys, new, batch, progress, _Deliveries),
             "room_versions": _rotate(conn, keys, new, batch, progress, _Versions),
+            "comment_threads": _rotate(conn, keys, new, batch, progress, _ThreadTexts),
+            "comments": _rotate(conn, keys, new, batch, progress, _CommentBodies),
+            "notifications": _rotate(conn, keys, new, batch, progress, _Excerpts),
         }
         conn.execute("BEGIN IMMEDIATE")
         cursor = conn.execute(
@@ -187,6 +190,45 @@ class _Versions:
             "UPDATE room_versions SET state = ?, runs = ?, kid = ? WHERE id = ?",
             (sealed_state, sealed_runs, new_kid, row_id),
         )
+
+
+def _comment_select(table: str, column: str) -> str:
+    return (
+        f"SELECT id, room, {column}, kid FROM {table} "
+        f"WHERE {column} IS NOT NULL AND (kid IS NULL OR kid != ?) ORDER BY id LIMIT ?"
+    )
+
+
+class _CommentPart:
+    """A comment's body, a thread's anchor text, a notification's excerpt: one sealed column
+    (a thread without an anchor has none: left as it is)."""
+
+    table = column = part = ""
+
+    @classmethod
+    def reseal(cls, conn: sqlite3.Connection, keys: Cipher, new: Cipher, row: tuple) -> None:
+        row_id, room, data, kid = row
+        ad = comment_ad(cls.part, room, row_id)
+        clear = data if kid is None else keys.open(kid, data, ad)
+        kid, sealed = new.seal(clear, ad)
+        conn.execute(
+            f"UPDATE {cls.table} SET {cls.column} = ?, kid = ? WHERE id = ?", (sealed, kid, row_id)
+        )
+
+
+class _ThreadTexts(_CommentPart):
+    table, column, part = "comment_threads", "text", "text"
+    select = _comment_select(table, column)
+
+
+class _CommentBodies(_CommentPart):
+    table, column, part = "comments", "body", "body"
+    select = _comment_select(table, column)
+
+
+class _Excerpts(_CommentPart):
+    table, column, part = "notifications", "excerpt", "excerpt"
+    select = _comment_select(table, column)
 
 
 def _rotate(

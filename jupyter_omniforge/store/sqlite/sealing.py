@@ -64,3 +64,9 @@ def audit_ad(entry_id: int, action: str, user: str, room: str, version: int | No
 def version_ad(room: str, version_id: int, part: str) -> bytes:
     """A history version's ``state`` or ``runs`` (``part``): its room and id."""
     return _joined("version", room, version_id, part)
+
+
+def comment_ad(part: str, room: str, row_id: int) -> bytes:
+    """A comment's ``body``, a thread's anchor ``text`` or a notification's ``excerpt``
+    (``part``): its room and row id."""
+    return _joined("comment", part, room, row_id)

@@ -1,11 +1,12 @@
 """Who may do what in which room: the permission model and the policies that decide it.
 
 The actions (:data:`ACTIONS`) are ``read`` (sync a room, read its events), ``write`` (change its
-document), ``presence`` (publish awareness), ``emit`` (post events on its channel), ``delete``
-and ``admin`` (mint tokens, read the audit trail). A policy answers, for a subject and a room,
-the set of actions allowed; :class:`~jupyter_omniforge.access.control.Access` applies the rules
-every policy shares (the owner may do everything, a token's claims only narrow) and caches the
-answers per connection.
+document), ``presence`` (publish awareness), ``emit`` (post events on its channel), ``delete``,
+``admin`` (mint tokens, read the audit trail, delete anyone's comment) and ``comment`` (write
+comments without editing the document; ``write`` comes with it). A policy answers, for a
+subject and a room, the set of actions allowed; :class:`~jupyter_omniforge.access.control.Access`
+applies the rules every policy shares (the owner may do everything, a token's claims only
+narrow) and caches the answers per connection.
 
 Two policies ship:
 
@@ -36,13 +37,17 @@ if TYPE_CHECKING:
 
 READ, WRITE, PRESENCE, EMIT, DELETE, ADMIN = "read", "write", "presence", "emit", "delete", "admin"
 ACTIONS: frozenset[str] = frozenset({READ, WRITE, PRESENCE, EMIT, DELETE, ADMIN})
+#: Commenting (threads, replies, reactions) without editing the document: a reviewer. ``write``
+#: allows it too (the comment handlers accept either), so no policy needs to grant both.
+COMMENT = "comment"
+ACTIONS = ACTIONS | {COMMENT}
 NOTHING: frozenset[str] = frozenset()
 
 #: What ``default:`` of a rules file stands for.
 DEFAULTS: dict[str, frozenset[str]] = {
     "none": NOTHING,
     "read": frozenset({READ, PRESENCE}),
-    "write": frozenset({READ, PRESENCE, WRITE, EMIT}),
+    "write": frozenset({READ, PRESENCE, WRITE, EMIT, COMMENT}),
 }
 
 #: Largest policy file read, in bytes.
@@ -105,7 +110,7 @@ class RoomPolicy(LoggingConfigurable):
 
 class JupyterPolicy(RoomPolicy):
     """Jupyter's authorizer on the ``omniforge`` resource: ``read`` there allows read and
-    presence, ``write`` there allows write, emit, delete and admin, in every room. With
+    presence, ``write`` there allows write, emit, delete, admin and comment, in every room. With
     Jupyter's default authorizer every authenticated user may do everything, as before access
     control."""
 
@@ -119,7 +124,7 @@ class JupyterPolicy(RoomPolicy):
         granted: set[str] = set()
         for jupyter_action, ours in (
             (READ, (READ, PRESENCE)),
-            (WRITE, (WRITE, EMIT, DELETE, ADMIN)),
+            (WRITE, (WRITE, EMIT, DELETE, ADMIN, COMMENT)),
         ):
             allowed = await ensure_async(
                 authorizer.is_authorized(handler, subject.user, jupyter_action, self.resource)

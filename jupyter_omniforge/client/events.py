@@ -34,6 +34,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from ..backoff import Backoff
+from .comments import CommentsMixin
 from .discovery import find_server
 from .errors import (
     ClientError,
@@ -90,7 +91,7 @@ class _SeenIds:
         return True
 
 
-class OmniForge(VersionsMixin):
+class OmniForge(VersionsMixin, CommentsMixin):
     """A client of one OmniForge server.
 
     ``url`` is the Jupyter server's URL including its base URL (``http://127.0.0.1:8888/``). Without

@@ -27,7 +27,11 @@ from .channels import ChannelMatcher
 from .types import EventTypes
 
 #: Event types only the server emits: their ``source`` and ``data`` are facts it vouches for.
-RESERVED_TYPES = frozenset({"user.joined", "user.left", "room.restored"})
+RESERVED_TYPES = frozenset({"user.joined", "user.left", "room.restored"}) | frozenset(
+    # Comments: the server is their only writer (comments/service.py).
+    {"comment.created", "comment.edited", "comment.deleted", "comment.reacted"}
+    | {"thread.resolved", "thread.reopened"}
+)
 
 # A cursor: an id of the SQLite log (digits) or of the Redis log (``{ms}-{seq}@{epoch}``).
 _CURSOR_RE = re.compile(r"[0-9A-Za-z@:._-]{1,64}")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 #: Built-in families that make sense on any room, an app's included.
-PRESENCE_FAMILIES = frozenset({"user", "cursor", "selection", "room"})
+PRESENCE_FAMILIES = frozenset({"user", "cursor", "selection", "room", "comment", "thread"})
 
 
 def app_schema_id(namespace: str) -> str:

@@ -118,6 +118,7 @@ class RoomHandler(OmniForgeAPIHandler):
         self.guard.require(str(room_name), "delete")
         await self.extensionapp.room_manager.delete(room_name)
         await self.extensionapp.history.forget(str(room_name))
+        await self.extensionapp.comments.forget(str(room_name))
         self.extensionapp.store.audit.record(
             "room.deleted", user=self.guard.identity.username, room=str(room_name)
         )
@@ -166,7 +167,17 @@ class ReadyHandler(ExtensionHandlerMixin, JupyterHandler):
         except Exception:
             self.log.warning("OmniForge is not ready", exc_info=True)
         ready = self.extensionapp.ready
+        body = b'{"status":"ok"}' if ready else b'{"status":"starting"}'
+        if ready:
+            # Started, but the store may have lost its engine since (PostgreSQL restarting):
+            # degraded, not down; appended updates wait in memory. The reason goes to the log.
+            problem = await self.extensionapp.store.health()
+            # With Redis before a shared store: whether the rooms' streams get persisted.
+            problem = problem or await self.extensionapp.backplane.health()
+            if problem:
+                self.log.warning("OmniForge is degraded: %s", problem)
+                ready, body = False, b'{"status":"degraded"}'
         self.set_status(200 if ready else 503)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        self.finish(b'{"status":"ok"}' if ready else b'{"status":"starting"}')
+        self.finish(body)

@@ -12,7 +12,11 @@ subscribers with kernel receive timestamps, full clients checking convergence). 
 - ``same``:  1 instance with Redis; writer and N subscribers on it;
 - ``cross``: 2 instances sharing Redis; writer on A, N subscribers on B;
 - ``mix``:   2 instances sharing Redis; writer on A, N/2 subscribers on A and N/2 on B;
-- ``local``: 1 instance without Redis (the in-process backplane).
+- ``local``: 1 instance without Redis (the in-process backplane);
+- ``shared``: as ``mix``, the two instances sharing one store (an SQLite file,
+  ``sqlite_shared``) behind Redis: rooms write nothing to the store, a lease holder persists
+  the streams. Its CPU per delivery against ``mix`` is the cost of that mode (issue 19: the
+  sustained rate should be at least 0.8x the Redis-only one).
 
 CPU per 1,000 deliveries: (a) = ``local``, (b) = ``same``, (c) = ``mix`` (both servers summed);
 redis-server's own CPU is reported apart. ``--rounds K`` runs the layouts K times, alternating.
@@ -30,6 +34,7 @@ import math
 import secrets
 import statistics
 import sys
+import tempfile
 import time
 from array import array
 from contextlib import AsyncExitStack
@@ -80,11 +85,15 @@ class Layout:
     subscribers: tuple[int, ...]
     #: Servers the full clients connect to, round robin.
     readers: tuple[int, ...]
+    #: The servers share one store (an SQLite file, ``sqlite_shared``) behind Redis, instead
+    #: of a journal each.
+    shared_store: bool = False
 
     def describe(self) -> str:
         subs = "+".join(SERVER_NAMES[i] for i in self.subscribers)
         return (
-            f"{self.servers} server(s){' + Redis' if self.redis else ', no Redis'}; "
+            f"{self.servers} server(s){' + Redis' if self.redis else ', no Redis'}"
+            f"{' + shared store' if self.shared_store else ''}; "
             f"writer on {SERVER_NAMES[self.writer]}, subscribers on {subs}"
         )
 
@@ -94,6 +103,8 @@ LAYOUTS = {
     "cross": Layout("cross", "cross instance", 2, True, 0, (1,), (1,)),
     "mix": Layout("mix", "half on each", 2, True, 0, (0, 1), (1, 0)),
     "local": Layout("local", "no Redis", 1, False, 0, (0,), (0,)),
+    # As "mix", with the store shared: Redis carries the updates, one lease holder persists.
+    "shared": Layout("shared", "half on each, shared store", 2, True, 0, (0, 1), (1, 0), True),
 }
 #: CPU comparison: (a) in-process backplane, (b) one instance with Redis, (c) two with Redis.
 CPU_LAYOUTS = (("a", "local"), ("b", "same"), ("c", "mix"))
@@ -311,6 +322,12 @@ async def run_layout(
             if layout.redis:
                 redis = await stack.enter_async_context(SpawnedRedis(cfg.redis_server))
                 extra.append(f"--OmniForgeApp.redis_url={redis.url}")
+            if layout.shared_store:
+                shared_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                extra += [
+                    "--OmniForgeApp.sqlite_shared=True",
+                    f"--OmniForgeApp.db_path={shared_dir / 'shared.sqlite'}",
+                ]
             spawners = await stack.enter_async_context(
                 spawn_omniforge_servers(layout.servers, extra)
             )

@@ -35,10 +35,13 @@ async def read_awareness(conn, states: dict) -> None:
 class RedisProcess:
     """A ``redis-server`` of the test's own (never the shared one on 6379)."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = True) -> None:
+    def __init__(self, directory: Path, *, appendonly: bool = True, cluster: bool = False) -> None:
+        """``cluster``: a Redis Cluster of this one node, holding every slot (it refuses a
+        command or script whose keys lie in different slots, as a real cluster does)."""
         self.dir = directory
         self.port = free_port()
         self.appendonly = appendonly
+        self.cluster = cluster
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -64,6 +67,13 @@ class RedisProcess:
                 "",
                 "--maxmemory-policy",
                 "noeviction",
+                # The cluster bus listens on a port of its own (by default port + 10000,
+                # which may not exist above 55535).
+                *(
+                    ["--cluster-enabled", "yes", "--cluster-port", str(free_port())]
+                    if self.cluster
+                    else []
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -74,9 +84,25 @@ class RedisProcess:
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), 0.2),
             ):
-                return self
+                return self._assign_slots() if self.cluster else self
             time.sleep(0.02)
+        self.stop()
         raise RuntimeError("redis-server did not start")
+
+    def _assign_slots(self) -> RedisProcess:
+        import redis
+
+        client = redis.Redis(port=self.port)
+        try:
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+            deadline = time.monotonic() + 10
+            while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the one-node Redis Cluster did not come up")
+                time.sleep(0.05)
+        finally:
+            client.close()
+        return self
 
     def stop(self, *, wipe: bool = False) -> None:
         if self.proc is not None and self.proc.poll() is None:

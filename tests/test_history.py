@@ -543,3 +543,79 @@ async def test_a_build_event_is_credited_to_whoever_emitted_it(server_url, token
     assert status in (200, 201)
     (version,) = await wait_for(lambda: versions(server_url, token, "build:hist"))
     assert [a["username"] for a in version["authors"]] == ["alice"]
+
+
+def _logged_authors(db: Path, room: str) -> set[str]:
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT author FROM room_updates WHERE room = ?", (room,))
+        return {author for (author,) in rows}
+
+
+async def test_after_a_kill_9_the_updates_no_version_held_keep_their_authors(server_process):
+    # Long idles: no version is taken and nothing is folded before the kill.
+    slow = ["--OmniForgeApp.history_checkpoint_idle=600", "--OmniForgeApp.compact_idle=600"]
+    server = await server_process(slow).start()
+    alice = await mint(server.url, server.token, "alice", ["read", "write"])
+    bob = await mint(server.url, server.token, "bob", ["read", "write"])
+    await write(server.url, alice, "idea:crash", lambda text: text.insert(0, "Alice wrote. "))
+    await write(server.url, bob, "idea:crash", lambda text: text.insert(13, "Bob wrote."))
+    await wait_for(lambda: _logged_authors(server.db, "idea:crash") == {"alice", "bob"})
+    server.kill9()
+
+    quick = [f"--OmniForgeApp.history_checkpoint_idle={IDLE}"]
+    server = await server_process(quick, db=server.db).start()
+    assert await versions(server.url, server.token, "idea:crash") == []
+    # Someone opens the room again: its log is read back with its authors.
+    async with connect_room(server.url, "idea:crash", Doc(), token=server.token):
+        (version,) = await wait_for(lambda: versions(server.url, server.token, "idea:crash"))
+    assert {a["username"]: a["updates"] for a in version["authors"]} == {"alice": 1, "bob": 1}
+    _, blame = await fetch_json(
+        api(server.url, "idea:crash", "/blame?root=code"), token=server.token
+    )
+    assert [(r["start"], r["end"], r["author"]) for r in blame["ranges"]] == [
+        (0, 13, "alice"),
+        (13, 23, "bob"),
+    ]
+    # Opened again later (evicted, say): what a version holds is not counted twice.
+    server.stop()
+    server = await server_process(quick, db=server.db).start()
+    async with connect_room(server.url, "idea:crash", Doc(), token=server.token):
+        await asyncio.sleep(IDLE * 3)
+    assert [v["id"] for v in await versions(server.url, server.token, "idea:crash")] == [
+        version["id"]
+    ]
+
+
+class TestCompactionWaitsForTheVersion:
+    @pytest.fixture
+    def omniforge_config(self) -> dict:
+        # Compaction after 0.2 s of quiet, versions after 1.5 s: compaction takes no version.
+        return {"history_checkpoint_idle": 1.5, "compact_idle": 0.2, "room_idle_timeout": 60}
+
+    async def test_a_quiet_room_is_compacted_once_its_version_holds_the_log(
+        self, server_url, token, omniforge, db_path
+    ):
+        alice = await mint(server_url, token, "alice", ["read", "write"])
+        doc = Doc()
+        async with connect_room(server_url, "idea:fold", doc, token=alice) as conn:
+            text = doc.get("code", type=Text)
+            text.insert(0, "first words")
+            await conn.confirm(10)
+            await asyncio.sleep(0.8)  # four compact_idle spells of quiet
+            # Nothing folded: no version holds the log yet, and none was taken for the fold.
+            assert _logged_authors(db_path, "idea:fold") == {"alice"}
+            assert await versions(server_url, token, "idea:fold") == []
+
+            (version,) = await wait_for(lambda: versions(server_url, token, "idea:fold"))
+            assert [a["username"] for a in version["authors"]] == ["alice"]
+            # Its version taken, the log is folded (the store was asked to compact it).
+            await wait_for(lambda: _logged_authors(db_path, "idea:fold") == set(), timeout=5)
+            _, room = await fetch_json(api(server_url, "idea:fold"), token=token)
+            assert room["content"]["code"] == "first words"
+            # Typing again, then quiet: one more version, not one per compaction.
+            text.insert(len(text), ", more")
+            await conn.confirm(10)
+            found = await wait_for(lambda: _at_least(versions(server_url, token, "idea:fold"), 2))
+        assert len(found) == 2
+        assert await text_of(server_url, token, "idea:fold", found[0]["id"]) == "first words, more"
+        assert omniforge.store.rooms.compactions >= 1

@@ -440,14 +440,14 @@ async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
 
             # Only instance a wrote, so the room has one writer stream.
             async def the_writer():
-                writers = await client.smembers("omniforge:room:idea:fold:writers")
+                writers = await client.smembers("omniforge:room:{idea:fold}:writers")
                 return len(writers) == 1 and next(iter(writers)).decode()
 
             writer = await wait_for(the_writer)
-            stream = f"omniforge:room:idea:fold:log:{writer}"
+            stream = f"omniforge:room:{{idea:fold}}:log:{writer}"
 
             async def folded_through_the_end():
-                snap = await client.hgetall("omniforge:room:idea:fold:snap")
+                snap = await client.hgetall("omniforge:room:{idea:fold}:snap")
                 newest = await client.xrevrange(stream, count=1)
                 return (
                     snap.get(b"data")
@@ -458,7 +458,7 @@ async def test_one_lease_holder_folds_a_room_stream_into_a_snapshot(
             await wait_for(folded_through_the_end, timeout=20)
 
             async def released():
-                return not await client.exists("omniforge:room:idea:fold:lease")
+                return not await client.exists("omniforge:room:{idea:fold}:lease")
 
             await wait_for(released, timeout=10)
             # An instance opening the room reads snapshot + tail and gets everything.

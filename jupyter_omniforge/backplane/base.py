@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..store.base import EventStore
+    from ..store.base import EventStore, RoomStore
     from ..store.crypto import Cipher
 
 
@@ -160,6 +160,11 @@ class Backplane(ABC):
     event_log: Any  # an EventLog-like object: append, read, last_id, order_key, start, close
     #: Called with ``(jti, expires)`` for each token another instance revoked (set by the app).
     on_revoked: Callable[[str, float], None] | None = None
+    #: Where the instances keep the rooms' versions when their stores are their own (a
+    #: HistoryStore), and who sent each Yjs client's updates (a history ClientAuthors).
+    #: None: nothing shared; the versions stay in the store.
+    history: Any = None
+    client_authors: Any = None
 
     @classmethod
     @abstractmethod
@@ -216,3 +221,14 @@ class Backplane(ABC):
         """The lease ``name`` (``ttl``: seconds it lasts unless renewed). Without other
         instances, one that is always held."""
         return SoleLease()
+
+    def use_shared_store(self, rooms: RoomStore, *, ttl: float) -> RoomStore:
+        """The instances share ``rooms`` (one database): the backplane carries the updates and
+        persists them there once, and returns the room store the rooms should write to.
+        Rooms unused for ``ttl`` seconds leave the backplane. Without other instances: the
+        store itself."""
+        return rooms
+
+    async def health(self) -> str:
+        """Empty while the backplane does its job; otherwise why not (for ``health/ready``)."""
+        return ""

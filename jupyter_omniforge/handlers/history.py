@@ -31,7 +31,7 @@ class _HistoryHandler(OmniForgeAPIHandler):
         return room_name
 
     async def version(self, room: RoomName, version_id: str) -> tuple[dict[str, Any], bytes, Any]:
-        found = await self.extensionapp.store.history.get_version(str(room), version_id)
+        found = await self.extensionapp.history.history.get_version(str(room), version_id)
         if found is None:
             raise VersionNotFound(f"room {room} has no version {version_id[:100]!r}")
         return found
@@ -46,7 +46,7 @@ class VersionsHandler(_HistoryHandler):
         before = self.get_query_argument("before", None)
         if before is not None and not before.isdecimal():
             raise ValidationError(f"before: {before[:100]!r} is not a version id")
-        store = self.extensionapp.store.history
+        store = self.extensionapp.history.history  # where versions live (see the app)
         versions = await store.list_versions(str(room), before, limit + 1)
         if (
             not versions

@@ -7,14 +7,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pycrdt import Doc, get_update
 
 from ..auth import Identity
 from ..errors import OmniForgeError, RoomNotFound
 from ..rooms.peer import Peer
+from ..updates import UpdateRefused, gate, is_decode_failure, read_structs
 from . import authorship
 
 if TYPE_CHECKING:
+    from ..backplane.base import Lease
     from ..events.bus import EventBus
     from ..names import RoomName
     from ..rooms.manager import RoomManager
@@ -22,6 +27,28 @@ if TYPE_CHECKING:
     from ..store.base import HistoryStore
 
 Runs = dict[str, list[list[Any]]]
+Version = tuple[dict[str, Any], bytes, Runs]
+
+#: How many updates a room that another instance takes the versions of keeps at most, for
+#: when this one takes them (older ones are in a version by then, or shown as unknown).
+_KEEP_UNRECORDED = 4
+#: Seconds an update from another instance may arrive ahead of the record of its client.
+_LATE_NOTE = 0.25
+
+
+class ClientAuthors(Protocol):
+    """Who sent each Yjs client's updates, shared by the instances of a deployment (with
+    Redis: :class:`~..backplane.redis.history.RedisClientAuthors`). An update another instance
+    applied reaches this one without its author: the version attributes it by its client."""
+
+    async def note(self, room: str, clients: dict[int, tuple[str, str]]) -> None:
+        """Record ``client -> (username, display name)``; a known client keeps its first."""
+
+    async def lookup(self, room: str, clients: list[int]) -> dict[int, tuple[str, str]]:
+        """The recorded users of these clients (those known)."""
+
+    async def forget(self, room: str) -> None:
+        """``room`` was deleted."""
 
 
 class VersionNotFound(OmniForgeError):
@@ -35,7 +62,7 @@ class _Pending:
     """What a room gained since its last version: the authored updates, in order, and how many
     each user sent (with the display name to show)."""
 
-    __slots__ = ("authors", "last", "name", "timer", "updates")
+    __slots__ = ("authors", "elsewhere", "last", "name", "timer", "updates")
 
     def __init__(self, name: RoomName) -> None:
         self.name = name
@@ -43,6 +70,8 @@ class _Pending:
         self.authors: dict[str, list[Any]] = {}  # username -> [display_name, updates]
         self.timer: asyncio.TimerHandle | None = None
         self.last = 0.0  # loop time of the last update
+        # Loop time until which another instance holds the room's history lease (0: none).
+        self.elsewhere = 0.0
 
 
 class HistoryRecorder:
@@ -63,10 +92,23 @@ class HistoryRecorder:
         retention_seconds: float = 30 * 86400,
         max_versions: int = 1000,
         bus: EventBus | None = None,
+        lease: Callable[[str], Lease] | None = None,
+        clients: ClientAuthors | None = None,
+        compact: Callable[[str], Awaitable[None]] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
-        """``bus``: where ``room.restored`` events go (None: none are emitted)."""
+        """``bus``: where ``room.restored`` events go (None: none are emitted).
+
+        Several instances sharing one history (Redis): ``lease(room)`` is the room's history
+        lease, which the instance taking automatic versions holds (None: this one takes them
+        all); versions users ask for (named, restored) are taken where they are asked.
+        ``clients`` attributes the updates other instances applied (None: they are shown as
+        by nobody). ``compact(room)`` folds the room's stored log: called after a version of a
+        room whose compaction waited for one (:meth:`defers_compaction`)."""
         self.history = history
+        self.lease = lease
+        self.clients = clients
+        self.compact = compact
         self.bus = bus
         self.manager = manager
         self.idle = idle
@@ -79,6 +121,11 @@ class HistoryRecorder:
         self._locks: dict[str, list[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._leases: dict[str, Lease] = {}
+        # Per room: the Yjs clients whose user is recorded in ``clients`` already.
+        self._noted: dict[str, set[int]] = {}
+        # Rooms whose compaction waits for their next version.
+        self._deferred: set[str] = set()
 
     # -- RoomListener ----------------------------------------------------------------------------
 
@@ -92,11 +139,15 @@ class HistoryRecorder:
         pending.updates.append((author, update))
         counted = pending.authors.setdefault(author, [_display_name(origin, author), 0])
         counted[1] += 1
-        if len(pending.updates) >= self.max_updates:
+        if self.clients is not None:
+            self._note_client(
+                room.key, update, author if isinstance(origin, Peer) else "", counted[0]
+            )
+        loop = asyncio.get_running_loop()
+        if len(pending.updates) >= self.max_updates and loop.time() >= pending.elsewhere:
             self._spawn(self.checkpoint(room.name))
             return
         # One timer per quiet spell, not one per update: when it fires early it waits again.
-        loop = asyncio.get_running_loop()
         pending.last = loop.time()
         if pending.timer is None:
             pending.timer = loop.call_later(self.idle, self._check_idle, room.key, pending)
@@ -112,6 +163,39 @@ class HistoryRecorder:
             return
         pending.timer = None
         self._spawn(self.checkpoint(pending.name))
+
+    def _note_client(self, key: str, update: bytes, author: str, display_name: str) -> None:
+        """Share who ``update``'s Yjs client is, the first time this instance sees it, if it
+        came from a connection here (``author``). A client first seen in another instance's
+        update is that instance's to record: a connection here that sends its updates later
+        only echoes them (a client may send back what it received)."""
+        noted = self._noted.setdefault(key, set())
+        new = clients_of(update) - noted
+        if not new:
+            return
+        noted.update(new)
+        if author:
+            assert self.clients is not None
+            self._spawn(self.clients.note(key, dict.fromkeys(new, (author, display_name))))
+
+    def room_opened(self, room: Room, stored: list[tuple[bytes, str]]) -> None:
+        """``room`` was opened from ``stored`` (its snapshot and log, each with its author).
+        When this process holds nothing pending for it (it was restarted, perhaps killed), the
+        logged updates no version holds yet are attributed from there: they become pending,
+        and the next version credits their authors (those a version holds change nothing)."""
+        if self.clients is not None:
+            # What the room holds came from elsewhere: a connection here sending it again
+            # only echoes it (see _note_client).
+            self._noted.setdefault(room.key, set()).update(_vector_clients(room.doc.get_state()))
+        if self._closed or room.key in self._pending or not any(a for _, a in stored):
+            return
+        pending = self._pending[room.key] = _Pending(room.name)
+        for update, author in stored:
+            pending.updates.append((author, update))
+            pending.authors.setdefault(author, [author, 0])[1] += 1
+        loop = asyncio.get_running_loop()
+        pending.last = loop.time()
+        pending.timer = loop.call_later(self.idle, self._check_idle, room.key, pending)
 
     def user_joined(self, room: Room, identity: Identity) -> None:
         pass
@@ -130,6 +214,20 @@ class HistoryRecorder:
         if pending is not None and pending.updates:
             await self.checkpoint(pending.name)
 
+    def defers_compaction(self, room: str) -> bool:
+        """Whether the store should not fold ``room``'s log now (a store that asks folds
+        when quiet or by count): True while updates no version holds are pending here and
+        this instance takes the room's versions. The next automatic version (after
+        ``idle`` seconds of quiet, or ``max_updates`` updates) then compacts the room, so
+        compaction adds no versions and still folds nothing a version does not hold."""
+        pending = self._pending.get(room)
+        if self.compact is None or pending is None or not pending.updates:
+            return False
+        if asyncio.get_running_loop().time() < pending.elsewhere:
+            return False  # another instance takes the versions: this log is folded as usual
+        self._deferred.add(room)
+        return True
+
     async def checkpoint(
         self,
         name: RoomName,
@@ -145,6 +243,8 @@ class HistoryRecorder:
         pending = self._pending.get(key)
         if kind == "auto" and (pending is None or not pending.updates):
             return None
+        if kind == "auto" and not await self._takes_versions(key):
+            return None
         # Taken now, with no await between: what the version holds and what it owes its
         # authorship to (updates arriving while it is stored go to the next version).
         pending = self._pending.pop(key, None)
@@ -158,11 +258,59 @@ class HistoryRecorder:
         entry[1] += 1
         try:
             async with entry[0]:
-                return await self._store(name, kind, label, actor, pending, state)
+                version = await self._store(name, kind, label, actor, pending, state)
+        except BaseException:
+            if pending is not None:
+                self._requeue(key, pending)  # the next version holds them (Redis was down?)
+            raise
         finally:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._locks[key]
+        if key in self._deferred and self.compact is not None:
+            self._deferred.discard(key)
+            if key in self._pending and self._pending[key].updates:
+                self._deferred.add(key)  # updates came meanwhile: at the next version
+            else:
+                try:
+                    await self.compact(key)
+                except Exception:
+                    self.log.exception("could not compact room %s after its version", key)
+        return version
+
+    def _requeue(self, key: str, pending: _Pending) -> None:
+        """Put ``pending`` back ahead of what came since it was taken."""
+        current = self._pending.get(key)
+        if current is None:
+            self._pending[key] = pending
+            pending.timer = asyncio.get_running_loop().call_later(
+                self.idle, self._check_idle, key, pending
+            )
+            return
+        current.updates[:0] = pending.updates
+        for author, (display, _) in pending.authors.items():
+            current.authors.setdefault(author, [display, 0])
+
+    async def _takes_versions(self, key: str) -> bool:
+        """Whether this instance takes ``key``'s automatic versions now (it holds, or took,
+        the room's history lease). If not, what is pending stays (bounded), and the room is
+        looked at again once the lease could have passed on."""
+        if self.lease is None:
+            return True
+        lease = self._leases.get(key)
+        if lease is None:
+            lease = self._leases[key] = self.lease(key)
+        if await lease.hold():
+            return True
+        pending = self._pending.get(key)
+        if pending is not None:
+            del pending.updates[: -self.max_updates * _KEEP_UNRECORDED]
+            loop = asyncio.get_running_loop()
+            pending.elsewhere = loop.time() + lease.ttl
+            if pending.timer is not None:
+                pending.timer.cancel()
+            pending.timer = loop.call_later(lease.ttl, self._check_idle, key, pending)
+        return False
 
     async def _store(
         self,
@@ -172,18 +320,21 @@ class HistoryRecorder:
         actor: Identity | None,
         pending: _Pending | None,
         state: bytes | None,
-    ) -> dict[str, Any]:
-        """Work out the authorship of ``state`` (read now if None) and store it as a version."""
+    ) -> dict[str, Any] | None:
+        """Work out the authorship of ``state`` (read now if None) and store it as a version
+        (an automatic one only if it holds an update its previous version lacks)."""
         key = str(name)
         if state is None:
             state = await self.manager.read(name)
         if state is None:
             raise RoomNotFound(f"room {key} does not exist")
-        previous = await self._latest(key)
-        updates = pending.updates if pending else []
-        runs = await asyncio.to_thread(_runs_of, previous, updates, state)
+        previous = await self.history.latest(key)
+        updates, names = await self._attributed(key, pending)
+        runs, new = await asyncio.to_thread(_runs_of, previous, updates, state)
+        if kind == "auto" and not new and previous is not None:
+            return None  # all in the previous version already (another instance's, say)
         version = await self.history.add_version(
-            key, state, runs, kind=kind, label=label, authors=_authors(pending, actor)
+            key, state, runs, kind=kind, label=label, authors=_authors(new, names, actor)
         )
         await self.history.prune(
             key, older_than=time.time() - self.retention_seconds, keep=self.max_versions
@@ -218,27 +369,61 @@ class HistoryRecorder:
         """The room's current document and its authorship runs, without storing a version.
         Raises :class:`~..errors.RoomNotFound`."""
         key = str(name)
-        previous = await self._latest(key)
-        pending = self._pending.get(key)
-        updates = list(pending.updates) if pending else []
+        previous = await self.history.latest(key)
+        updates, _ = await self._attributed(key, self._pending.get(key))
         room = self.manager.get(key)
         state = room.full_update() if room is not None else await self.manager.read(name)
         if state is None:
             raise RoomNotFound(f"room {key} does not exist")
-        return state, await asyncio.to_thread(_runs_of, previous, updates, state)
+        runs, _ = await asyncio.to_thread(_runs_of, previous, updates, state)
+        return state, runs
 
-    async def _latest(self, room: str) -> tuple[dict[str, Any], bytes, Runs] | None:
-        newest = await self.history.list_versions(room, limit=1)
-        if not newest:
-            return None
-        return await self.history.get_version(room, newest[0]["id"])
+    async def _attributed(
+        self, key: str, pending: _Pending | None
+    ) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+        """The pending ``(author, update)`` pairs, with those of unknown author (another
+        instance's) attributed by their Yjs client where ``clients`` knows it; and the display
+        name of each author."""
+        if pending is None:
+            return [], {}
+        updates = list(pending.updates)
+        names = {author: display for author, (display, _) in pending.authors.items()}
+        if self.clients is None:
+            return updates, names
+        unknown = {i: clients_of(u) for i, (a, u) in enumerate(updates) if not a}
+        wanted = sorted({c for clients in unknown.values() for c in clients})
+        if not wanted:
+            return updates, names
+        known = await self.clients.lookup(key, wanted)
+        missing = [client for client in wanted if client not in known]
+        if missing and asyncio.get_running_loop().time() - pending.last < _LATE_NOTE:
+            # An update just in from another instance: the record of who its client is
+            # travels on another connection, and may come a moment later.
+            await asyncio.sleep(_LATE_NOTE)
+            known.update(await self.clients.lookup(key, missing))
+        attributed: list[tuple[str, bytes]] = []
+        for i, (author, update) in enumerate(updates):
+            clients = unknown.get(i)
+            if not clients:
+                attributed.append((author, update))
+                continue
+            for client, part in _parts(update, clients):
+                username, display = known.get(client, ("", ""))
+                attributed.append((username, part))
+                if username:
+                    names.setdefault(username, display)
+        return attributed, names
 
     async def forget(self, room: str) -> None:
         """``room`` was deleted: drop what was pending and every version of it."""
         pending = self._pending.pop(room, None)
         if pending is not None and pending.timer is not None:
             pending.timer.cancel()
+        self._noted.pop(room, None)
+        self._deferred.discard(room)
         await self.history.delete(room)
+        if self.clients is not None:
+            await self.clients.forget(room)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -269,6 +454,11 @@ class HistoryRecorder:
                 pending.timer.cancel()
         while unfinished := [task for task in self._tasks if not task.done()]:
             await asyncio.wait(unfinished)
+        for key, lease in self._leases.items():  # another instance takes over at once
+            try:
+                await lease.release()
+            except Exception as e:
+                self.log.warning("could not release the history lease of room %s: %s", key, e)
 
 
 def _display_name(origin: Any, author: str) -> str:
@@ -278,25 +468,138 @@ def _display_name(origin: Any, author: str) -> str:
     return author
 
 
-def _authors(pending: _Pending | None, actor: Identity | None) -> list[dict[str, Any]]:
-    counted = dict(pending.authors) if pending else {}
+def _authors(
+    updates: list[tuple[str, bytes]], names: dict[str, str], actor: Identity | None
+) -> list[dict[str, Any]]:
+    counted: dict[str, int] = {}
+    for author, _ in updates:
+        counted[author] = counted.get(author, 0) + 1
     if actor is not None and actor.username not in counted:
-        counted[actor.username] = [actor.shown_name, 0]
+        counted[actor.username] = 0
+        names = {**names, actor.username: actor.shown_name}
     return [
-        {"username": username, "display_name": display, "updates": updates}
-        for username, (display, updates) in counted.items()
+        {"username": username, "display_name": names.get(username, username), "updates": n}
+        for username, n in counted.items()
     ]
 
 
 def _runs_of(
-    previous: tuple[dict[str, Any], bytes, Runs] | None,
-    updates: list[tuple[str, bytes]],
-    state: bytes,
-) -> Runs:
+    previous: Version | None, updates: list[tuple[str, bytes]], state: bytes
+) -> tuple[Runs, list[tuple[str, bytes]]]:
     """The authorship runs of ``state``: the previous version's, replayed with the authored
     updates since, then with ``state`` itself as unknown-author content (what reached the room
-    without passing here)."""
+    without passing here). And those of ``updates`` the previous version lacks (an update it
+    holds already changes nothing: another instance's version took it, or a stored row read
+    back after a restart)."""
     base_state, base_runs = (previous[1], previous[2]) if previous else (b"", {})
-    replayed, runs = authorship.replay(base_state, base_runs, updates)
+    new = _new_updates(base_state, updates)
+    replayed, runs = authorship.replay(base_state, base_runs, new)
     _, runs = authorship.replay(replayed, runs, [("", state)])
-    return runs
+    return runs, new
+
+
+def _new_updates(state: bytes, updates: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The ``updates`` that change the document ``state`` (applied in order)."""
+    doc = Doc()
+    if state:
+        try:
+            gate(state, limits=False)
+        except UpdateRefused as e:
+            raise authorship.InvalidHistory(
+                f"the version's state is not a Yjs update: {e}"
+            ) from None
+        doc.apply_update(state)
+    changed: list[bool] = []
+    subscription = doc.observe(lambda _: changed.append(True))
+    new = []
+    try:
+        for author, update in updates:
+            changed.clear()
+            try:
+                doc.apply_update(update)
+            except BaseException as e:  # malformed input may surface as a pyo3 panic
+                if not is_decode_failure(e):
+                    raise
+                continue  # nothing of it is in the document
+            if changed:
+                new.append((author, update))
+    finally:
+        doc.unobserve(subscription)
+    return new
+
+
+def clients_of(update: bytes) -> set[int]:
+    """The Yjs client ids of the structs of ``update`` (none for what is not an update). One,
+    as a rule (what a client sends), read from the header; several are read by the gate's
+    parser."""
+    try:
+        clients, at = _var_uint(update, 0)
+        if clients == 1:
+            _, at = _var_uint(update, at)  # how many structs
+            return {_var_uint(update, at)[0]}
+    except IndexError:
+        return set()
+    if clients == 0:
+        return set()
+    try:
+        return {struct.client for struct in read_structs(update, limits=False)}
+    except UpdateRefused:
+        return set()
+
+
+def _parts(update: bytes, clients: set[int]) -> list[tuple[int, bytes]]:
+    """``update`` split by client: each client's structs (with the whole delete set), so
+    that each part is credited to its client's user. (An update several clients' structs
+    came in together: a client that sent others' content back with its own, a batch.)"""
+    if len(clients) == 1:
+        return [(next(iter(clients)), update)]
+    parts = []
+    for client in sorted(clients):
+        others = sorted(clients - {client})
+        vector = _var_uint_bytes(len(others)) + b"".join(
+            _var_uint_bytes(other) + _var_uint_bytes(2**32 - 1) for other in others
+        )
+        try:
+            parts.append((client, get_update(update, vector)))
+        except BaseException as e:  # malformed input may surface as a pyo3 panic
+            if not is_decode_failure(e):
+                raise
+            return [(-1, update)]  # credited to nobody
+    return parts
+
+
+def _var_uint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _vector_clients(state_vector: bytes) -> set[int]:
+    """The client ids of an encoded state vector."""
+    clients: set[int] = set()
+    try:
+        count, at = _var_uint(state_vector, 0)
+        for _ in range(count):
+            client, at = _var_uint(state_vector, at)
+            _, at = _var_uint(state_vector, at)
+            clients.add(client)
+    except IndexError:
+        pass
+    return clients
+
+
+def _var_uint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80 or shift > 63:
+            return value, at
+        shift += 7

@@ -108,7 +108,8 @@ class RoomManager(RoomListener):
         future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
         self._opening[key] = future
         try:
-            updates = await self.store.load(key)
+            stored = await self.store.load_authored(key)
+            updates = [update for update, _ in stored]
             shared = await self.backplane.open_room(key) if self.backplane else []
             room = Room(
                 name,
@@ -123,12 +124,16 @@ class RoomManager(RoomListener):
             for _, reason in room.load(shared):
                 self.log.error("room %s: skipped an update of the shared state: %s", key, reason)
             # What this instance kept that the shared state lacks (Redis lost data, or updates
-            # that never reached it) goes back out: a CRDT merge makes that safe.
+            # that never reached it) goes back out: a CRDT merge makes that safe. A shared
+            # store holds nothing the others lack.
             refused = room.load(
-                updates, publish_missing=bool(self.backplane and self.backplane.shared)
+                updates,
+                publish_missing=bool(self.backplane and self.backplane.shared)
+                and not self.store.shared,
             )
             await self._quarantine(key, refused)
             self.rooms[key] = room
+            self._opened(room, stored)
             future.set_result(room)
             self.log.debug("room %s opened from %d stored updates", key, len(updates))
         except BaseException as e:
@@ -284,6 +289,18 @@ class RoomManager(RoomListener):
                 getattr(listener, method)(*args)
             except Exception:  # a listener's failure must never break a room
                 self.log.exception("room listener %r failed in %s", listener, method)
+
+    def _opened(self, room: Room, stored: list[tuple[bytes, str]]) -> None:
+        """Tell the listeners that have a ``room_opened(room, stored)`` (the version history)
+        what ``room`` was opened from: its stored updates, each with its author."""
+        for listener in self.listeners:
+            opened = getattr(listener, "room_opened", None)
+            if opened is None:
+                continue
+            try:
+                opened(room, stored)
+            except Exception:  # a listener's failure must never break a room
+                self.log.exception("room listener %r failed in room_opened", listener)
 
     def user_joined(self, room: Room, identity: Identity) -> None:
         self._forward("user_joined", room, identity)

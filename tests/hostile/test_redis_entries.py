@@ -193,7 +193,7 @@ async def history(deployment: Deployment, server: ServerProcess, channel: str, a
 
 async def folded_through(client: aioredis.Redis, room: str, writer: str, entry_id: bytes) -> bool:
     """True once the room's snapshot is folded through ``entry_id`` of ``writer``'s stream."""
-    snap = await client.hgetall(f"omniforge:room:{room}:snap")
+    snap = await client.hgetall(f"omniforge:room:{{{room}}}:snap")
     try:
         cursor = json.loads(snap[b"last"])[writer]
     except (KeyError, ValueError, TypeError):
@@ -232,7 +232,9 @@ async def still_works(deployment: Deployment) -> None:
 
     await wait_for(everywhere)
     async with redis_client(deployment) as client:
-        await wait_for(lambda: client.hexists(f"omniforge:room:{room}:snap", "data"), timeout=20)
+        await wait_for(
+            lambda: client.hexists(f"omniforge:room:{{{room}}}:snap", "data"), timeout=20
+        )
     for server in deployment.servers:
         info = await cluster_info(deployment, server)
         assert {i["id"] for i in info["instances"]} == {A, B}
@@ -349,17 +351,17 @@ async def test_a_room_stream_entry_without_its_update_is_skipped_following_openi
     ):
         insert(doc_a, "one;")
         await wait_for(lambda: text(doc_b) == "one;")
-        bad = await client.xadd(f"omniforge:room:{room}:log:{A}", {"x": "no update here"})
+        bad = await client.xadd(f"omniforge:room:{{{room}}}:log:{A}", {"x": "no update here"})
         insert(doc_a, "two;")
         await wait_for(lambda: text(doc_b) == "one;two;")  # b's follower went past it
         await watch.counted_on(b)
-        assert f"omniforge:room:{room}:log:{A} {bad.decode()}" in b.log_path.read_text()
+        assert f"omniforge:room:{{{room}}}:log:{A} {bad.decode()}" in b.log_path.read_text()
         # The writer's fold goes past it too.
         await wait_for(lambda: folded_through(client, room, A, bad), timeout=20)
         # A new writer whose stream holds only a malformed entry: opening reads it.
         other = unique("idea")
-        await client.sadd(f"omniforge:room:{other}:writers", "ghost")
-        ghost = await client.xadd(f"omniforge:room:{other}:log:ghost", {"nothing": "here"})
+        await client.sadd(f"omniforge:room:{{{other}}}:writers", "ghost")
+        ghost = await client.xadd(f"omniforge:room:{{{other}}}:log:ghost", {"nothing": "here"})
         watch = await Watch(deployment, "room_updates").start()
         opened = Doc()
         async with connect_room(b.url, other, opened, token=deployment.token):
@@ -411,7 +413,7 @@ async def test_a_room_stream_update_that_does_not_decode_is_refused_and_left_out
         insert(doc_a, "one;")
         await wait_for(lambda: text(doc_b) == "one;")
         watch = await Watch(deployment, "room_updates").start()
-        bad = await client.xadd(f"omniforge:room:{room}:log:{A}", {"u": update})
+        bad = await client.xadd(f"omniforge:room:{{{room}}}:log:{A}", {"u": update})
         insert(doc_a, "two;")
         await wait_for(lambda: text(doc_b) == "one;two;")
         await watch.counted_on(b)  # refused by b's room
@@ -440,11 +442,11 @@ async def test_a_followed_stream_overwritten_with_another_type_is_dropped_and_re
         await wait_for(lambda: text(doc_b) == "one;")
         watch = await Watch(deployment, "room_updates").start()
         # A writer announced over pub/sub whose stream is not a stream: both follow it.
-        await client.set(f"omniforge:room:{room}:log:ghost", "not a stream")
+        await client.set(f"omniforge:room:{{{room}}}:log:ghost", "not a stream")
         await client.publish("omniforge:awareness", f"ghost\0{room}\0w\0".encode())
         await watch.counted_on(a, b)
         # The writer's own stream overwritten: its next update repairs it.
-        stream = f"omniforge:room:{room}:log:{A}"
+        stream = f"omniforge:room:{{{room}}}:log:{A}"
         await client.delete(stream)
         await client.set(stream, "not a stream either")
         insert(doc_a, "two;")
@@ -552,7 +554,7 @@ async def test_a_malformed_snapshot_is_skipped_on_open_and_replaced_by_the_next_
 ):
     a, b = deployment.servers
     room = unique("idea")
-    snap = f"omniforge:room:{room}:snap"
+    snap = f"omniforge:room:{{{room}}}:snap"
     doc_a = Doc()
     async with (
         redis_client(deployment) as client,
@@ -618,9 +620,9 @@ async def test_an_odd_writer_name_is_skipped_when_a_room_opens(deployment, membe
         connect_room(a.url, room, doc_a, token=deployment.token),
     ):
         insert(doc_a, "one;")
-        await wait_for(lambda: client.sismember(f"omniforge:room:{room}:writers", A))
+        await wait_for(lambda: client.sismember(f"omniforge:room:{{{room}}}:writers", A))
         watch = await Watch(deployment, "writers").start()
-        await client.sadd(f"omniforge:room:{room}:writers", member)
+        await client.sadd(f"omniforge:room:{{{room}}}:writers", member)
         doc_b = Doc()
         async with connect_room(b.url, room, doc_b, token=deployment.token):
             await wait_for(lambda: text(doc_b) == "one;")
@@ -633,7 +635,7 @@ async def test_an_odd_writer_name_is_skipped_when_a_room_opens(deployment, membe
 async def test_a_writers_key_of_another_type_is_replaced_by_the_next_writer(deployment):
     a, b = deployment.servers
     room = unique("idea")
-    writers = f"omniforge:room:{room}:writers"
+    writers = f"omniforge:room:{{{room}}}:writers"
     watch = await Watch(deployment, "writers").start()
     async with redis_client(deployment) as client:
         await client.set(writers, "not a set")
@@ -680,7 +682,7 @@ async def test_an_epoch_that_is_not_a_token_is_replaced_and_every_instance_follo
 async def test_a_lease_that_never_expires_is_given_an_expiry(deployment, kind):
     a, _ = deployment.servers
     room = unique("idea")
-    lease = f"omniforge:room:{room}:lease"
+    lease = f"omniforge:room:{{{room}}}:lease"
     watch = await Watch(deployment, "leases").start()
     async with redis_client(deployment) as client:
         if kind == "hash":
@@ -695,7 +697,7 @@ async def test_a_lease_that_never_expires_is_given_an_expiry(deployment, kind):
             await client.delete(lease)  # as its expiry will
             insert(doc, "two;")
             await wait_for(
-                lambda: client.hexists(f"omniforge:room:{room}:snap", "data"), timeout=20
+                lambda: client.hexists(f"omniforge:room:{{{room}}}:snap", "data"), timeout=20
             )
     await still_works(deployment)
 
@@ -867,9 +869,9 @@ def _room_entry(entry):
     writer, fields = entry
 
     async def write(client):
-        await client.xadd(f"omniforge:room:{VICTIM}:log:{writer}", fields)
+        await client.xadd(f"omniforge:room:{{{VICTIM}}}:log:{writer}", fields)
         if writer == "mallory":  # a writer of its own: both instances follow it
-            await client.sadd(f"omniforge:room:{VICTIM}:writers", writer)
+            await client.sadd(f"omniforge:room:{{{VICTIM}}}:writers", writer)
             await client.publish("omniforge:awareness", f"mallory\0{VICTIM}\0w\0".encode())
 
     return write

@@ -1,6 +1,8 @@
 """The Redis backplane: several Jupyter servers share rooms, awareness and events.
 
-What goes where (keys under ``{prefix}:``):
+What goes where (keys under ``{prefix}:``; every key of one room carries the hash tag
+``{room}``, and a lease's keys the tag ``{name}``, so that each script touches one Redis
+Cluster slot):
 
 - ``room:{room}:log:{instance}`` — one stream per room and writer: the updates that instance
   applied for its own clients (field ``u``). An instance follows the streams of the *other*
@@ -29,7 +31,10 @@ What goes where (keys under ``{prefix}:``):
   the old epoch get a ``reset``.
 
 Redis is the source of truth for rooms and events; each instance's SQLite store remains a local
-journal of the rooms it served (it is how their state comes back if Redis loses it).
+journal of the rooms it served (it is how their state comes back if Redis loses it). When the
+instances share their store instead (PostgreSQL, a shared SQLite file), the store is the system
+of record and Redis the hot path: :mod:`.persistence` persists each room's streams there under
+the room's lease, trims them, and lets idle rooms leave Redis.
 
 Whatever is read back from Redis is untrusted: malformed entries are skipped, logged and counted
 (:mod:`.entries`). The parts, each behind a small public interface:
@@ -42,6 +47,7 @@ Whatever is read back from Redis is untrusted: malformed entries are skipped, lo
 - :mod:`.instances` — heartbeats and the list of live instances;
 - :mod:`.revocations` — revoked tokens, shared (hash ``revoked``, announced on ``awareness``);
 - :mod:`.leases` — one instance at a time (folds, the webhook sender);
+- :mod:`.persistence` — with a shared store: persisting, trimming and expiring rooms;
 - :mod:`.backplane` — :class:`RedisBackplane`, which puts them together.
 
 Importing this package needs redis-py (``pip install jupyter_omniforge[redis]``).

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...backoff import Backoff
+from ...store.base import RoomStore
 from ..base import Backplane, BackplaneSettings, Lease, RoomSink
 from . import awareness as aw
 from . import entries
@@ -16,11 +17,16 @@ from .awareness import AwarenessChannel
 from .connection import TRANSIENT, RedisConnection, safe_url
 from .entries import MalformedCounts, MalformedEntry
 from .events import RedisEventLog
+from .history import RedisClientAuthors, RedisHistoryStore
 from .instances import Instances
 from .leases import RedisLease
 from .outbox import Outbox
+from .persistence import SharedRoomStore, StreamPersister
 from .revocations import SharedRevocations
 from .rooms import RoomStreams
+
+#: With a shared store: how long a persist may hold a room's lease, in milliseconds.
+PERSIST_LEASE_MS = 5_000
 
 
 class RedisBackplane(Backplane):
@@ -86,9 +92,13 @@ class RedisBackplane(Backplane):
         self.event_log = RedisEventLog(
             self.connection, instance_id, max_len=event_max_len, max_age=event_max_age, **common
         )
+        self.history = RedisHistoryStore(self.connection, self.malformed_entries)
+        self.client_authors = RedisClientAuthors(self.connection, self.malformed_entries)
         self.outbox.on_enrolled = lambda room: self.awareness.publish(room, aw.WRITER)
         self.outbox.on_appended = self.rooms.appended
         self._tasks: list[asyncio.Task[Any]] = []
+        #: With a shared store (:meth:`use_shared_store`): persists the rooms' streams there.
+        self.persister: StreamPersister | None = None
 
     @classmethod
     def from_settings(cls, settings: BackplaneSettings) -> RedisBackplane:
@@ -127,6 +137,34 @@ class RedisBackplane(Backplane):
     def lease(self, name: str, ttl: float) -> Lease:
         return RedisLease(self.connection, name, ttl, self.malformed_entries)
 
+    def use_shared_store(self, rooms: RoomStore, *, ttl: float) -> RoomStore:
+        self.persister = StreamPersister(
+            self.connection,
+            self.rooms,
+            rooms,
+            self.instances,
+            ttl=ttl,
+            malformed=self.malformed_entries,
+            log=self.log,
+        )
+        self.rooms.persister = self.persister
+        # A short lease: a holder killed mid-persist holds the room up for this long only. Two
+        # holders at once (one outlived its lease) are safe: the store's marker check lets
+        # one of them commit.
+        self.rooms.lease_ms = PERSIST_LEASE_MS
+        return SharedRoomStore(rooms)
+
+    async def health(self) -> str:
+        return self.persister.problem if self.persister is not None else ""
+
+    async def _sweep(self) -> None:
+        assert self.persister is not None
+        interval = max(0.5, min(self.persister.ttl / 2, 60.0))
+        lease = RedisLease(
+            self.connection, "sweep", max(10.0, interval * 3), self.malformed_entries
+        )
+        await self.persister.sweep(lease, interval)
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -138,6 +176,7 @@ class RedisBackplane(Backplane):
             lambda: self.awareness.follow(self._on_awareness),
             self.outbox.run,
             self._heartbeat,
+            *([self._sweep] if self.persister is not None else []),
         ):
             self._tasks.append(asyncio.ensure_future(self._supervise(loop)))
         self.log.info(

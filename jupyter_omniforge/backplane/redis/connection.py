@@ -63,6 +63,10 @@ return 0
 """
 
 
+#: The key layout this release writes (``{prefix}:layout``): each room's keys carry the hash tag
+#: ``{room}``. Older releases wrote no such key.
+LAYOUT = "hashtags-1"
+
 # What a sealed value starts with (a Yjs update or a JSON text never does).
 _SEALED = b"\x00\xffOFS1"
 
@@ -99,6 +103,10 @@ class RedisConnection:
         log: logging.Logger,
         cipher: Any = None,
     ) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError(
+                f"redis_prefix {prefix!r}: no braces (they mark Redis Cluster hash tags)"
+            )
         self.url = url
         #: Seals what goes to Redis (a :class:`~jupyter_omniforge.store.crypto.Cipher`), or None.
         self.cipher = cipher
@@ -112,6 +120,7 @@ class RedisConnection:
         self.healthy = False
         self._redis: aioredis.Redis | None = None
         self._epoch_script: Any = None
+        self._fresh_epoch: bool | None = None  # whether the first epoch read created it
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -119,14 +128,17 @@ class RedisConnection:
         return ":".join((self.prefix, *parts))
 
     def room_key(self, room: str, *parts: str) -> str:
-        return self.key("room", room, *parts)
+        """A key of ``room``: every key of one room carries the hash tag ``{room}``, so they
+        all live in one slot of a Redis Cluster and a script may read or write them together.
+        (Room names never hold braces; :attr:`prefix` may not either.)"""
+        return self.key("room", "{" + room + "}", *parts)
 
     def room_log(self, room: str, writer: str) -> str:
         """The stream of the updates ``writer`` applied to ``room`` for its own clients."""
-        return self.key("room", room, "log", writer)
+        return self.room_key(room, "log", writer)
 
     def room_writers(self, room: str) -> str:
-        return self.key("room", room, "writers")
+        return self.room_key(room, "writers")
 
     # -- sealing ---------------------------------------------------------------------------------
 
@@ -211,6 +223,7 @@ class RedisConnection:
         try:
             await asyncio.wait_for(self._redis.ping(), self.connect_timeout)
             await asyncio.wait_for(self.check_epoch(), self.connect_timeout)
+            await asyncio.wait_for(self._check_layout(), self.connect_timeout)
         except TRANSIENT as e:
             await self._redis.aclose()
             self._redis = None
@@ -221,6 +234,25 @@ class RedisConnection:
         if self._redis is not None:
             await self._redis.aclose()
 
+    async def _check_layout(self) -> None:
+        """Say it clearly when Redis holds rooms of the layout before hash tags: a deployment
+        that ran an older release has an epoch but no ``layout`` key. Those keys are not read
+        (the instances republish their open rooms; the rest comes back from the stores), and
+        stay until Redis is flushed."""
+        key = self.key("layout")
+        found = await self.redis.set(key, LAYOUT, nx=True, get=True)
+        if found is None and self._fresh_epoch is False:
+            self.log.warning(
+                "Redis %s holds rooms of an older key layout (before hash tags), which this "
+                "release does not read: once every instance runs this release, FLUSHDB it "
+                "(rooms come back from the instances and stores)",
+                safe_url(self.url),
+            )
+        elif found is not None and found != LAYOUT.encode():
+            self.log.warning(
+                "Redis key %s holds %r, not %r: left as it is", key, found[:40], LAYOUT
+            )
+
     async def drop_unless_type(self, key: str, kind: str) -> bool:
         """Delete ``key`` if it holds another type than ``kind`` (someone wrote over one of our
         keys), so that our next write recreates it. True when it was deleted."""
@@ -229,8 +261,11 @@ class RedisConnection:
     async def check_epoch(self) -> bool:
         """Read (or create) the epoch; True when Redis lost its data since we last looked."""
         key = self.key("epoch")
-        reply = await self._epoch_script(keys=[key], args=[uuid.uuid4().hex[:8]])
+        fresh = uuid.uuid4().hex[:8]
+        reply = await self._epoch_script(keys=[key], args=[fresh])
         current = entries.epoch(reply[0])
+        if self._fresh_epoch is None:
+            self._fresh_epoch = current == fresh  # created now: nothing older was there
         if reply[1]:
             self.malformed.skip("epoch", None, f"{key} held no epoch token: replaced it")
         lost = self.epoch is not None and current != self.epoch

@@ -21,7 +21,8 @@ from ... import strictjson
 
 #: What a malformed entry can be: an event, a room stream entry (or a room stream key that is
 #: not a stream), an awareness message, an instance heartbeat, a room snapshot, a member of a
-#: room's writers set, the epoch key, a lease (a room's fold, the webhook sender) or its value.
+#: room's writers set, the epoch key, a lease (a room's fold, the webhook sender) or its value,
+#: a room's version (history.py) or the author of one of its Yjs clients.
 KINDS = (
     "events",
     "room_updates",
@@ -31,6 +32,7 @@ KINDS = (
     "writers",
     "epoch",
     "leases",
+    "versions",
 )
 
 #: Longest JSON accepted from Redis (an event envelope, an instance heartbeat, a snapshot's

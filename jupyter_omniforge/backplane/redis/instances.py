@@ -51,8 +51,16 @@ class Instances:
         """The live instances' heartbeats, oldest first; malformed ones are skipped."""
         redis = self._connection.redis
         pattern = self._connection.key("instance", "*")
-        keys = [k async for k in redis.scan_iter(match=pattern, count=100)]
-        values = await redis.mget(keys) if keys else []
+        keys = [k async for k in redis.scan_iter(match=pattern, count=1000)]
+        # One GET per key in a pipeline, not an MGET: heartbeats of different instances lie in
+        # different Redis Cluster slots. A key holding another type answers an error: None.
+        values: list[Any] = []
+        if keys:
+            async with redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(key)
+                values = await pipe.execute(raise_on_error=False)
+            values = [None if isinstance(v, Exception) else v for v in values]
         instances = []
         for raw_key, value in zip(keys, values, strict=True):
             if value is None:

@@ -65,16 +65,23 @@ _MAX_VALUE = 1024
 
 
 class RedisLease(Lease):
-    """The lease ``{prefix}:lease:{name}``, its value in ``{prefix}:lease:{name}:value``, its
-    positions in the hash ``{prefix}:lease:{name}:positions``."""
+    """The lease ``{prefix}:lease:{{name}}``, its value in ``{prefix}:lease:{{name}}:value``,
+    its positions in the hash ``{prefix}:lease:{{name}}:positions``: one hash tag, so the
+    scripts that check the lease and write its value touch one Redis Cluster slot. A value
+    or positions saved under the names of older releases (without the braces) are still
+    read until the first save. A name with a hash tag of its own keeps it (no braces added)."""
 
     def __init__(
         self, connection: RedisConnection, name: str, ttl: float, malformed: MalformedCounts
     ) -> None:
         self._connection = connection
-        self._key = connection.key("lease", name)
-        self._value_key = connection.key("lease", name, "value")
-        self._positions_key = connection.key("lease", name, "positions")
+        # A name that carries a hash tag of its own (a room's: ``history:{room}``) keeps it.
+        tagged = name if "{" in name and "}" in name else "{" + name + "}"
+        self._key = connection.key("lease", tagged)
+        self._value_key = connection.key("lease", tagged, "value")
+        self._positions_key = connection.key("lease", tagged, "positions")
+        self._old_value_key = connection.key("lease", name, "value")
+        self._old_positions_key = connection.key("lease", name, "positions")
         self._token = uuid.uuid4().hex
         self.ttl = ttl
         self._ttl_ms = max(1, int(ttl * 1000))
@@ -97,11 +104,15 @@ class RedisLease(Lease):
         await self._script(RELEASE_LEASE)(keys=[self._key], args=[self._token])
 
     async def load(self) -> str | None:
-        value = await self._connection.redis.get(self._value_key)
+        key = self._value_key
+        value = await self._connection.redis.get(key)
+        if value is None:
+            key = self._old_value_key
+            value = await self._connection.redis.get(key)
         if value is None:
             return None
         if not isinstance(value, bytes) or len(value) > _MAX_VALUE:
-            self._malformed.skip("leases", self._value_key, "not a value we write")
+            self._malformed.skip("leases", key, "not a value we write")
             return None
         return value.decode(errors="replace")
 
@@ -113,17 +124,21 @@ class RedisLease(Lease):
 
     async def load_positions(self) -> dict[str, str]:
         redis = self._connection.redis
-        try:
-            fields = await redis.hgetall(self._positions_key)
-        except ResponseError as e:
-            if not is_wrong_type(e):
-                raise
-            self._malformed.skip("leases", self._positions_key, "not a hash")
-            return {}
+        fields: dict[bytes, bytes] = {}
+        for key in (self._positions_key, self._old_positions_key):
+            try:
+                fields = await redis.hgetall(key)
+            except ResponseError as e:
+                if not is_wrong_type(e):
+                    raise
+                self._malformed.skip("leases", key, "not a hash")
+                return {}
+            if fields:
+                break
         positions = {}
         for name, value in fields.items():
             if len(name) > _MAX_VALUE or len(value) > _MAX_VALUE:
-                self._malformed.skip("leases", self._positions_key, "not a position we write")
+                self._malformed.skip("leases", key, "not a position we write")
                 continue
             positions[name.decode(errors="replace")] = value.decode(errors="replace")
         return positions

@@ -9,7 +9,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import strictjson
 from ...backoff import Backoff
@@ -21,6 +21,10 @@ from .connection import BLOCK_MS, TRANSIENT, RedisConnection, is_wrong_type
 from .entries import MalformedCounts, MalformedEntry
 from .leases import RELEASE_LEASE, TAKE_LEASE
 from .outbox import Outbox
+from .persistence import StoreUnavailable
+
+if TYPE_CHECKING:
+    from .persistence import StreamPersister
 
 #: How long a fold may hold a room's lease, in milliseconds.
 LEASE_MS = 30_000
@@ -59,24 +63,24 @@ end
 return reply
 """
 
-# The writers of several rooms whose streams can be read (streams, or not there yet).
-# KEYS: writers sets; ARGV: each room's streams' key prefix. Returns one list per room.
+# The writers of a room whose streams can be read (streams, or not there yet). One room per
+# call: the keys of one room share a Redis Cluster slot, those of several rooms do not.
+# KEYS: writers set; ARGV: the room's streams' key prefix. Returns the writers.
 _READABLE_WRITERS = """
-local reply = {}
-for i, key in ipairs(KEYS) do
-  local readable = {}
-  if redis.call('TYPE', key)['ok'] == 'set' then
-    for _, writer in ipairs(redis.call('SMEMBERS', key)) do
-      local kind = redis.call('TYPE', ARGV[i] .. writer)['ok']
-      if kind == 'stream' or kind == 'none' then
-        readable[#readable + 1] = writer
-      end
+local readable = {}
+if redis.call('TYPE', KEYS[1])['ok'] == 'set' then
+  for _, writer in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    local kind = redis.call('TYPE', ARGV[1] .. writer)['ok']
+    if kind == 'stream' or kind == 'none' then
+      readable[#readable + 1] = writer
     end
   end
-  reply[i] = readable
 end
-return reply
+return readable
 """
+
+#: Folds (persists) run at once, at most: each holds a connection of the shared client.
+_FOLDS_AT_ONCE = 8
 
 #: A stream's entries after the snapshot (id, update), and the id of its last entry (valid or
 #: not; None for an empty stream).
@@ -129,6 +133,15 @@ class RoomStreams:
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self._folding: dict[str, asyncio.Task[bool]] = {}
         self._scripts: dict[str, Any] = {}
+        #: With a shared store: persists the streams there instead of folding them into a
+        #: snapshot in Redis (set by :meth:`RedisBackplane.use_shared_store`).
+        self.persister: StreamPersister | None = None
+        #: Seconds before a persist the store refused (or a lease held elsewhere) is tried
+        #: again.
+        self.retry_delay = 1.0
+        #: How long a fold may hold a room's lease, in milliseconds.
+        self.lease_ms = LEASE_MS
+        self._fold_slots = asyncio.Semaphore(_FOLDS_AT_ONCE)
 
     def attach(self, sink: RoomSink) -> None:
         self._sink = sink
@@ -278,10 +291,15 @@ class RoomStreams:
         if not rooms:
             return
         connection = self._connection
-        replies = await self._script(_READABLE_WRITERS)(
-            keys=[connection.room_writers(room) for room in rooms],
-            args=[connection.room_log(room, "") for room in rooms],
-        )
+        script = self._script(_READABLE_WRITERS)
+        async with connection.redis.pipeline(transaction=False) as pipe:
+            for room in rooms:
+                await script(
+                    keys=[connection.room_writers(room)],
+                    args=[connection.room_log(room, "")],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
         for room, writers in zip(rooms, replies, strict=True):
             for name in writers:
                 try:
@@ -478,22 +496,42 @@ class RoomStreams:
         self._folding[room] = task
         task.add_done_callback(lambda _: self._folding.pop(room, None))
 
+    def fold_later(self, room: str, delay: float) -> None:
+        """Fold ``room`` again in ``delay`` seconds (the shared store refused it)."""
+        if room not in self._idle_timers and not self._closing:
+            self._idle_timers[room] = asyncio.get_running_loop().call_later(
+                delay, self._start_fold, room
+            )
+
     async def fold(self, room: str) -> bool:
-        """Fold every writer's stream of the room into its snapshot, if we get the lease.
-        True when a snapshot was written. Never raises (but for cancellation)."""
+        """Fold every writer's stream of the room into its snapshot (with a shared store:
+        persist them into it, :attr:`persister`), if we get the lease. True when a snapshot
+        was written (updates persisted). Never raises (but for cancellation)."""
+        async with self._fold_slots:  # thousands of rooms going idle at once: a few at a time
+            return await self._fold(room)
+
+    async def _fold(self, room: str) -> bool:
         connection = self._connection
         lease = connection.room_key(room, "lease")
         token = uuid.uuid4().hex
         try:
-            taken = await self._script(TAKE_LEASE)(keys=[lease], args=[token, LEASE_MS])
+            taken = await self._script(TAKE_LEASE)(keys=[lease], args=[token, self.lease_ms])
             if taken == -1:
                 self._malformed.skip("leases", None, f"{lease} never expired; it now does")
             if taken != 1:
+                if self.persister is not None:
+                    # Another holder may have died mid-persist: try again once its lease
+                    # expired (until this instance held it once and found nothing left).
+                    self.fold_later(room, self.retry_delay)
                 return False
             try:
+                if self.persister is not None:
+                    return await self.persister.persist_held(room)
                 return await self._fold_held(room)
             finally:
                 await self._script(RELEASE_LEASE)(keys=[lease], args=[token])
+        except StoreUnavailable:
+            self.fold_later(room, self.retry_delay)  # the sweep tries again too
         except TRANSIENT as e:
             self._log.warning("fold of room %s skipped: %s", room, e)
         except Exception:
@@ -526,8 +564,19 @@ class RoomStreams:
                 "last": strictjson.dumps(dict(sorted(last.items()))),
             },
         )
-        # Trim what is folded and older than the grace period: a follower that lags by less
-        # than that never misses an entry; one that lost Redis resyncs in full.
+        await self.trim(room, last, streams)
+        if lost_snapshot and room in self._cursors:
+            # What the dropped snapshot held is gone from Redis: this instance, which has the
+            # room open, publishes it again.
+            await self.resync(room)
+        return True
+
+    async def trim(self, room: str, last: dict[str, str], streams: dict[str, Stream]) -> None:
+        """Trim each writer's stream of ``room`` through ``last[writer]`` (folded, or
+        persisted), keeping what is younger than ``trim_grace``: a follower that lags by less
+        than that never misses an entry; one that lost Redis resyncs in full. A dead
+        instance's stream, once trimmed empty, is dropped. The caller holds the lease."""
+        connection = self._connection
         grace_ms = int((time.time() - self.trim_grace) * 1000)
         async with connection.redis.pipeline(transaction=False) as pipe:
             for writer in streams:
@@ -535,21 +584,18 @@ class RoomStreams:
                 min_id = f"{ms}-{seq + 1}" if ms <= grace_ms else f"{grace_ms}-0"
                 pipe.xtrim(connection.room_log(room, writer), minid=min_id)
             await pipe.execute()
-        # A dead instance's stream, once folded and trimmed empty, is dropped.
+        others = [writer for writer in streams if writer != self._instance]
+        if not others:
+            return  # (listing the live instances scans the keyspace: not for nothing)
         live = await self._live_instances()
         writers_key = connection.room_writers(room)
-        for writer in streams:
-            if writer in live or writer == self._instance:
+        for writer in others:
+            if writer in live:
                 continue
             stream = connection.room_log(room, writer)
             if await connection.redis.xlen(stream) == 0:
                 await connection.redis.srem(writers_key, writer)
                 await connection.redis.delete(stream)
-        if lost_snapshot and room in self._cursors:
-            # What the dropped snapshot held is gone from Redis: this instance, which has the
-            # room open, publishes it again.
-            await self.resync(room)
-        return True
 
     async def _fold_decodable(
         self, updates: list[bytes], sources: list[tuple[str, str]]

@@ -1,0 +1,348 @@
+"""Redis as the hot path in front of a shared store: the lease holder of a room persists the
+room's streams into the store, trims them, and lets an idle room leave Redis.
+
+When the instances share their store (PostgreSQL, or one SQLite file several servers on one
+host open), that store is the system of record and Redis only carries what is new:
+
+- rooms write nothing to the store themselves (:class:`SharedRoomStore`): every update an
+  instance applies for its clients goes to its Redis stream, as in the Redis-only mode;
+- the instance holding a room's lease (``room:{room}:lease``, the fold's) persists the entries
+  of every writer's stream that the store lacks, with the room's *marker* — the last stream id
+  persisted of each writer, and the Redis epoch — in one store transaction that only commits
+  if the marker is still the one it read (:meth:`RoomStore.persist`). A holder killed at any
+  point leaves either both or neither, and the next one starts from the marker: no update is
+  lost or persisted twice;
+- persisted entries older than ``trim_grace`` are trimmed from the streams, so Redis holds the
+  recent tail only; a room that opens reads the store, then whatever the streams still hold
+  (an entry in both is applied twice, which a CRDT ignores);
+- a room with no new entry for ``ttl`` seconds, all of it persisted and open on no live
+  instance, leaves Redis entirely (one script checks and deletes its keys atomically). A
+  sweep (one instance at a time) goes over the rooms in Redis: it persists what no writer
+  persisted (an instance died before its idle fold) and removes the idle rooms.
+
+Everything read back from Redis or the marker is checked as :mod:`.entries` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from ... import strictjson
+from ...errors import InvalidRoomName
+from ...names import parse_room_name
+from ...store.base import RoomStore
+from . import entries
+from .connection import TRANSIENT, RedisConnection
+from .entries import MalformedCounts, MalformedEntry
+
+if TYPE_CHECKING:
+    from .instances import Instances
+    from .leases import RedisLease
+    from .rooms import RoomStreams
+
+#: How far Redis's clock may be ahead of ours, in seconds (as entries.py allows).
+_CLOCK_SKEW = 24 * 3600
+
+#: Rooms the sweep folds at once (RoomStreams bounds the folds running anyway).
+_SWEEP_BATCH = 64
+
+# Delete a room's keys if it is exactly as the persister last read it: the same writers, each
+# stream ending at the same entry (so all of it is persisted). One room: one Redis Cluster slot.
+# With them go the room's snapshot and the authors of its Yjs clients (history.py: known to the
+# store by now). KEYS: writers set, snapshot, clients; ARGV: the streams' key prefix, then
+# writer, last id ("" for an empty stream), ... Returns 1 when deleted.
+_EXPIRE_ROOM = """
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'set' then return 0 end
+if redis.call('SCARD', KEYS[1]) ~= (#ARGV - 1) / 2 then return 0 end
+local keys = {KEYS[1], KEYS[2], KEYS[3]}
+for i = 2, #ARGV, 2 do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then return 0 end
+  local stream = ARGV[1] .. ARGV[i]
+  local kind = redis.call('TYPE', stream)['ok']
+  local last = ''
+  if kind == 'stream' then
+    local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+    if #newest > 0 then last = newest[1][1] end
+  elseif kind ~= 'none' then
+    return 0
+  end
+  if last ~= ARGV[i + 1] then return 0 end
+  keys[#keys + 1] = stream
+end
+redis.call('DEL', unpack(keys))
+return 1
+"""
+
+
+class StoreUnavailable(Exception):
+    """The shared store refused a persist; the entries stay in Redis and are retried."""
+
+
+class StreamPersister:
+    """Persists rooms' Redis streams into the shared ``store``, trims them, expires idle rooms.
+
+    :attr:`problem` is "" while persisting works, else why not (for ``health/ready``)."""
+
+    def __init__(
+        self,
+        connection: RedisConnection,
+        streams: RoomStreams,
+        store: RoomStore,
+        instances: Instances,
+        *,
+        ttl: float,
+        malformed: MalformedCounts,
+        log: logging.Logger,
+    ) -> None:
+        self._connection = connection
+        self._streams = streams
+        self._store = store
+        self._instances = instances
+        self.ttl = ttl
+        self._malformed = malformed
+        self._log = log
+        self._expire: Any = None
+        #: "" while the store takes what is persisted; otherwise the last error.
+        self.problem = ""
+        #: Counters for tests and monitoring.
+        self.persisted_updates = 0
+        self._open: set[str] = set()
+        self._open_read = -math.inf
+        self.expired_rooms = 0
+
+    # -- the marker ------------------------------------------------------------------------------
+
+    def _read_marker(self, room: str, text: str | None) -> dict[str, str]:
+        """The per-writer stream ids a marker says are persisted; {} when it is of another
+        Redis epoch (Redis lost its data: its new ids mean nothing against the old ones, and
+        persisting an entry again is harmless) or not a marker we write."""
+        if text is None:
+            return {}
+        try:
+            value = entries.json_value(text, "persisted marker")
+            if not isinstance(value, dict) or not isinstance(value.get("streams"), dict):
+                raise MalformedEntry("persisted marker is not {epoch, streams}")
+            if value.get("epoch") != self._connection.epoch:
+                return {}
+            cursors, dropped = entries.snapshot_cursors(strictjson.dumps(value["streams"]))
+        except MalformedEntry as e:
+            self._log.warning("room %s: its persisted marker is unreadable (%s): ignored", room, e)
+            return {}
+        for reason in dropped:
+            self._log.warning(
+                "room %s: a cursor of its persisted marker was dropped: %s", room, reason
+            )
+        return cursors
+
+    def _marker(self, cursors: dict[str, str]) -> str:
+        return strictjson.dumps(
+            {"epoch": self._connection.epoch, "streams": dict(sorted(cursors.items()))}
+        )
+
+    # -- persisting a room (under its lease) -----------------------------------------------------
+
+    async def persist_held(self, room: str) -> bool:
+        """Persist what the store lacks of ``room``'s streams, trim them, and let the room
+        leave Redis if it is idle; the caller holds the room's lease. True when something was
+        persisted. Raises :class:`StoreUnavailable` when the store refused."""
+        connection = self._connection
+        try:
+            marker_text = await self._store.persisted_marker(room)
+        except Exception as e:
+            raise self._unavailable(room, e) from e
+        persisted = self._read_marker(room, marker_text)
+        data, last, streams = await self._streams.read(room)
+        updates: list[tuple[bytes, str]] = [(data, "")] if data else []
+        cursors: dict[str, str] = {}
+        tails: dict[str, str] = {}  # writer -> its stream's last entry ("" none)
+        # An id ahead of time was not given by Redis's clock (someone wrote it): it would move
+        # the marker past every entry to come. Such entries are skipped, and stay.
+        latest_ms = (time.time() + _CLOCK_SKEW) * 1000
+        for writer, (kept, tail) in streams.items():
+            done = entries.parse_stream_id(persisted.get(writer, "0-0"))
+            cursor = max(done, entries.parse_stream_id(last.get(writer, "0-0")))
+            for sid, update in kept:
+                parsed = entries.parse_stream_id(sid)
+                if parsed[0] > latest_ms:
+                    where = f"{connection.room_log(room, writer)} {sid}"
+                    self._malformed.skip("room_updates", where, "its id lies in the future")
+                    continue
+                if parsed > done:
+                    updates.append((update, ""))
+                cursor = max(cursor, parsed)
+            if tail is not None and entries.parse_stream_id(tail)[0] <= latest_ms:
+                cursor = max(cursor, entries.parse_stream_id(tail))
+            tails[writer] = tail or ""
+            cursors[writer] = f"{cursor[0]}-{cursor[1]}"
+        wrote = False
+        if updates or cursors != persisted:
+            try:
+                wrote = await self._store.persist(
+                    room, updates, self._marker(cursors), expected=marker_text
+                )
+            except Exception as e:
+                raise self._unavailable(room, e) from e
+            if not wrote:
+                self._log.info("room %s: persisted by another instance meanwhile", room)
+                return False
+            self.persisted_updates += len(updates)
+        if self.problem:
+            self._log.info("the shared store takes the rooms' updates again")
+        self.problem = ""
+        if data:
+            # A snapshot the Redis-only mode folded: persisted now, the store holds it.
+            await connection.redis.delete(connection.room_key(room, "snap"))
+        await self._streams.trim(room, cursors, streams)
+        await self._expire_if_idle(room, tails)
+        return wrote and bool(updates)
+
+    def _unavailable(self, room: str, error: BaseException) -> StoreUnavailable:
+        reason = f"the shared store refused room {room}'s updates: {error or type(error).__name__}"
+        if self.problem != reason:
+            self._log.warning("%s; they stay in Redis and are retried", reason)
+        self.problem = reason
+        return StoreUnavailable(reason)
+
+    async def _open_rooms(self) -> set[str]:
+        """The rooms the live instances have open, by their heartbeats (read at most once a
+        second: a sweep asks for each room)."""
+        now = time.monotonic()
+        if now - self._open_read >= 1.0:
+            self._open = {
+                room for info in await self._instances.list() for room in info.get("rooms", ())
+            }
+            self._open_read = now
+        return self._open
+
+    async def _expire_if_idle(self, room: str, tails: dict[str, str]) -> bool:
+        """Delete the room's keys if nothing was appended for :attr:`ttl` seconds and no live
+        instance has it open (it is all persisted: the caller just did)."""
+        newest = max(
+            (entries.parse_stream_id(tail)[0] for tail in tails.values() if tail), default=0
+        )
+        if newest > (time.time() - self.ttl) * 1000:
+            return False
+        if room in await self._open_rooms():
+            return False  # open there: it would not enrol again with its next update
+        connection = self._connection
+        if self._expire is None:
+            self._expire = connection.register_script(_EXPIRE_ROOM)
+        args: list[str] = [connection.room_log(room, "")]
+        for writer, tail in sorted(tails.items()):
+            args += (writer, tail)
+        deleted = await self._expire(
+            keys=[
+                connection.room_writers(room),
+                connection.room_key(room, "snap"),
+                connection.room_key(room, "clients"),
+            ],
+            args=args,
+        )
+        if deleted == 1:
+            self.expired_rooms += 1
+            self._log.debug("room %s left Redis (idle, persisted)", room)
+            return True
+        return False
+
+    # -- the sweep -------------------------------------------------------------------------------
+
+    async def rooms_in_redis(self) -> list[str]:
+        """The rooms with keys in Redis (found by their writers sets; untrusted names that are
+        not room names are skipped)."""
+        prefix = re.sub(r"([*?\[\]\\])", r"\\\1", self._connection.prefix)  # glob-escaped
+        pattern = f"{prefix}:room:{{*}}:writers"
+        start = len(self._connection.room_writers("")) - len("{}:writers")
+        rooms = []
+        async for raw in self._connection.redis.scan_iter(match=pattern, count=1000):
+            key = entries.stream_id(raw)
+            room = key[start:].removeprefix("{").removesuffix("}:writers")
+            try:
+                if key != self._connection.room_writers(room):
+                    raise InvalidRoomName("not one room's key")
+                parse_room_name(room)
+            except InvalidRoomName as e:
+                self._malformed.skip("writers", key[:300], f"not a room's writers set: {e}")
+                continue
+            rooms.append(room)
+        return rooms
+
+    async def sweep(self, lease: RedisLease, interval: float) -> None:
+        """Forever, every ``interval`` seconds, while this instance holds ``lease``: persist
+        every room in Redis and let the idle ones leave."""
+        while True:
+            try:
+                if await lease.hold():
+                    rooms = await self.rooms_in_redis()
+                    for start in range(0, len(rooms), _SWEEP_BATCH):
+                        batch = rooms[start : start + _SWEEP_BATCH]
+                        await asyncio.gather(*(self._streams.fold(room) for room in batch))
+                        if not await lease.hold():
+                            break
+            except TRANSIENT as e:
+                self._log.warning("the sweep of rooms in Redis stopped early: %s", e)
+            await asyncio.sleep(interval)
+
+
+class SharedRoomStore(RoomStore):
+    """The room store as the rooms see it when Redis is in front of a shared store: reads go
+    to the store; appends go nowhere, because the update is in the instance's Redis stream
+    already (the outbox sends it), and the room's lease holder persists it from there."""
+
+    shared = True
+
+    def __init__(self, store: RoomStore) -> None:
+        self.store = store
+
+    @property
+    def before_compaction(self):  # type: ignore[override]
+        return self.store.before_compaction
+
+    @before_compaction.setter
+    def before_compaction(self, hook) -> None:
+        self.store.before_compaction = hook
+
+    async def start(self) -> None:
+        pass  # the store starts with its Store
+
+    async def close(self) -> None:
+        pass  # and closes with it
+
+    def append(self, room: str, update: bytes, *, author: str = "", relaxed: bool = False) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def load(self, room: str) -> list[bytes]:
+        return await self.store.load(room)
+
+    async def load_authored(self, room: str) -> list[tuple[bytes, str]]:
+        return await self.store.load_authored(room)
+
+    async def compact(self, room: str) -> None:
+        await self.store.compact(room)
+
+    async def quarantine(self, room: str, update: bytes, reason: str) -> None:
+        await self.store.quarantine(room, update, reason)
+
+    async def delete(self, room: str) -> None:
+        await self.store.delete(room)
+
+    async def stored_rooms(self) -> list[str]:
+        return await self.store.stored_rooms()
+
+    async def stats(self, room: str) -> dict[str, int]:
+        return await self.store.stats(room)
+
+    async def persist(
+        self, room: str, updates: list[tuple[bytes, str]], marker: str, *, expected: str | None
+    ) -> bool:
+        return await self.store.persist(room, updates, marker, expected=expected)
+
+    async def persisted_marker(self, room: str) -> str | None:
+        return await self.store.persisted_marker(room)

@@ -4,7 +4,9 @@
 import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { accessPlugin } from './plugins/access';
+import { commentsPlugin } from './plugins/comments';
 import { feedPlugin } from './plugins/feed';
+import { historyPlugin } from './plugins/history';
 import { presencePlugin } from './plugins/presence';
 import { roomEditorPlugin } from './plugins/roomeditor';
 import { serverPlugin } from './plugins/server';
@@ -23,6 +25,8 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   roomEditorPlugin,
   sidebarPlugin,
   sharePlugin,
+  commentsPlugin,
+  historyPlugin,
   statusBarPlugin
 ];
 

@@ -8,7 +8,7 @@
  * selection are still shown to the others.
  */
 import { defaultKeymap, indentWithTab } from '@codemirror/commands';
-import { Compartment, EditorState } from '@codemirror/state';
+import { Compartment, EditorState, type Extension, StateEffect } from '@codemirror/state';
 import {
   drawSelection,
   EditorView,
@@ -19,7 +19,7 @@ import {
 import { jupyterTheme } from '@jupyterlab/codemirror';
 import { type ITranslator, nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
-import type { Message } from '@lumino/messaging';
+import { type Message, MessageLoop } from '@lumino/messaging';
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next';
@@ -248,6 +248,42 @@ export class RoomEditor extends Widget implements IRoomEditor {
     return this._doc;
   }
 
+  /**
+   * Add CodeMirror extensions to the editor (another plugin's highlights, gutters, keys),
+   * after the ones it was created with.
+   */
+  addExtension(extension: Extension): void {
+    this._editor.dispatch({ effects: StateEffect.appendConfig.of(extension) });
+  }
+
+  /**
+   * Show `panel` beside the editor, on its right (the comments, the history…), after the
+   * panels added before it. It gets the attach messages of the editor and is disposed with it.
+   */
+  addSidePanel(panel: Widget): void {
+    if (!this._sideBody) {
+      // Editor and panels in a row, below the header (made on the first panel only).
+      const host = this._editor.dom.parentElement as HTMLElement;
+      this._sideBody = document.createElement('div');
+      this._sideBody.className = 'jp-OmniForge-RoomEditor-body';
+      host.replaceWith(this._sideBody);
+      this._sideBody.append(host);
+    }
+    const attached = this.isAttached;
+    if (attached) {
+      MessageLoop.sendMessage(panel, Widget.Msg.BeforeAttach);
+    }
+    this._sideBody.append(panel.node);
+    if (attached) {
+      MessageLoop.sendMessage(panel, Widget.Msg.AfterAttach);
+    }
+    this._sidePanels.push(panel);
+    panel.disposed.connect(() => {
+      this._sidePanels = this._sidePanels.filter(p => p !== panel);
+      panel.node.remove();
+    });
+  }
+
   override dispose(): void {
     if (this.isDisposed) {
       return;
@@ -255,6 +291,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._provider.awareness.off('change', this._renderPeople);
     themeChanged.disconnect(this._renderPeople, this);
     this._colors.stop();
+    this._sidePanels.slice().forEach(panel => panel.dispose());
     this._status.dispose();
     this._editor.destroy();
     this._provider.destroy();
@@ -262,6 +299,14 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._doc.destroy();
     Signal.clearData(this);
     super.dispose();
+  }
+
+  /** The side panels live in this widget's node: they get its attach, show and resize messages. */
+  protected override notifyLayout(msg: Message): void {
+    super.notifyLayout(msg);
+    if (msg.type !== 'update-request' && msg.type !== 'fit-request') {
+      this._sidePanels.forEach(panel => MessageLoop.sendMessage(panel, msg));
+    }
   }
 
   protected override onActivateRequest(msg: Message): void {
@@ -405,6 +450,9 @@ export class RoomEditor extends Widget implements IRoomEditor {
   private _readOnly = new Compartment();
   private _colors: { resolve(): void; stop(): void };
   private _stateChanged = new Signal<this, ConnectionState>(this);
+  /** Where the editor and the side panels sit in a row (made with the first panel). */
+  private _sideBody: HTMLElement | null = null;
+  private _sidePanels: Widget[] = [];
 }
 
 export namespace RoomEditor {

@@ -28,6 +28,7 @@ import {
   type IAwarenessUser,
   type ICollaborator,
   type IEventFeed,
+  type IMentions,
   type IOmniForgeServer,
   type IPresence,
   type IRoomInfo,
@@ -52,6 +53,8 @@ export interface ISidebarProps {
   feed: IEventFeed | null;
   commands: CommandRegistry;
   translator?: ITranslator;
+  /** Mentions of this user in comments (the comments plugin), or none. */
+  mentions?: IMentions | null;
 }
 
 /** Re-render `render` whenever `signal` fires (nothing to listen to: render once). */
@@ -96,6 +99,11 @@ function SidebarBody(props: ISidebarProps & { trans: TranslationBundle }): JSX.E
       {availability.status === 'ok' ? (
         <>
           <RoomActions server={server} commands={commands} trans={trans} />
+          {props.mentions && (
+            <Follow signal={props.mentions.changed}>
+              {() => <MentionList mentions={props.mentions!} trans={trans} />}
+            </Follow>
+          )}
           {presence && server.settings.showPresence && (
             <>
               <RoomList presence={presence} commands={commands} trans={trans} />
@@ -727,4 +735,42 @@ function RunRow(props: {
 function LogCaret(props: { expanded: boolean }): JSX.Element {
   const Caret = props.expanded ? caretDownIcon : caretRightIcon;
   return <Caret.react tag="span" className="jp-OmniForge-caret" />;
+}
+
+/** Unread mentions of this user in comments: each opens its thread; all can be marked read. */
+function MentionList(props: { mentions: IMentions; trans: TranslationBundle }): JSX.Element {
+  const { mentions, trans } = props;
+  const tools = (
+    <button
+      className="jp-mod-styled jp-OmniForge-mentionsRead"
+      disabled={mentions.count === 0}
+      onClick={() => void mentions.markRead('all')}
+    >
+      {trans.__('Mark all read')}
+    </button>
+  );
+  return (
+    <Section name="mentions" title={trans.__('Mentions')} count={mentions.count} tools={tools}>
+      {mentions.unread.length === 0 ? (
+        <p className="jp-OmniForge-empty">{trans.__('No unread mentions.')}</p>
+      ) : (
+        <ul className="jp-OmniForge-list">
+          {mentions.unread.map(n => (
+            <li key={n.id} className="jp-OmniForge-mention" data-notification={n.id}>
+              <button
+                className="jp-OmniForge-link jp-OmniForge-mentionOpen"
+                title={trans.__('Open the thread in %1', n.room)}
+                onClick={() => void mentions.open(n)}
+              >
+                <span className="jp-OmniForge-mentionBy">
+                  {trans.__('%1 in %2', n.by.name || n.by.username, n.room)}
+                </span>
+                <span className="jp-OmniForge-mentionExcerpt">{n.excerpt}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Section>
+  );
 }

@@ -8,6 +8,8 @@ import type { IDisposable } from '@lumino/disposable';
 import type { ISignal } from '@lumino/signaling';
 import type { Widget } from '@lumino/widgets';
 
+import type { IMentionNotification } from './comments/types';
+
 /**
  * The state of one connection to the server, as the UI shows it.
  *
@@ -279,6 +281,25 @@ export const IRoomEditorTracker = new Token<IRoomEditorTracker>(
 );
 
 /**
+ * Mentions of the current user in comments (`omniforge/api/notifications`), unread first.
+ */
+export interface IMentions {
+  readonly unread: readonly IMentionNotification[];
+  /** How many are unread (the server's count: may be more than `unread` holds). */
+  readonly count: number;
+  readonly changed: ISignal<IMentions, void>;
+  refresh(): Promise<void>;
+  markRead(ids: readonly string[] | 'all'): Promise<void>;
+  /** Open the mention's thread and mark it read. */
+  open(notification: IMentionNotification): Promise<void>;
+}
+
+export const IMentions = new Token<IMentions>(
+  'jupyter_omniforge:IMentions',
+  "Mentions of the current user in OmniForge rooms' comments."
+);
+
+/**
  * The command ids.
  */
 export namespace CommandIDs {
@@ -288,4 +309,12 @@ export namespace CommandIDs {
   export const shareRoom = 'omniforge:share-room';
   /** Open a room and scroll to a person's cursor there (`{room, username, name}`). */
   export const follow = 'omniforge:follow';
+  /** Start a comment thread on the selection of the current room editor. */
+  export const commentSelection = 'omniforge:comment-selection';
+  /** Open a room and show one of its comment threads (`{room, thread}`). */
+  export const openThread = 'omniforge:open-thread';
+  /** Show or hide a room editor's Comments panel (`{room}`; the current editor's without). */
+  export const toggleComments = 'omniforge:room-comments';
+  /** Show or hide a room editor's History panel (`{room}`; the current editor's without). */
+  export const history = 'omniforge:room-history';
 }

@@ -11,14 +11,14 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { omniforgeIcon } from '../icons';
 import { OmniForgeSidebar } from '../sidebar';
-import { CommandIDs, IEventFeed, IOmniForgeServer, IPresence } from '../tokens';
+import { CommandIDs, IEventFeed, IMentions, IOmniForgeServer, IPresence } from '../tokens';
 
 export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter_omniforge:sidebar',
   description: 'The OmniForge sidebar: rooms, collaborators and the build/deploy feed.',
   autoStart: true,
   requires: [IOmniForgeServer],
-  optional: [IPresence, IEventFeed, ILayoutRestorer, ICommandPalette, ITranslator],
+  optional: [IPresence, IEventFeed, ILayoutRestorer, ICommandPalette, ITranslator, IMentions],
   activate: (
     app: JupyterFrontEnd,
     server: IOmniForgeServer,
@@ -26,7 +26,8 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     feed: IEventFeed | null,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    mentions: IMentions | null
   ): void => {
     const trans = (translator ?? nullTranslator).load('jupyter_omniforge');
     const sidebar = new OmniForgeSidebar({
@@ -34,11 +35,24 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       presence,
       feed,
       commands: app.commands,
-      translator: translator ?? nullTranslator
+      translator: translator ?? nullTranslator,
+      mentions
     });
     sidebar.title.icon = omniforgeIcon;
     sidebar.title.caption = trans.__('OmniForge');
     app.shell.add(sidebar, 'left', { rank: 400 });
+    // The unread mentions as a badge on the sidebar's tab (seen with the sidebar closed).
+    mentions?.changed.connect(() => {
+      const count = mentions.count;
+      // The shell keeps the tab's `data-id` in the same dataset: only `unread` is ours.
+      const { unread: _, ...others } = sidebar.title.dataset;
+      sidebar.title.dataset = count
+        ? { ...others, unread: count > 99 ? '99+' : String(count) }
+        : others;
+      sidebar.title.caption = count
+        ? trans.__('OmniForge: %1 unread mentions', count)
+        : trans.__('OmniForge');
+    });
     restorer?.add(sidebar, 'omniforge-sidebar');
 
     app.commands.addCommand(CommandIDs.showSidebar, {

@@ -290,7 +290,11 @@ class LabPage:
         return content
 
     def editor(self, room: str) -> Any:
-        return self.page.locator(f'.jp-OmniForge-RoomEditor[data-room="{room}"] .cm-content')
+        # The room's own text, not the side panels' (a version in the History panel).
+        return self.page.locator(
+            f'.jp-OmniForge-RoomEditor[data-room="{room}"] .jp-OmniForge-RoomEditor-editor'
+            " .cm-content"
+        )
 
     def text(self, room: str) -> str:
         """The editor's text as the user reads it, without the remote carets' name labels."""

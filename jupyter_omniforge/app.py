@@ -26,6 +26,7 @@ from .apps import AppRegistry
 from .apps.names import RoomNames
 from .auth import Identity, identity_from_user, identity_of_owner, is_token_only
 from .backplane import Backplane, BackplaneSettings, LocalBackplane
+from .comments.service import Comments
 from .errors import ConfigurationError, OmniForgeError
 from .events.bus import EventBus
 from .events.presence import PresenceEvents
@@ -33,6 +34,15 @@ from .events.room_state import RoomStateWriter
 from .handlers import fastpath
 from .handlers.access import AuditHandler, MyAccessHandler, TokenHandler, TokensHandler
 from .handlers.api import ClusterHandler, LiveHandler, ReadyHandler, RoomHandler, RoomsHandler
+from .handlers.comments import (
+    CommentHandler,
+    NotificationsHandler,
+    NotificationsReadHandler,
+    ReactionsHandler,
+    ThreadCommentsHandler,
+    ThreadHandler,
+    ThreadsHandler,
+)
 from .handlers.events import EventsHandler, EventStreamHandler
 from .handlers.gateway import GatewayHandler
 from .handlers.history import (
@@ -79,6 +89,32 @@ class OmniForgeApp(ExtensionApp):
         (db_path); a deployment can plug in its own engine, built from the same settings
         (Store.from_settings).""",
     )
+
+    @default("store_class")
+    def _default_store_class(self) -> type[Store]:
+        if not self.store_url:
+            return SQLiteStore
+        try:
+            from .store.postgres import PostgresStore
+        except ImportError as e:
+            if (e.name or "").partition(".")[0] not in ("psycopg", "psycopg_pool"):
+                raise
+            self.log.critical(
+                "OmniForgeApp.store_url is set, but psycopg is not installed (%s): "
+                "pip install 'jupyter_omniforge[postgres]'",
+                e,
+            )
+            raise SystemExit(1) from e
+        return PostgresStore
+
+    store_url = Unicode(
+        "",
+        config=True,
+        help="""URL of a PostgreSQL database (postgresql://user:password@host:port/dbname)
+        holding everything the store keeps, shared by every instance that names it. Empty
+        (the default): one SQLite file (db_path). Needs the postgres extra
+        (pip install 'jupyter_omniforge[postgres]'). The password never appears in the log.""",
+    )
     encryption_key_file = Unicode(
         "",
         config=True,
@@ -111,6 +147,14 @@ class OmniForgeApp(ExtensionApp):
         help="""SQLite `synchronous` mode. Either survives a kill -9 of the server once a group
         commit has returned; FULL also survives a power loss, at the price of an fsync per group
         commit.""",
+    )
+    sqlite_shared = Bool(
+        False,
+        config=True,
+        help="""Several servers on one host open the same db_path (SQLite's WAL allows it).
+        With redis_url, that file is then their shared system of record, as a PostgreSQL
+        store_url would be: Redis carries the live updates, and each room's lease holder
+        persists them into the file once. Off (the default): each server's file is its own.""",
     )
     commit_interval = Float(
         0.005,
@@ -153,6 +197,15 @@ class OmniForgeApp(ExtensionApp):
         1000,
         config=True,
         help="Keep at most this many versions per room: the oldest automatic ones go first.",
+    )
+
+    # -- comments --------------------------------------------------------------------------------
+
+    comment_max_bytes = Int(
+        10_000,
+        config=True,
+        help="""Largest comment body (Markdown, UTF-8 bytes); larger is refused with HTTP
+        413.""",
     )
 
     # -- rooms -----------------------------------------------------------------------------------
@@ -443,6 +496,14 @@ class OmniForgeApp(ExtensionApp):
         config=True,
         help="With Redis: events kept in the shared event stream (all channels together).",
     )
+    redis_room_ttl = Float(
+        3600.0,
+        config=True,
+        help="""With Redis and a shared store (store_url, or sqlite_shared): seconds a room may
+        go without updates before it leaves Redis entirely (once persisted, and open on no
+        instance). Any instance reopens it from the store. Redis then holds the active rooms
+        only.""",
+    )
     instance_id = Unicode(
         config=True,
         help="This server's id among the instances sharing a Redis (default: random).",
@@ -547,6 +608,8 @@ class OmniForgeApp(ExtensionApp):
         self.store = self.store_class.from_settings(
             StoreSettings(
                 path=self.db_path,
+                url=self.store_url,
+                shared=self.sqlite_shared,
                 synchronous=self.sqlite_synchronous,
                 commit_interval=self.commit_interval,
                 compact_idle=self.compact_idle,
@@ -568,8 +631,12 @@ class OmniForgeApp(ExtensionApp):
         self.keepalive = Keepalive(self.ws_ping_interval)
         self.connections = ConnectionQuota(self.max_connections_per_user)
         self.owner = identity_of_owner(self.owner_username)
+        room_store = self.store.rooms
+        if self.store.shared and self.backplane.shared:
+            # Redis carries the updates; each room's lease holder persists them, once.
+            room_store = self.backplane.use_shared_store(room_store, ttl=self.redis_room_ttl)
         self.room_manager = RoomManager(
-            self.store.rooms,
+            room_store,
             backplane=self.backplane,
             idle_timeout=self.room_idle_timeout,
             awareness_interval=self.awareness_interval,
@@ -602,17 +669,28 @@ class OmniForgeApp(ExtensionApp):
         self.presence_events = PresenceEvents(self.bus, log=self.log)
         self.room_manager.listeners.append(self.presence_events)
         self.history = HistoryRecorder(
-            self.store.history,
-            self.room_manager,
+            manager=self.room_manager,
             idle=self.history_checkpoint_idle,
             max_updates=self.history_checkpoint_updates,
             retention_seconds=self.history_retention_days * 86400,
             max_versions=self.history_max_versions,
             bus=self.bus,
+            compact=self.store.rooms.compact,
             log=self.log,
+            **self._history_sharing(),
         )
         self.room_manager.listeners.append(self.history)
+        self.comments = Comments(
+            self.store.comments,
+            self.room_manager,
+            self.bus,
+            roots=self.room_names.roots,
+            max_bytes=self.comment_max_bytes,
+            log=self.log,
+        )
+        self.room_manager.listeners.append(self.comments)
         self.store.rooms.before_compaction = self.history.before_compaction
+        self.store.rooms.defer_compaction = self.history.defers_compaction
         self.room_state = RoomStateWriter(
             self.bus, self.room_manager, log_max=self.build_log_max, log=self.log
         )
@@ -620,6 +698,24 @@ class OmniForgeApp(ExtensionApp):
         #: Sends the events to OmniForgeApp.webhooks (None: none configured).
         self.webhook_sender: WebhookSender | None = None
         self.settings["omniforge"] = self
+
+    def _history_sharing(self) -> dict[str, Any]:
+        """Where the versions live, decided here only: in the store when it is shared (every
+        instance reads it: no copy elsewhere) or when nothing is shared; else in the backplane
+        (Redis), since each instance's store is its own. When instances share rooms, the
+        room's history lease holder takes the automatic versions (named and restored ones are
+        taken where they are asked), and updates that came from another instance are
+        attributed by their Yjs client (the backplane's record)."""
+        if not self.backplane.shared:
+            return {"history": self.store.history}
+        ttl = max(10.0, self.history_checkpoint_idle)
+        return {
+            "history": self.store.history
+            if self.store.shared or self.backplane.history is None
+            else self.backplane.history,
+            "lease": lambda room: self.backplane.lease("history:{" + room + "}", ttl=ttl),
+            "clients": self.backplane.client_authors,
+        }
 
     def _make_backplane(self) -> Backplane:
         return self.backplane_class.from_settings(
@@ -694,6 +790,13 @@ class OmniForgeApp(ExtensionApp):
                 (r"/omniforge/api/rooms/(.+)/versions/([^/]+)/diff/([^/]+)", DiffHandler),
                 (r"/omniforge/api/rooms/(.+)/versions/([^/]+)/restore", RestoreHandler),
                 (r"/omniforge/api/rooms/(.+)/blame", BlameHandler),
+                (r"/omniforge/api/rooms/(.+)/threads", ThreadsHandler),
+                (r"/omniforge/api/rooms/(.+)/threads/([^/]+)", ThreadHandler),
+                (r"/omniforge/api/rooms/(.+)/threads/([^/]+)/comments", ThreadCommentsHandler),
+                (r"/omniforge/api/rooms/(.+)/comments/([^/]+)", CommentHandler),
+                (r"/omniforge/api/rooms/(.+)/comments/([^/]+)/reactions", ReactionsHandler),
+                (r"/omniforge/api/notifications", NotificationsHandler),
+                (r"/omniforge/api/notifications/read", NotificationsReadHandler),
                 (r"/omniforge/api/rooms/(.+)", RoomHandler),
                 (r"/omniforge/api/cluster", ClusterHandler),
                 (r"/omniforge/api/tokens", TokensHandler),
@@ -764,6 +867,7 @@ class OmniForgeApp(ExtensionApp):
             )
             self.webhook_sender.start()
         self.room_state.start()
+        await self.comments.start(retention=self.event_retention_seconds)
         self.log.info("OmniForge rooms stored in %s", self.store.description)
 
     @property
@@ -783,6 +887,7 @@ class OmniForgeApp(ExtensionApp):
         if self._started is not None and self._started.done():
             await self.room_state.close()
             await self.history.close()  # a last version of rooms changed since their last
+            await self.comments.close()  # anchors' texts still being written
         await self.room_manager.close()
         if self._started is not None and self._started.done():
             await self.presence_events.close()  # the last user.left events, into the store

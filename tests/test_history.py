@@ -475,6 +475,28 @@ async def test_a_key_rotation_reseals_versions(tmp_path):
     assert (version, state, runs) == (made, b"state bytes", {"code": [[3, "alice"]]})
 
 
+async def test_a_restore_first_keeps_what_it_replaces_as_a_version(server_url, token):
+    """Edits no version holds yet are not lost to a restore: they become a version first."""
+    alice = await mint(server_url, token, "alice", ["read", "write"])
+    await write(server_url, alice, "idea:undo", lambda text: text.insert(0, "draft"))
+    draft = await name(server_url, token, "idea:undo", "draft")
+    doc = Doc()
+    async with connect_room(server_url, "idea:undo", doc, token=alice):
+        doc.get("code", type=Text).insert(5, " and unsaved work")
+        status, restored = await fetch_json(
+            api(server_url, "idea:undo", f"/versions/{draft['id']}/restore"),
+            method="POST",
+            token=token,
+        )
+        assert status == 200
+        await wait_for(lambda: str(doc.get("code", type=Text)) == "draft")
+    listed = await versions(server_url, token, "idea:undo")
+    assert listed[0]["id"] == restored["version"]["id"]
+    kept = next(v for v in listed if v["label"] == f"before restoring {draft['id']}")
+    assert await text_of(server_url, token, "idea:undo", kept["id"]) == "draft and unsaved work"
+    assert [a["username"] for a in kept["authors"]] == ["alice"]
+
+
 async def test_a_restore_opens_a_room_nobody_is_in_and_lets_it_go(server_url, token, omniforge):
     await write(server_url, token, "idea:closed", lambda text: text.insert(0, "first"))
     first = await name(server_url, token, "idea:closed", "first")

@@ -235,15 +235,17 @@ class HistoryRecorder:
         kind: str = "auto",
         label: str | None = None,
         actor: Identity | None = None,
+        here: bool = False,
     ) -> dict[str, Any] | None:
         """Store a version of the room's current document; its VERSION. An automatic one is
-        taken only when the room changed since its last version (else None). Raises
+        taken only when the room changed since its last version (else None), and only by the
+        instance holding the room's history lease unless ``here``. Raises
         :class:`~..errors.RoomNotFound` for a room that does not exist."""
         key = str(name)
         pending = self._pending.get(key)
         if kind == "auto" and (pending is None or not pending.updates):
             return None
-        if kind == "auto" and not await self._takes_versions(key):
+        if kind == "auto" and not here and not await self._takes_versions(key):
             return None
         # Taken now, with no await between: what the version holds and what it owes its
         # authorship to (updates arriving while it is stored go to the next version).
@@ -353,6 +355,9 @@ class HistoryRecorder:
         _, state, _ = found
         room = await self.manager.open(name, opener=actor)
         try:
+            # What the restore replaces stays reachable: edits no version holds yet become an
+            # automatic version first (here, whichever instance was asked).
+            await self.checkpoint(name, label=f"before restoring {version_id}", here=True)
             room.change(lambda doc: authorship.forward_changes(doc, state), origin=actor)
         finally:
             self.manager.release_if_idle(room)  # opened for this alone: evicted as usual

@@ -525,7 +525,7 @@ export class HistoryPanel extends Widget {
     const answer = await showDialog({
       title: trans.__('Restore this version?'),
       body: trans.__(
-        'The text of %1 becomes the version of %2 again, for everyone; edits others make meanwhile are kept on top. To be able to come back to the current text, name it first.',
+        'The text of %1 becomes the version of %2 again, for everyone; edits others make meanwhile are kept on top. The current text is kept as a version first, so you can come back to it.',
         this._history.room,
         when
       ),

@@ -238,12 +238,12 @@ async def test_a_sealed_row_moved_to_another_room_or_channel_is_never_served(
     args = [f"--OmniForgeApp.encryption_key_file={keys['one']}"]
     # Folded into a snapshot soon (a compaction waits for a version holding the updates)...
     folds = ["--OmniForgeApp.compact_idle=0.2", "--OmniForgeApp.history_checkpoint_idle=0.1"]
-    server = await server_process(args + folds, db=db).start()
+    server = await server_process([*args, *folds], db=db).start()
     await write_secrets(server)
     await asyncio.sleep(1)
     server.stop()
     # ... then one more update that stays in the log (no fold before the server stops).
-    server = await server_process(args + ["--OmniForgeApp.compact_idle=3600"], db=db).start()
+    server = await server_process([*args, "--OmniForgeApp.compact_idle=3600"], db=db).start()
     doc = Doc()
     async with connect_room(server.url, "idea:secret", doc, token=server.token):
         doc.get("code", type=Text).insert(0, "! ")

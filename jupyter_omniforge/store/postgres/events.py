@@ -8,19 +8,15 @@ and its source and data sealed with the same associated data.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from psycopg import AsyncConnection
 
-from ... import strictjson
 from ...errors import MalformedMessage
-from ..base import EventStore, Page
+from ..base import Page
 from ..crypto import Cipher, CipherError
+from ..eventlog import BatchingEventLog, EventRow
 from ..sqlite.events import _envelope
 from ..sqlite.sealing import AD_VERSION, event_ad
 from .database import Database
@@ -28,8 +24,9 @@ from .database import Database
 _COLUMNS = "id, channel, type, time, source, data, kid, sealed, ad"
 
 
-class PostgresEventLog(EventStore):
-    """Append-only, group-committed event storage with cursor reads."""
+class PostgresEventLog(BatchingEventLog):
+    """Append-only, group-committed event storage with cursor reads, in PostgreSQL (the queue
+    is :class:`BatchingEventLog`'s)."""
 
     def __init__(
         self,
@@ -41,132 +38,37 @@ class PostgresEventLog(EventStore):
         cipher: Cipher | None = None,
         log: logging.Logger | None = None,
     ) -> None:
+        super().__init__(
+            commit_interval=commit_interval,
+            max_per_channel=max_per_channel,
+            max_age=max_age,
+            log=log or logging.getLogger(__name__),
+        )
         self.database = database
         self.cipher = cipher
-        self.commit_interval = commit_interval
-        self.max_per_channel = max_per_channel
-        self.max_age = max_age
-        self.log = log or logging.getLogger(__name__)
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._writing = False
-        self._write_task: asyncio.Task[None] | None = None
-        self._prune_task: asyncio.Task[None] | None = None
-        self.listener: Callable[[dict[str, Any]], None] = lambda envelope: None
-        self.malformed = 0
 
-    @staticmethod
-    def order_key(event_id: str) -> int:
-        """Sort key of an id of this log (increasing integers); -1 for anything else."""
-        if isinstance(event_id, str) and event_id.isdigit() and len(event_id) <= 20:
-            return int(event_id)
-        return -1
+    async def _open_storage(self) -> None:
+        await self.database.start()  # migrated by PostgresStore, under its advisory lock
 
-    async def start(self) -> None:
-        await self.database.start()
-        if self._prune_task is None:
-            self._prune_task = asyncio.ensure_future(self._prune_by_age_forever())
+    async def _insert_rows(self, rows: list[EventRow]) -> list[int]:
+        return await self.database.run(
+            lambda conn: _insert(conn, rows, self.max_per_channel, self.cipher)
+        )
 
-    async def close(self) -> None:
-        pruning, self._prune_task = self._prune_task, None
-        if pruning is not None:
-            pruning.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruning
-        while self._pending or self._writing:
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
-                self._flush_handle = None
-            self._ship()
-            if self._write_task is not None:
-                await self._write_task
-
-    # -- writing ---------------------------------------------------------------------------------
-
-    def append(self, envelope: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append((envelope, future))
-        if self._flush_handle is None and not self._writing:
-            self._flush_handle = asyncio.get_running_loop().call_later(
-                self.commit_interval, self._ship
-            )
-        return future
-
-    async def append_many(self, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(self.append(envelope) for envelope in envelopes)))
-
-    def _ship(self) -> None:
-        self._flush_handle = None
-        if self._writing or not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        self._writing = True
-        self._write_task = asyncio.ensure_future(self._write(batch))
-
-    async def _write(
-        self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]
-    ) -> None:
-        rows = [
-            (
-                e["channel"],
-                e["type"],
-                e["time"],
-                strictjson.dumps(e["source"]),
-                strictjson.dumps(e["data"]),
-            )
-            for e, _ in batch
-        ]
-        try:
-            ids = await self.database.run(
-                lambda conn: _insert(conn, rows, self.max_per_channel, self.cipher)
-            )
-        except Exception as e:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(e)
-        else:
-            for (envelope, future), event_id in zip(batch, ids, strict=True):
-                stored = {"id": str(event_id), **envelope}
-                try:
-                    self.listener(stored)
-                except Exception:
-                    self.log.exception("event listener failed")
-                if not future.done():
-                    future.set_result(stored)
-        finally:
-            self._writing = False
-            if self._pending:
-                self._ship()
-
-    async def _prune_by_age_forever(self) -> None:
-        while True:
-            await asyncio.sleep(min(60.0, max(self.max_age / 10, 0.05)))
-            try:
-                await self.prune_by_age()
-            except Exception as e:
-                self.log.error("pruning old events failed: %s", e)
-
-    async def prune_by_age(self) -> None:
-        cutoff = time.time() - self.max_age
+    async def _prune_older(self, cutoff: float) -> None:
         await self.database.run(lambda conn: _prune_older_than(conn, cutoff))
 
-    # -- reading ---------------------------------------------------------------------------------
+    def _pruning_failed(self, error: Exception) -> None:
+        # PostgreSQL away is expected (a restart, a network cut): one line, no traceback.
+        self.log.error("pruning old events failed: %s", error)
 
-    async def read(
-        self, patterns: Iterable[str], after: str | int | None, limit: int = 1000
-    ) -> Page:
-        globs = list(patterns)
-        page, bad = await self.database.run(
-            lambda conn: _read(conn, globs, after, limit, self.cipher)
-        )
-        if bad:
-            self.malformed += len(bad)
-            for event_id, reason in bad:
-                self.log.error("skipped stored event %s: %s", event_id, reason)
-        return page
+    async def _read_page(
+        self, globs: list[str], after: str | int | None, limit: int
+    ) -> tuple[Page, list[tuple[Any, str]]]:
+        return await self.database.run(lambda conn: _read(conn, globs, after, limit, self.cipher))
 
-    async def last_id(self) -> str:
-        return str(await self.database.run(_last_id))
+    async def _read_last_id(self) -> int:
+        return await self.database.run(_last_id)
 
 
 async def _next_ids(conn: AsyncConnection, table: str, column: str, count: int) -> list[int]:

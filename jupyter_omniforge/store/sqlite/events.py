@@ -9,19 +9,16 @@ data: see sealing.py); its channel, type and time stay in the clear, since reads
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import sqlite3
-import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from ... import strictjson
 from ...errors import MalformedMessage
-from ..base import EventStore, Page
+from ..base import Page
 from ..crypto import Cipher, CipherError
+from ..eventlog import BatchingEventLog, EventRow
 from .database import Database
 from .migrations import migrate
 from .sealing import AD_VERSION, event_ad
@@ -29,8 +26,9 @@ from .sealing import AD_VERSION, event_ad
 __all__ = ["EventLog", "Page"]
 
 
-class EventLog(EventStore):
-    """Append-only, group-committed event storage with cursor reads."""
+class EventLog(BatchingEventLog):
+    """Append-only, group-committed event storage with cursor reads, in SQLite (the queue is
+    :class:`BatchingEventLog`'s)."""
 
     def __init__(
         self,
@@ -42,144 +40,35 @@ class EventLog(EventStore):
         cipher: Cipher | None = None,
         log: logging.Logger | None = None,
     ) -> None:
+        super().__init__(
+            commit_interval=commit_interval,
+            max_per_channel=max_per_channel,
+            max_age=max_age,
+            log=log or logging.getLogger(__name__),
+        )
         self.database = database
         self.cipher = cipher
-        self.commit_interval = commit_interval
-        self.max_per_channel = max_per_channel
-        self.max_age = max_age
-        self.log = log or logging.getLogger(__name__)
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._writing = False
-        self._write_task: asyncio.Task[None] | None = None
-        self._prune_task: asyncio.Task[None] | None = None
-        #: Called with each stored envelope (with its id), in id order, once it is committed.
-        self.listener: Callable[[dict[str, Any]], None] = lambda envelope: None
-        #: Stored rows skipped because they are not valid events, since start.
-        self.malformed = 0
 
-    @staticmethod
-    def order_key(event_id: str) -> int:
-        """Sort key of an id of this log (ids are increasing integers); -1 for anything else."""
-        if isinstance(event_id, str) and event_id.isdigit() and len(event_id) <= 20:
-            return int(event_id)
-        return -1
-
-    async def start(self) -> None:
+    async def _open_storage(self) -> None:
         await self.database.start()
         await migrate(self.database)
-        if self._prune_task is None:  # start is retried after a failed start of the server
-            self._prune_task = asyncio.ensure_future(self._prune_by_age_forever())
 
-    async def close(self) -> None:
-        """Commit what is pending, stop pruning."""
-        pruning, self._prune_task = self._prune_task, None
-        if pruning is not None:
-            pruning.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruning
-        while self._pending or self._writing:
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
-                self._flush_handle = None
-                self._ship()
-            if self._write_task is not None:
-                await self._write_task
+    async def _insert_rows(self, rows: list[EventRow]) -> list[int]:
+        return await self.database.run(
+            lambda conn: _insert(conn, rows, self.max_per_channel, self.cipher)
+        )
 
-    # -- writing ---------------------------------------------------------------------------------
-
-    def append(self, envelope: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
-        """Queue ``envelope`` (without id) for the next group commit; the future gets the
-        stored envelope, with its ``id``."""
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append((envelope, future))
-        if self._flush_handle is None and not self._writing:
-            self._flush_handle = asyncio.get_running_loop().call_later(
-                self.commit_interval, self._ship
-            )
-        return future
-
-    async def append_many(self, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        # Queued in one go, they are in one group commit: a batch ships whatever is pending.
-        return list(await asyncio.gather(*(self.append(envelope) for envelope in envelopes)))
-
-    def _ship(self) -> None:
-        self._flush_handle = None
-        if self._writing or not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        self._writing = True
-        self._write_task = asyncio.ensure_future(self._write(batch))
-
-    async def _write(
-        self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]]
-    ) -> None:
-        rows = [
-            (
-                e["channel"],
-                e["type"],
-                e["time"],
-                strictjson.dumps(e["source"]),
-                strictjson.dumps(e["data"]),
-            )
-            for e, _ in batch
-        ]
-        try:
-            ids = await self.database.run(
-                lambda conn: _insert(conn, rows, self.max_per_channel, self.cipher)
-            )
-        except Exception as e:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(e)
-        else:
-            for (envelope, future), event_id in zip(batch, ids, strict=True):
-                stored = {"id": str(event_id), **envelope}
-                try:
-                    self.listener(stored)
-                except Exception:
-                    self.log.exception("event listener failed")
-                if not future.done():
-                    future.set_result(stored)
-        finally:
-            self._writing = False
-            if self._pending:
-                self._ship()
-
-    async def _prune_by_age_forever(self) -> None:
-        while True:
-            await asyncio.sleep(min(60.0, max(self.max_age / 10, 0.05)))
-            try:
-                await self.prune_by_age()
-            except Exception:
-                self.log.exception("pruning old events failed")
-
-    async def prune_by_age(self) -> None:
-        cutoff = time.time() - self.max_age
+    async def _prune_older(self, cutoff: float) -> None:
         await self.database.run(lambda conn: _prune_older_than(conn, cutoff))
 
-    # -- reading ---------------------------------------------------------------------------------
-
-    async def read(
-        self, patterns: Iterable[str], after: str | int | None, limit: int = 1000
-    ) -> Page:
-        """Up to ``limit`` events of channels matching ``patterns`` with ids after ``after``.
-
-        A stored row that is not a valid event (written by something else, or damaged) is
-        skipped, logged and counted in :attr:`malformed`; it never fails the read."""
+    async def _read_page(
+        self, globs: list[str], after: str | int | None, limit: int
+    ) -> tuple[Page, list[tuple[Any, str]]]:
         # Patterns (``build:*``) are valid SQLite GLOBs as they are: names hold no ``?`` or ``[``.
-        globs = list(patterns)
-        page, bad = await self.database.run(
-            lambda conn: _read(conn, globs, after, limit, self.cipher)
-        )
-        if bad:
-            self.malformed += len(bad)
-            for event_id, reason in bad:
-                self.log.error("skipped stored event %s: %s", event_id, reason)
-        return page
+        return await self.database.run(lambda conn: _read(conn, globs, after, limit, self.cipher))
 
-    async def last_id(self) -> str:
-        return str(await self.database.run(_last_id))
+    async def _read_last_id(self) -> int:
+        return await self.database.run(_last_id)
 
 
 def _insert(

@@ -112,8 +112,13 @@ async def test_both_instances_see_one_history_through_a_redis_restart_and_a_kill
         listed = await versions(one.url, one.token, "idea:shared")
         assert listed[0]["id"] == restored["version"]["id"]
         assert listed[0]["kind"] == "restored"
-        # Alice's "Oops. " (typed on one) since the named version, and Bob who restored.
-        assert sorted(a["username"] for a in listed[0]["authors"]) == ["alice", "bob"]
+        assert [a["username"] for a in listed[0]["authors"]] == ["bob"]  # who restored
+        # Alice's "Oops. " (typed on one) after the named version is in a version of its own
+        # before the restore: the one the restore kept first, or the lease holder's.
+        oops = listed[1]
+        assert oops["id"] != named["id"] and oops["kind"] == "auto"
+        assert [a["username"] for a in oops["authors"]] == ["alice"]
+        assert (await text_of(two.url, bob, "idea:shared", oops["id"])).startswith("Oops. ")
 
     # Redis restarts (its AOF kept): the history is all there, on both.
     before = await ids(one, "idea:shared")

@@ -504,6 +504,14 @@ class OmniForgeApp(ExtensionApp):
         instance). Any instance reopens it from the store. Redis then holds the active rooms
         only.""",
     )
+    persist_interval = Float(
+        1.0,
+        config=True,
+        help="""With Redis and a shared store (store_url, or sqlite_shared): an update is
+        persisted into the store at most this many seconds (plus the commit) after an instance
+        shared it, also while its room is edited without pause. 0: only once the room is idle
+        for compact_idle seconds or compact_max_updates updates came.""",
+    )
     instance_id = Unicode(
         config=True,
         help="This server's id among the instances sharing a Redis (default: random).",
@@ -634,7 +642,9 @@ class OmniForgeApp(ExtensionApp):
         room_store = self.store.rooms
         if self.store.shared and self.backplane.shared:
             # Redis carries the updates; each room's lease holder persists them, once.
-            room_store = self.backplane.use_shared_store(room_store, ttl=self.redis_room_ttl)
+            room_store = self.backplane.use_shared_store(
+                room_store, ttl=self.redis_room_ttl, persist_interval=self.persist_interval
+            )
         self.room_manager = RoomManager(
             room_store,
             backplane=self.backplane,

@@ -229,7 +229,8 @@ def _parser() -> argparse.ArgumentParser:
     rotate = commands.add_parser(
         "rotate-key",
         help="re-seal the stored rooms, events and audit trail with a new key",
-        description="Re-seal every row of the SQLite store with the key in NEW_KEY_FILE, in "
+        description="Re-seal every row of the store (the SQLite file, or the PostgreSQL "
+        "database with --store-url) with the key in NEW_KEY_FILE, in "
         "batches: interrupted, it carries on where it stopped when run again. Rows stored in the "
         "clear are sealed too (turning encryption on for an existing store). Run it with the "
         "server stopped (or run it again until it re-seals nothing), then start the server "
@@ -240,6 +241,11 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--old-key-file", help="the key the rows are sealed with now")
     rotate.add_argument(
         "--db", help="the SQLite store (default: omniforge/omniforge.sqlite in Jupyter's data dir)"
+    )
+    rotate.add_argument(
+        "--store-url",
+        help="the PostgreSQL store instead (OmniForgeApp.store_url, postgresql://…); instances "
+        "may keep serving if they open both keys",
     )
 
     config = commands.add_parser(
@@ -277,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "new-key":
             return new_key(args.file)
         if args.command == "rotate-key":
-            return rotate_key(args.new_key, args.old_key_file, args.db)
+            return rotate_key(args.new_key, args.old_key_file, args.db, args.store_url)
         with OmniForge(args.url, args.token) as forge:
             return _against(forge, args)
     except KeyboardInterrupt:
@@ -425,28 +431,54 @@ def new_key(path: str) -> int:
     return EXIT_OK
 
 
-def rotate_key(new_key_file: str, old_key_file: str | None, db: str | None) -> int:
+def rotate_key(
+    new_key_file: str, old_key_file: str | None, db: str | None, store_url: str | None = None
+) -> int:
     """``jupyter omniforge rotate-key``: 0 done, 2 a key or the store cannot be used."""
     from jupyter_core.paths import jupyter_data_dir
 
     from .store.crypto import Cipher, CipherError, read_key_file
     from .store.sqlite.migrations import SchemaError
-    from .store.sqlite.rotation import rotate
 
+    def progress(table: str, n: int) -> None:
+        print(f"{table}: {n} rows", flush=True)
+
+    if store_url and db:
+        return _fail(EXIT_USAGE, "--db and --store-url name two stores: give one")
     path = Path(db) if db else Path(jupyter_data_dir()) / "omniforge" / "omniforge.sqlite"
-    if not path.exists():
+    if not store_url and not path.exists():
         return _fail(EXIT_USAGE, f"no store at {path} (--db)")
     try:
         new = Cipher(read_key_file(new_key_file))
         old = Cipher(read_key_file(old_key_file)) if old_key_file else None
-        done = rotate(
-            path, old, new, progress=lambda table, n: print(f"{table}: {n} rows", flush=True)
-        )
-    except (CipherError, SchemaError) as e:
-        return _fail(EXIT_USAGE, f"cannot re-seal {path}: {e}")
+    except CipherError as e:
+        return _fail(EXIT_USAGE, str(e))
+    if store_url:
+        try:
+            from psycopg import OperationalError
+
+            from .store.postgres.database import describe
+            from .store.postgres.rotation import rotate as rotate_postgres
+        except ImportError as e:
+            return _fail(EXIT_USAGE, f"--store-url needs the postgres extra ({e})")
+        where = describe(store_url)
+        try:
+            done = asyncio.run(rotate_postgres(store_url, old, new, progress=progress))
+        except (CipherError, SchemaError) as e:
+            return _fail(EXIT_USAGE, f"cannot re-seal {where}: {e}")
+        except OperationalError as e:  # the server cannot be reached, or refused us
+            return _fail(EXIT_UNREACHABLE, f"cannot re-seal {where}: {e}")
+    else:
+        from .store.sqlite.rotation import rotate
+
+        where = str(path)
+        try:
+            done = rotate(path, old, new, progress=progress)
+        except (CipherError, SchemaError) as e:
+            return _fail(EXIT_USAGE, f"cannot re-seal {path}: {e}")
     print(
-        f"re-sealed {sum(done.values())} rows of {path} with key {new.current}; start the server "
-        f"with --OmniForgeApp.encryption_key_file={new_key_file}"
+        f"re-sealed {sum(done.values())} rows of {where} with key {new.current}; start the "
+        f"server with --OmniForgeApp.encryption_key_file={new_key_file}"
     )
     return EXIT_OK
 

@@ -1,5 +1,6 @@
 """Encryption at rest: what the database holds is sealed, comes back with the key, refuses a
-wrong or missing key without harm, and survives a key rotation killed half way."""
+wrong or missing key without harm, and survives a key rotation killed half way (the SQLite
+store through a server, the PostgreSQL store through the store itself)."""
 
 from __future__ import annotations
 
@@ -328,3 +329,237 @@ async def test_rows_sealed_before_the_row_names_its_place_open_and_rotate_key_bi
     again = await server_process(args, db=db).start()
     _, history = await fetch_json(again.url + "omniforge/api/events?channel=*", token=again.token)
     assert SECRET_EVENT not in str(history)
+
+
+# -- the PostgreSQL store --------------------------------------------------------------------------
+
+PG_SEALED_TABLES = (
+    "room_updates",
+    "room_snapshots",
+    "events",
+    "audit",
+    "webhook_deliveries",
+    "room_versions",
+    "comment_threads",
+    "comments",
+    "notifications",
+)
+
+
+def pg_kids(url: str) -> dict[str, set[str | None]]:
+    """The keys each sealed table's rows are sealed with (None: in the clear)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {
+            table: {kid for (kid,) in conn.execute(f"SELECT DISTINCT kid FROM {table}")}
+            for table in PG_SEALED_TABLES
+        }
+
+
+def pg_rows_hold(url: str, secret: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return any(
+            secret.encode() in repr(row).encode()
+            for table in PG_SEALED_TABLES
+            for row in conn.execute(f"SELECT * FROM {table}")
+        )
+
+
+async def pg_write_everything(store, room: str) -> None:
+    """A row in each sealed table, each holding SECRET_TEXT: the room as a snapshot and a log."""
+    doc = Doc()
+    doc.observe(lambda event: store.rooms.append(room, event.update, author="ann"))
+    doc.get("code", type=Text).insert(0, SECRET_TEXT)
+    await store.rooms.compact(room)
+    doc.get("code", type=Text).insert(len(SECRET_TEXT), "!")
+    await store.rooms.flush()
+    await store.events.append(
+        {
+            "channel": "build:s",
+            "type": "build.progress",
+            "time": 1.0,
+            "source": {"username": "ann"},
+            "data": {"message": SECRET_EVENT},
+        }
+    )
+    store.audit.record("room.deleted", user="ann", room=room, note=SECRET_TEXT)
+    await store.audit.flush()
+    await store.history.add_version(room, doc.get_update(), {"code": [[0, 1, "ann"]]})
+    await store.webhooks.enqueue([("hook", f"{room}-1", SECRET_TEXT.encode())])
+    ann = {"username": "ann", "name": "Ann", "color": "#123456"}
+    anchor = {"root": "code", "start": b"\x01", "end": b"\x02", "text": SECRET_TEXT}
+    thread, comment = await store.comments.add_thread(room, ann, SECRET_TEXT, anchor)
+    await store.comments.notify(
+        [
+            {
+                "user": "bob",
+                "room": room,
+                "thread": thread["id"],
+                "comment": comment["id"],
+                "by": ann,
+                "excerpt": SECRET_TEXT,
+            }
+        ]
+    )
+
+
+async def pg_read_everything(store, room: str) -> None:
+    """Everything pg_write_everything wrote, back through the store."""
+    back = Doc()
+    for update in await store.rooms.load(room):
+        back.apply_update(update)
+    assert str(back.get("code", type=Text)) == SECRET_TEXT + "!"
+    page = await store.events.read(["build:*"], None)
+    assert SECRET_EVENT in [e["data"]["message"] for e in page.events]
+    assert {"note": SECRET_TEXT} in [e["details"] for e in await store.audit.read(room=room)]
+    (version,) = await store.history.list_versions(room)
+    _, state, runs = await store.history.get_version(room, version["id"])
+    assert runs == {"code": [[0, 1, "ann"]]} and state
+    assert SECRET_TEXT.encode() in [d.body for d in await store.webhooks.next("hook", 10)]
+    (thread,) = await store.comments.threads(room)
+    assert thread["anchor"]["text"] == SECRET_TEXT
+    (comment,) = (await store.comments.comments(room, [thread["id"]]))[thread["id"]]
+    assert comment["body"] == SECRET_TEXT
+    notes, _ = await store.comments.notifications("bob")
+    assert SECRET_TEXT in [n["excerpt"] for n in notes if n["room"] == room]
+
+
+async def pg_rotate_key(url: str, new: Path, old: Path) -> subprocess.CompletedProcess:
+    """``jupyter omniforge rotate-key NEW --old-key-file OLD --store-url URL``."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [
+            *(sys.executable, "-m", "jupyter_omniforge.cli", "rotate-key", str(new)),
+            *("--old-key-file", str(old), "--store-url", url),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+async def test_rotate_key_re_seals_a_postgresql_store_even_when_interrupted(keys, postgres_url):
+    """The PostgreSQL store rotates as the SQLite one does: rows in the clear and rows sealed
+    with the old key all end sealed with the new one, in every table; a rotation stopped half
+    way leaves a database that both keys open and that a second run finishes; afterwards the
+    new key alone serves everything, the old key alone is refused, and the audit trail says
+    so."""
+    from jupyter_omniforge.store.crypto import CipherError
+    from jupyter_omniforge.store.postgres import PostgresStore
+    from jupyter_omniforge.store.postgres.rotation import rotate
+
+    from .conftest import close_after_test
+
+    one, two = (Cipher(read_key_file(keys[name])) for name in ("one", "two"))
+
+    async def opened(*ciphers: Cipher) -> PostgresStore:
+        cipher = ciphers[0].merged(*ciphers[1:]) if ciphers else None
+        store = PostgresStore(StoreSettings(url=postgres_url, cipher=cipher))
+        close_after_test(store.close)
+        await store.start()
+        return store
+
+    clear = await opened()  # an existing store without encryption ...
+    await pg_write_everything(clear, "idea:clear")
+    await clear.close()
+    sealed = await opened(one)  # ... then with key one
+    await pg_write_everything(sealed, "idea:sealed")
+    await sealed.close()
+    assert pg_rows_hold(postgres_url, SECRET_TEXT)
+    assert all(kids == {None, one.current} for kids in pg_kids(postgres_url).values())
+
+    class Stop(Exception):
+        pass
+
+    def stop_half_way(table: str, done: int) -> None:
+        if table == "events":
+            raise Stop  # the tables before are done, each batch committed on its own
+
+    with pytest.raises(Stop):
+        await rotate(postgres_url, one, two, batch=1, progress=stop_half_way)
+    kids = pg_kids(postgres_url)
+    assert kids["room_updates"] == kids["room_snapshots"] == {two.current}
+    assert kids["audit"] == {None, one.current}
+    half = await opened(two, one)
+    for room in ("idea:clear", "idea:sealed"):
+        await pg_read_everything(half, room)
+    await half.close()
+
+    done = await pg_rotate_key(postgres_url, keys["two"], keys["one"])
+    assert done.returncode == 0, done.stderr
+    assert "re-sealed" in done.stdout
+    assert all(kids == {two.current} for kids in pg_kids(postgres_url).values())
+    assert not pg_rows_hold(postgres_url, SECRET_TEXT)
+    assert not pg_rows_hold(postgres_url, SECRET_EVENT)
+
+    new_only = await opened(two)
+    for room in ("idea:clear", "idea:sealed"):
+        await pg_read_everything(new_only, room)
+    assert "key.rotated" in [e["action"] for e in await new_only.audit.read(limit=1000)]
+    await new_only.close()
+    old_only = PostgresStore(StoreSettings(url=postgres_url, cipher=one))
+    close_after_test(old_only.close)
+    with pytest.raises(CipherError, match="sealed with key"):
+        await old_only.start()
+    await old_only.close()
+    # A wrong old key: refused with the reason, exit status 2, nothing changed.
+    wrong = await pg_rotate_key(postgres_url, keys["one"], keys["wrong"])
+    assert wrong.returncode == 2 and "cannot re-seal" in wrong.stderr
+    assert all(kids == {two.current} for kids in pg_kids(postgres_url).values())
+
+
+async def test_a_snapshot_an_instance_rewrites_during_a_postgresql_rotation_is_not_put_back(
+    keys, postgres_url
+):
+    """An instance (serving with the new key, the old one to read) rewrites a room's snapshot
+    while the rotation reaches it: the rotation waits for that transaction and leaves the new
+    snapshot as written, instead of re-sealing the one it would have read before."""
+    import psycopg
+
+    from jupyter_omniforge.store.compaction import fold_updates
+    from jupyter_omniforge.store.postgres import PostgresStore
+    from jupyter_omniforge.store.postgres.rotation import rotate
+    from jupyter_omniforge.store.sqlite.sealing import AD_VERSION, snapshot_ad
+
+    from .conftest import close_after_test
+
+    one, two = (Cipher(read_key_file(keys[name])) for name in ("one", "two"))
+    room = "idea:folded"
+    doc = Doc()
+    store = PostgresStore(StoreSettings(url=postgres_url, cipher=one))
+    close_after_test(store.close)
+    await store.start()
+    subscription = doc.observe(lambda event: store.rooms.append(room, event.update))
+    doc.get("code", type=Text).insert(0, "old")
+    await store.rooms.compact(room)
+    doc.unobserve(subscription)
+    await store.close()
+
+    doc.get("code", type=Text).insert(3, " and new")
+    newer = fold_updates([doc.get_update()])
+    async with await psycopg.AsyncConnection.connect(postgres_url) as instance:
+        # The instance's fold holds the snapshot's row ...
+        await instance.execute(
+            "UPDATE room_snapshots SET updated = updated WHERE room = %s", (room,)
+        )
+        rotation = asyncio.ensure_future(rotate(postgres_url, one, two))
+        await asyncio.sleep(1.0)
+        assert not rotation.done()  # waiting for the row
+        # ... and writes its new snapshot, sealed with the new key.
+        kid, sealed = two.seal(newer, snapshot_ad(room, 99, AD_VERSION))
+        await instance.execute(
+            "UPDATE room_snapshots SET data = %s, kid = %s, folded = 99, ad = %s WHERE room = %s",
+            (sealed, kid, AD_VERSION, room),
+        )
+        await instance.commit()
+    await asyncio.wait_for(rotation, 30)
+    after = PostgresStore(StoreSettings(url=postgres_url, cipher=two))
+    close_after_test(after.close)
+    await after.start()
+    back = Doc()
+    for update in await after.rooms.load(room):
+        back.apply_update(update)
+    assert str(back.get("code", type=Text)) == "old and new"
+    await after.close()

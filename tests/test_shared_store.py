@@ -412,6 +412,100 @@ async def test_postgresql_restarted_under_redis_loses_nothing_and_ready_says_deg
         await wait_for(recovered, timeout=30)
 
 
+def authors_stored(store, room: str) -> list[str]:
+    return [a for (a,) in store.query("SELECT author FROM room_updates WHERE room = %s", room)]
+
+
+@pytest.mark.slow
+async def test_rows_persisted_from_redis_keep_their_authors_and_blame_names_both_after_a_kill(
+    server_process, redis_server, postgres_url
+):
+    """Alice types on one instance, Bob on the other; the lease holder persists both instances'
+    streams into PostgreSQL with who sent each update. Both instances are killed before any
+    version was taken: the instance started afterwards credits each of them from the rows."""
+    from .test_history import api, mint, name
+
+    store = PostgreSQL(postgres_url)
+    start = cluster(server_process, redis_server, store)
+    never = "--OmniForgeApp.history_checkpoint_idle=3600"  # no automatic version meanwhile
+    a, b = await start(2, never)
+    alice = await mint(a.url, a.token, "alice", ["read", "write"])
+    bob = await mint(a.url, a.token, "bob", ["read", "write"])
+    doc_a, doc_b = Doc(), Doc()
+    with contextlib.suppress(EditsNotConfirmed):
+        async with (
+            connect_room(a.url, "idea:who", doc_a, token=alice),
+            connect_room(b.url, "idea:who", doc_b, token=bob),
+        ):
+            insert(doc_a, "Alice on a. ")
+            await wait_for(lambda: text(doc_b) == "Alice on a. ")
+            insert(doc_b, "Bob on b.")
+            await wait_for(lambda: text(doc_a) == "Alice on a. Bob on b.")
+            await wait_for(lambda: stored_text(store, "idea:who") == text(doc_a), timeout=20)
+            await wait_for(lambda: {"alice", "bob"} <= set(authors_stored(store, "idea:who")))
+            assert not store.query("SELECT id FROM room_versions WHERE room = %s", "idea:who")
+            a.kill9()
+            b.kill9()
+    (c,) = await start(1, never)
+    doc_c = Doc()
+    async with connect_room(c.url, "idea:who", doc_c, token=c.token):
+        await wait_for(lambda: text(doc_c) == "Alice on a. Bob on b.")
+        _, blame = await fetch_json(api(c.url, "idea:who", "/blame?root=code"), token=c.token)
+        assert [(r["start"], r["end"], r["author"]) for r in blame["ranges"]] == [
+            (0, 12, "alice"),
+            (12, 21, "bob"),
+        ]
+        version = await name(c.url, c.token, "idea:who", "after the kill")
+        assert {"alice", "bob"} <= {author["username"] for author in version["authors"]}
+
+
+async def test_hostile_authors_in_redis_are_counted_and_the_rows_persist_without_them(
+    tmp_path, postgres_url
+):
+    """An entry's author is untrusted: one that is not UTF-8, holds a NUL (which PostgreSQL's
+    text refuses) or a control character, or is too long, is counted; its update is persisted
+    with no author, the sound author beside it is kept, and the store keeps taking updates."""
+    from jupyter_omniforge.backplane.redis import RedisBackplane
+    from jupyter_omniforge.store.base import StoreSettings
+    from jupyter_omniforge.store.postgres import PostgresStore
+
+    redis = RedisProcess(tmp_path / "redis").start()
+    pg = PostgresStore(StoreSettings(url=postgres_url))
+    await pg.start()
+    backplane = RedisBackplane(redis.url, instance_id="solo", compact_idle=0.2, trim_grace=0)
+    backplane.use_shared_store(pg.rooms, ttl=0.5)
+    backplane.attach(NoRoomsOpen())
+    client = aioredis.Redis.from_url(redis.url)
+    hostile = [b"\xff\xfe", b"nul\x00here", b"bell\x07", b"x" * 5000]
+    try:
+        await client.sadd("omniforge:room:{idea:auth}:writers", "mallory")
+        for i, author in enumerate([*hostile, b"carol", "zoë".encode()]):
+            doc = Doc()
+            doc.get("code", type=Text).insert(0, f"<{i}>")
+            await client.xadd(
+                "omniforge:room:{idea:auth}:log:mallory", {"u": doc.get_update(), "a": author}
+            )
+        await backplane.start()
+        doc = Doc()
+        doc.get("code", type=Text).insert(0, "<good>")
+        backplane.publish_authored_update("idea:auth", doc.get_update(), "dave")
+        await backplane.outbox.drained(10)
+        store = PostgreSQL(postgres_url)
+
+        def persisted():
+            return len(authors_stored(store, "idea:auth")) == 7
+
+        await wait_for(persisted, timeout=30, interval=0.1)
+        assert sorted(authors_stored(store, "idea:auth")) == [*[""] * 4, "carol", "dave", "zoë"]
+        assert backplane.malformed()["room_updates"] >= 4
+        assert backplane.persister.problem == ""
+    finally:
+        await client.aclose()
+        await backplane.close()
+        await pg.close()
+        redis.stop()
+
+
 class NoRoomsOpen:
     """The receiving end of a backplane with no room open in this process."""
 

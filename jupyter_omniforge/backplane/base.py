@@ -195,6 +195,13 @@ class Backplane(ABC):
     def publish_update(self, room: str, update: bytes) -> None:
         """Share an update this instance applied for its own clients. Never blocks."""
 
+    def publish_authored_update(self, room: str, update: bytes, author: str) -> None:
+        """:meth:`publish_update`, with who sent the update (``author``, a username; "" the
+        server's own). The rooms call this one. A backplane that carries authors overrides it
+        (Redis: the rows a shared store persists from it keep their authors); by default the
+        author is not shared."""
+        self.publish_update(room, update)
+
     @abstractmethod
     def publish_awareness(self, room: str, awareness_update: bytes) -> None:
         """Share this instance's batched awareness changes of ``room``. May be lost."""
@@ -222,11 +229,13 @@ class Backplane(ABC):
         instances, one that is always held."""
         return SoleLease()
 
-    def use_shared_store(self, rooms: RoomStore, *, ttl: float) -> RoomStore:
+    def use_shared_store(
+        self, rooms: RoomStore, *, ttl: float, persist_interval: float = 1.0
+    ) -> RoomStore:
         """The instances share ``rooms`` (one database): the backplane carries the updates and
-        persists them there once, and returns the room store the rooms should write to.
-        Rooms unused for ``ttl`` seconds leave the backplane. Without other instances: the
-        store itself."""
+        persists them there once, at most ``persist_interval`` seconds after they were shared
+        (plus the commit), and returns the room store the rooms should write to. Rooms unused
+        for ``ttl`` seconds leave the backplane. Without other instances: the store itself."""
         return rooms
 
     async def health(self) -> str:

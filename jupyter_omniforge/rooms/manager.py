@@ -310,7 +310,7 @@ class RoomManager(RoomListener):
 
     def room_updated(self, room: Room, update: bytes, origin: Any) -> None:
         if self.backplane is not None and origin is not REMOTE:
-            self.backplane.publish_update(room.key, update)
+            self.backplane.publish_authored_update(room.key, update, room.last_author)
         self._forward("room_updated", room, update, origin)
 
     def awareness_changed(self, room: Room, awareness_update: bytes, origin: Any) -> None:

@@ -137,7 +137,10 @@ class RedisBackplane(Backplane):
     def lease(self, name: str, ttl: float) -> Lease:
         return RedisLease(self.connection, name, ttl, self.malformed_entries)
 
-    def use_shared_store(self, rooms: RoomStore, *, ttl: float) -> RoomStore:
+    def use_shared_store(
+        self, rooms: RoomStore, *, ttl: float, persist_interval: float = 1.0
+    ) -> RoomStore:
+        self.rooms.persist_interval = persist_interval
         self.persister = StreamPersister(
             self.connection,
             self.rooms,
@@ -229,7 +232,14 @@ class RedisBackplane(Backplane):
         self.rooms.stop_following(room)
 
     def publish_update(self, room: str, update: bytes) -> None:
-        self.outbox.append(room, self.connection.seal(update, room))
+        self.publish_authored_update(room, update, "")
+
+    def publish_authored_update(self, room: str, update: bytes, author: str) -> None:
+        # Only a shared store's rows keep it (each instance's own journal has it already); in
+        # the clear, as the rows' authors are stored (metadata).
+        if self.persister is None or not entries.is_author(author):
+            author = ""
+        self.outbox.append(room, self.connection.seal(update, room), author)
 
     async def delete_room(self, room: str) -> None:
         await self.rooms.delete(room)

@@ -19,8 +19,8 @@ from typing import Any
 
 from ... import strictjson
 
-#: What a malformed entry can be: an event, a room stream entry (or a room stream key that is
-#: not a stream), an awareness message, an instance heartbeat, a room snapshot, a member of a
+#: What a malformed entry can be: an event, a room stream entry or its author (or a room stream
+#: key that is not a stream), an awareness message, an instance heartbeat, a room snapshot, a member of a
 #: room's writers set, the epoch key, a lease (a room's fold, the webhook sender) or its value,
 #: a room's version (history.py) or the author of one of its Yjs clients.
 KINDS = (
@@ -35,12 +35,17 @@ KINDS = (
     "versions",
 )
 
+#: Longest author (a username, in UTF-8) a room stream entry carries.
+MAX_AUTHOR_BYTES = 1024
+
 #: Longest JSON accepted from Redis (an event envelope, an instance heartbeat, a snapshot's
 #: cursors). Events are bounded when emitted far below this.
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
 # An instance id as it appears in keys and messages: printable, no spaces, not too long.
 _NAME = re.compile(r"[!-~]{1,200}")
+# Control characters (C0, DEL, C1): no username holds one; PostgreSQL text refuses a NUL.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # A stream entry id: two unsigned 64-bit integers.
 _STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 # An epoch: a short token (we write eight hex digits).
@@ -163,8 +168,8 @@ def _number(value: Any) -> bool:
 
 def room_update(raw_fields: Any) -> bytes:
     """The Yjs update of a room stream entry (field ``u``)."""
-    if type(raw_fields) is list and len(raw_fields) == 2 and raw_fields[0] == b"u":
-        update = raw_fields[1]  # what we write: the hot path
+    if type(raw_fields) is list and len(raw_fields) in (2, 4) and raw_fields[0] == b"u":
+        update = raw_fields[1]  # what we write (``u``, then ``a`` if known): the hot path
     else:
         update = fields(raw_fields).get(b"u")
     if update is None:
@@ -172,6 +177,37 @@ def room_update(raw_fields: Any) -> bytes:
     if not isinstance(update, bytes):
         raise MalformedEntry("room stream entry's update is not a string")
     return update
+
+
+def is_author(name: str) -> bool:
+    """Whether ``name`` can travel as a room stream entry's author: what :func:`room_author`
+    accepts (a username longer than that, or holding control characters, travels as unknown)."""
+    return (
+        len(name) <= MAX_AUTHOR_BYTES
+        and len(name.encode()) <= MAX_AUTHOR_BYTES
+        and not _CONTROL.search(name)
+    )
+
+
+def room_author(raw_fields: Any) -> str:
+    """The author of a room stream entry (field ``a``: the username of whoever sent the update
+    to the instance that wrote it); "" when it has none. It becomes the author of the row a
+    shared store persists, so it must be text a database column takes: UTF-8, at most
+    :data:`MAX_AUTHOR_BYTES` bytes, no control characters (PostgreSQL refuses a NUL)."""
+    if type(raw_fields) is list and len(raw_fields) == 4 and raw_fields[2] == b"a":
+        value = raw_fields[3]  # what we write: the hot path
+    elif type(raw_fields) is list and len(raw_fields) == 2 and raw_fields[0] == b"u":
+        return ""
+    else:
+        value = fields(raw_fields).get(b"a")
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray) and len(value) > MAX_AUTHOR_BYTES:
+        raise MalformedEntry(f"the entry's author is longer than {MAX_AUTHOR_BYTES} bytes")
+    author = text(value, "the entry's author")
+    if not is_author(author):
+        raise MalformedEntry("the entry's author is too long or holds control characters")
+    return author
 
 
 def event(

@@ -44,7 +44,7 @@ class Outbox:
         self._instance = instance_id
         self._malformed = malformed
         self._log = log
-        self._updates: list[tuple[str, bytes]] = []
+        self._updates: list[tuple[str, bytes, str]] = []  # (room, update, author)
         self._announcements: list[bytes] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing waits to be sent
@@ -54,9 +54,10 @@ class Outbox:
         self.on_enrolled: Callable[[str], None] = lambda room: None
         self.on_appended: Callable[[list[str]], None] = lambda rooms: None
 
-    def append(self, room: str, update: bytes) -> None:
-        """Queue an update for this instance's stream of ``room``. Never blocks, never drops."""
-        self._updates.append((room, update))
+    def append(self, room: str, update: bytes, author: str = "") -> None:
+        """Queue an update for this instance's stream of ``room``, sent by the user ``author``
+        ("" unknown; else one :func:`.entries.is_author` accepts). Never blocks, never drops."""
+        self._updates.append((room, update, author))
         self._wake_up()
 
     def announce(self, message: bytes) -> None:
@@ -113,14 +114,20 @@ class Outbox:
                     self._enrolled_epoch = self._connection.epoch
                 batch = self._updates[:_BATCH]
                 announcements = self._announcements[:_BATCH]
-                enrol = sorted({room for room, _ in batch} - self._enrolled)
+                enrol = sorted({room for room, _, _ in batch} - self._enrolled)
                 commands: list[tuple[Any, ...]] = [
                     ("SADD", writers(room), self._instance) for room in enrol
                 ]
-                commands += [("XADD", key(room, self._instance), "*", "u", u) for room, u in batch]
+                # The author rides along for the shared store's rows (persistence.py).
+                commands += [
+                    ("XADD", key(room, self._instance), "*", "u", u, "a", a)
+                    if a
+                    else ("XADD", key(room, self._instance), "*", "u", u)
+                    for room, u, a in batch
+                ]
                 commands += [("PUBLISH", channel, message) for message in announcements]
                 # The room each SADD and XADD is about, in the same order.
-                rooms = enrol + [room for room, _ in batch]
+                rooms = enrol + [room for room, _, _ in batch]
                 try:
                     errors = await self._send(conn, commands)
                 except TRANSIENT as e:
@@ -151,7 +158,7 @@ class Outbox:
                         self._enrolled.add(room)
                         self.on_enrolled(room)
                 if batch:
-                    self.on_appended([room for room, _ in batch])
+                    self.on_appended([room for room, _, _ in batch])
 
     async def _send(self, conn: Any, commands: list[tuple[Any, ...]]) -> dict[int, ResponseError]:
         """Send ``commands`` in one write and read every reply; the commands Redis refused."""

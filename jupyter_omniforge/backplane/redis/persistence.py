@@ -12,6 +12,10 @@ host open), that store is the system of record and Redis only carries what is ne
   if the marker is still the one it read (:meth:`RoomStore.persist`). A holder killed at any
   point leaves either both or neither, and the next one starts from the marker: no update is
   lost or persisted twice;
+- each entry carries who sent its update (field ``a``, written by the instance whose client
+  sent it), and the row persisted from it keeps that author, as a row the SQLite store
+  appends does: history and blame read the store's rows after a restart. An author that is
+  not what we write (:func:`.entries.room_author`) is counted and the row stored with none;
 - persisted entries older than ``trim_grace`` are trimmed from the streams, so Redis holds the
   recent tail only; a room that opens reads the store, then whatever the streams still hold
   (an entry in both is applied twice, which a CRDT ignores);
@@ -158,6 +162,11 @@ class StreamPersister:
         persisted = self._read_marker(room, marker_text)
         data, last, streams = await self._streams.read(room)
         updates: list[tuple[bytes, str]] = [(data, "")] if data else []
+        # Every writer's new entries, to be stored in the order Redis took them (its clock
+        # gives every stream's ids): an update a client sent back to another instance after
+        # receiving it (an echo, credited there to that client's user) comes after the
+        # original, so the history credits the update to whoever sent it first.
+        new: list[tuple[tuple[int, int], str, bytes, str]] = []
         cursors: dict[str, str] = {}
         tails: dict[str, str] = {}  # writer -> its stream's last entry ("" none)
         # An id ahead of time was not given by Redis's clock (someone wrote it): it would move
@@ -166,19 +175,21 @@ class StreamPersister:
         for writer, (kept, tail) in streams.items():
             done = entries.parse_stream_id(persisted.get(writer, "0-0"))
             cursor = max(done, entries.parse_stream_id(last.get(writer, "0-0")))
-            for sid, update in kept:
+            for sid, update, author in kept:
                 parsed = entries.parse_stream_id(sid)
                 if parsed[0] > latest_ms:
                     where = f"{connection.room_log(room, writer)} {sid}"
                     self._malformed.skip("room_updates", where, "its id lies in the future")
                     continue
                 if parsed > done:
-                    updates.append((update, ""))
+                    new.append((parsed, writer, update, author))
                 cursor = max(cursor, parsed)
             if tail is not None and entries.parse_stream_id(tail)[0] <= latest_ms:
                 cursor = max(cursor, entries.parse_stream_id(tail))
             tails[writer] = tail or ""
             cursors[writer] = f"{cursor[0]}-{cursor[1]}"
+        new.sort(key=lambda entry: entry[:2])
+        updates += [(update, author) for _, _, update, author in new]
         wrote = False
         if updates or cursors != persisted:
             try:

@@ -82,9 +82,9 @@ return readable
 #: Folds (persists) run at once, at most: each holds a connection of the shared client.
 _FOLDS_AT_ONCE = 8
 
-#: A stream's entries after the snapshot (id, update), and the id of its last entry (valid or
-#: not; None for an empty stream).
-Stream = tuple[list[tuple[str, bytes]], str | None]
+#: A stream's entries after the snapshot (id, update, author: "" unknown), and the id of its
+#: last entry (valid or not; None for an empty stream).
+Stream = tuple[list[tuple[str, bytes, str]], str | None]
 
 
 class RoomStreams:
@@ -95,7 +95,8 @@ class RoomStreams:
     - updates this instance applies for its clients go out through the :class:`Outbox`;
     - :meth:`fold` folds a room's streams into its snapshot under a lease, and trims them. A
       room is folded after this instance appended ``compact_after`` updates to it, and
-      ``compact_idle`` seconds after its last one.
+      ``compact_idle`` seconds after its last one; with a shared store also
+      ``persist_interval`` seconds after the first one not persisted yet.
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class RoomStreams:
         self._appended: dict[str, int] = {}
         self._last_append: dict[str, float] = {}
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._persist_timers: dict[str, asyncio.TimerHandle] = {}
         self._folding: dict[str, asyncio.Task[bool]] = {}
         self._scripts: dict[str, Any] = {}
         #: With a shared store: persists the streams there instead of folding them into a
@@ -141,6 +143,9 @@ class RoomStreams:
         self.retry_delay = 1.0
         #: How long a fold may hold a room's lease, in milliseconds.
         self.lease_ms = LEASE_MS
+        #: With a shared store: an update is persisted at most this long (seconds) after this
+        #: instance appended it, also while the room never goes idle (0: by count and idle only).
+        self.persist_interval = 0.0
         self._fold_slots = asyncio.Semaphore(_FOLDS_AT_ONCE)
 
     def attach(self, sink: RoomSink) -> None:
@@ -191,9 +196,16 @@ class RoomStreams:
                     continue
                 tail = sid
                 try:
-                    kept.append((sid, self._connection.unseal(entries.room_update(raw), room)))
+                    update = self._connection.unseal(entries.room_update(raw), room)
                 except MalformedEntry as e:
                     self._malformed.skip("room_updates", f"{stream} {sid}", e)
+                    continue
+                try:
+                    author = entries.room_author(raw)
+                except MalformedEntry as e:  # the update stands; whose it is stays unknown
+                    self._malformed.skip("room_updates", f"{stream} {sid} author", e)
+                    author = ""
+                kept.append((sid, update, author))
             streams[writer] = (kept, tail)
         return data, last, streams
 
@@ -233,7 +245,7 @@ class RoomStreams:
         updates = [data] if data else []
         cursors = {}
         for writer, (kept, tail) in streams.items():
-            updates += [update for _, update in kept]
+            updates += [update for _, update, _ in kept]
             cursors[writer] = tail or last.get(writer, "0-0")
         cursors.pop(self._instance, None)
         return updates, cursors
@@ -466,6 +478,27 @@ class RoomStreams:
             else:
                 # Also after a fold that is running: it may not see what was just appended.
                 self._idle_fold_in(room, self.compact_idle)
+                self._persist_in(room, self.persist_interval)
+
+    def _persist_in(self, room: str, delay: float) -> None:
+        if (
+            self.persister is not None
+            and self.persist_interval > 0
+            and room not in self._persist_timers
+            and not self._closing
+        ):
+            self._persist_timers[room] = asyncio.get_running_loop().call_later(
+                delay, self._persist_due, room
+            )
+
+    def _persist_due(self, room: str) -> None:
+        self._persist_timers.pop(room, None)
+        if room in self._folding:
+            # It may have read the streams before the appends this timer is for: once more
+            # right after it.
+            self._persist_in(room, min(self.persist_interval, 0.05))
+        else:
+            self._start_fold(room)
 
     def _idle_fold_in(self, room: str, delay: float) -> None:
         if room not in self._idle_timers and self.compact_idle > 0 and not self._closing:
@@ -489,9 +522,10 @@ class RoomStreams:
             return
         self._appended.pop(room, None)
         self._last_append.pop(room, None)
-        timer = self._idle_timers.pop(room, None)
-        if timer is not None:
-            timer.cancel()
+        for timers in (self._idle_timers, self._persist_timers):
+            timer = timers.pop(room, None)
+            if timer is not None:
+                timer.cancel()
         task = asyncio.ensure_future(self.fold(room))
         self._folding[room] = task
         task.add_done_callback(lambda _: self._folding.pop(room, None))
@@ -547,8 +581,8 @@ class RoomStreams:
         new = False
         for writer, (kept, tail) in streams.items():
             stream = connection.room_log(room, writer)
-            updates += [update for _, update in kept]
-            sources += [("room_updates", f"{stream} {sid}") for sid, _ in kept]
+            updates += [update for _, update, _ in kept]
+            sources += [("room_updates", f"{stream} {sid}") for sid, _, _ in kept]
             if tail is not None:
                 last[writer] = tail
                 new = True
@@ -615,9 +649,10 @@ class RoomStreams:
     async def close(self) -> None:
         """Stop folding (a fold cut short leaves its lease to expire)."""
         self._closing = True
-        for timer in self._idle_timers.values():
-            timer.cancel()
-        self._idle_timers.clear()
+        for timers in (self._idle_timers, self._persist_timers):
+            for timer in timers.values():
+                timer.cancel()
+            timers.clear()
         for task in list(self._folding.values()):
             task.cancel()
         await asyncio.gather(*self._folding.values(), return_exceptions=True)

@@ -6,6 +6,7 @@ restart; and the bad input the endpoints refuse."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -14,7 +15,10 @@ from urllib.parse import quote
 import pytest
 from pycrdt import Doc, Text
 
+from jupyter_omniforge.auth import color_for
 from jupyter_omniforge.client import connect_room
+from jupyter_omniforge.history import authorship
+from jupyter_omniforge.rooms import protocol as p
 from jupyter_omniforge.store import SQLiteStore, StoreSettings
 from jupyter_omniforge.store.crypto import Cipher, read_key_file, write_key_file
 from jupyter_omniforge.store.sqlite import rotation
@@ -641,3 +645,92 @@ class TestCompactionWaitsForTheVersion:
         assert len(found) == 2
         assert await text_of(server_url, token, "idea:fold", found[0]["id"]) == "first words, more"
         assert omniforge.store.rooms.compactions >= 1
+
+
+async def test_authors_keep_the_colour_they_are_shown_in_and_each_version_is_announced(
+    server_url, token, ws_connect
+):
+    """Alice's JupyterLab shows her in a collaborator colour it picked (her identity has none),
+    Bob's claims nothing: the version credits each in the colour the room showed them in, as
+    the sidebar does; a version named by Carol, who is not in the room, has hers. Every version
+    is announced on the room's channel (``room.versioned``), for the History panels."""
+    room = "idea:colours"
+    alice = await ws_connect(room, user="alice")
+    bob = await ws_connect(room, user="bob")
+    claimed = "var(--jp-collaborator-color3)"
+    state = {"user": {"name": "x", "color": claimed}}
+    entry = p.AwarenessEntry(4242, 1, json.dumps(state))
+    await alice.write_message(p.encode_awareness(p.encode_awareness_update([entry])), binary=True)
+    for conn, words in ((alice, "Alice typed this. "), (bob, "Bob typed that.")):
+        doc = Doc()
+        doc.get("code", type=Text).insert(0, words)
+        await conn.write_message(p.encode_update(doc.get_update()), binary=True)
+
+    (auto,) = await wait_for(lambda: versions(server_url, token, room), timeout=10)
+    colours = {a["username"]: a.get("color") for a in auto["authors"]}
+    assert colours == {"alice": claimed, "bob": color_for("bob")}
+
+    named = await name(server_url, token, room, "checked", user="carol")
+    assert [(a["username"], a["color"]) for a in named["authors"]] == [
+        ("carol", color_for("carol"))
+    ]
+    _, page = await fetch_json(
+        server_url + f"omniforge/api/events?channel={quote(room)}", token=token
+    )
+    announced = [e for e in page["events"] if e["type"] == "room.versioned"]
+    assert [(e["data"]["id"], e["source"]["username"]) for e in announced] == [
+        (auto["id"], "server"),
+        (named["id"], "carol"),
+    ]
+    assert announced[0]["data"]["authors"] == auto["authors"]
+    assert announced[0]["data"]["authors_total"] == 2
+    assert announced[1]["data"]["kind"] == "named" and announced[1]["data"]["label"] == "checked"
+
+    status, refused = await fetch_json(
+        server_url + "omniforge/api/events",
+        method="POST",
+        token=token,
+        body={"channel": room, "type": "room.versioned", "data": announced[0]["data"]},
+        raise_error=False,
+    )
+    assert status == 400 and refused["error"] == "reserved", refused
+
+
+def test_a_checkpoint_credits_merged_keystrokes_as_one_by_one_and_skips_what_it_holds():
+    """The recorder replays a typist's consecutive keystrokes merged (one apply, not one per
+    key): who wrote each character comes out as when they are replayed one by one; updates
+    the previous version holds already, and bytes that are no update, change nothing."""
+    doc = Doc()
+    text = doc.get("code", type=Text)
+    keys: list[tuple[str, bytes]] = []
+
+    def key(author: str, edit) -> None:
+        before = doc.get_state()
+        edit()
+        keys.append((author, doc.get_update(before)))
+
+    for i, char in enumerate("Hello, world"):
+        key("alice", lambda i=i, char=char: text.insert(i, char))
+    key("alice", lambda: text.__delitem__(slice(5, 7)))  # a backspace run: delete only
+    for i, char in enumerate(" and Bob"):
+        key("bob", lambda i=i, char=char: text.insert(10 + i, char))
+    key("bob", lambda: text.insert(0, "¡"))
+    key("alice", lambda: text.__delitem__(slice(12, 15)))  # Alice deletes some of Bob's
+    for char in "!😀":
+        key("alice", lambda char=char: text.insert(len(text), char))
+
+    held = Doc()
+    for _, update in keys[:6]:  # the previous version holds Alice's first keys
+        held.apply_update(update)
+    base = held.get_update()
+    _, base_runs = authorship.replay(b"", {}, [("alice", base)])
+    # Read back after a restart: what the version holds, garbage, then what it lacks.
+    pending = [*keys[:6], ("mallory", b"\x01\x02garbage"), *keys[6:]]
+
+    _, slow_runs = authorship.replay(base, base_runs, keys[6:])
+    runs, new = authorship.replay_changes(base, base_runs, pending)
+    assert runs == slow_runs and {author for _, author in runs["code"]} == {"alice", "bob"}
+    assert sum(n for n, _ in runs["code"]) == len(str(text))
+    # Alice's first keys were in the version already (merged, they change nothing), the
+    # garbage is nobody's.
+    assert new == keys[6:]

@@ -27,7 +27,10 @@ from .channels import ChannelMatcher
 from .types import EventTypes
 
 #: Event types only the server emits: their ``source`` and ``data`` are facts it vouches for.
-RESERVED_TYPES = frozenset({"user.joined", "user.left", "room.restored"}) | frozenset(
+RESERVED_TYPES = frozenset(
+    # Presence, and version history (the server keeps the versions: history/recorder.py).
+    {"user.joined", "user.left", "room.versioned", "room.restored"}
+) | frozenset(
     # Comments: the server is their only writer (comments/service.py).
     {"comment.created", "comment.edited", "comment.deleted", "comment.reacted"}
     | {"thread.resolved", "thread.reopened"}

@@ -26,11 +26,11 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pycrdt import Array, Doc, Map, Text, XmlFragment
+from pycrdt import Array, Doc, Map, Text, XmlFragment, merge_updates
 
 from ..errors import ValidationError
 from ..structure import Structure
-from ..updates import UpdateRefused, gate
+from ..updates import UpdateRefused, gate, is_decode_failure
 
 #: Per Text root, ``[[length, author], ...]``: lengths in ``str`` characters, author a
 #: username (``""``: unknown, e.g. content older than the history).
@@ -309,6 +309,8 @@ class _Tracker:
         self.seen: set[str] = set()
         self.maybe: set[str] = set()
         self.hints: dict[str, Hint] = {}
+        #: Set when a text changed (a delta came); the caller clears it.
+        self.changed = False
         if not isinstance(runs, dict):
             runs = {}
         self._discover(state, lambda name, text: _to_bytes(_checked(runs.get(name), text), text))
@@ -336,6 +338,7 @@ class _Tracker:
         return lambda event: self._on_delta(name, event.delta)
 
     def _on_delta(self, name: str, delta: list[dict]) -> None:
+        self.changed = True
         try:
             self.hints[name] = _apply_delta(
                 self.runs[name], delta, self.author, self.hints.get(name, (0, 0))
@@ -384,6 +387,83 @@ def replay(state: bytes, runs: Runs, updates: Iterable[tuple[str, bytes]]) -> tu
     for author, update in updates:
         tracker.apply(author if isinstance(author, str) else UNKNOWN, update)
     return doc.get_update(), tracker.result()
+
+
+def replay_changes(
+    state: bytes, runs: Runs, updates: Iterable[tuple[str, bytes]], then: bytes = b""
+) -> tuple[Runs, list[tuple[str, bytes]]]:
+    """The runs :func:`replay` gives, and the ``(author, update)`` pairs that changed the
+    document, in order; ``then`` (a document state) is applied last, as unknown-author
+    content (what reached the document without an author). An update ``state`` holds already (another instance's version took
+    it, a stored row read back after a restart) changes nothing and is left out, and so is one
+    that is not an update or cannot be applied.
+
+    Consecutive updates of one author are merged and applied as one (who wrote what comes out
+    the same, for a tenth of the cost of a typist's keystrokes one by one); they count as
+    having changed the document together (a run mixing updates ``state`` holds with new ones
+    counts whole: only update counts can be high then, never who wrote what). Updates that do not merge, or whose merge does not
+    apply, are applied one by one. An update changed the document when it added what the
+    document lacked (its state vector moved) or changed a root (a text's delta, a map's,
+    array's or XML fragment's deep event)."""
+    doc = _load(state)
+    tracker = _Tracker(doc, state, runs)
+    values: list[bool] = []
+    typed = {"map": Map, "array": Array, "xml": XmlFragment}
+    for name, kind in root_types(state).items():
+        if kind in typed:
+            doc.get(name, type=typed[kind]).observe_deep(lambda _: values.append(True))
+
+    def step(author: str, update: bytes) -> bool | None:
+        """Whether ``update`` changed the document; None when it could not be applied."""
+        before = doc.get_state()
+        tracker.changed = False
+        values.clear()
+        try:
+            tracker.apply(author, update)
+        except InvalidHistory:
+            return None
+        except BaseException as e:  # malformed input may surface as a pyo3 panic
+            if not is_decode_failure(e):
+                raise
+            return None
+        return tracker.changed or bool(values) or doc.get_state() != before
+
+    new: list[tuple[str, bytes]] = []
+    for author, group in _by_author(updates):
+        merged = _merge(group) if len(group) > 1 else group[0]
+        changed = step(author, merged) if merged is not None else None
+        if changed is None and len(group) > 1:
+            new += [(author, u) for u in group if step(author, u)]
+        elif changed:
+            new += [(author, u) for u in group]
+    if then:
+        tracker.apply(UNKNOWN, then)
+    return tracker.result(), new
+
+
+def _by_author(updates: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, list[bytes]]]:
+    """Runs of consecutive updates of one author."""
+    author, group = UNKNOWN, []
+    for who, update in updates:
+        who = who if isinstance(who, str) else UNKNOWN
+        if group and who != author:
+            yield author, group
+            group = []
+        author = who
+        group.append(update)
+    if group:
+        yield author, group
+
+
+def _merge(updates: list[bytes]) -> bytes | None:
+    # What a room recorded passed the gate on its way into the room; the merge is gated again
+    # when it is applied (_Tracker.apply).
+    try:
+        return merge_updates(*updates)
+    except BaseException as e:  # malformed input may surface as a pyo3 panic
+        if not is_decode_failure(e):
+            raise
+        return None
 
 
 # -- blame -----------------------------------------------------------------------------------------

@@ -5,17 +5,19 @@ room's log, at shutdown, and when a user names or restores a version."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pycrdt import Doc, get_update
+from pycrdt import get_update
 
-from ..auth import Identity
+from ..auth import Identity, is_safe_color
 from ..errors import OmniForgeError, RoomNotFound
 from ..rooms.peer import Peer
-from ..updates import UpdateRefused, gate, is_decode_failure, read_structs
+from ..rooms.protocol import decode_awareness_update
+from ..updates import UpdateRefused, is_decode_failure, read_structs
 from . import authorship
 
 if TYPE_CHECKING:
@@ -34,6 +36,11 @@ Version = tuple[dict[str, Any], bytes, Runs]
 _KEEP_UNRECORDED = 4
 #: Seconds an update from another instance may arrive ahead of the record of its client.
 _LATE_NOTE = 0.25
+#: Authors a ``room.versioned`` event names at most (the version itself lists them all).
+_EVENT_AUTHORS = 20
+#: Rooms whose versions are not announced: the server writes them from their channel's own
+#: events (events/room_state.py), where a ``room.versioned`` would show as a step of the run.
+_UNANNOUNCED_KINDS = frozenset({"build", "deployment"})
 
 
 class ClientAuthors(Protocol):
@@ -62,12 +69,13 @@ class _Pending:
     """What a room gained since its last version: the authored updates, in order, and how many
     each user sent (with the display name to show)."""
 
-    __slots__ = ("authors", "elsewhere", "last", "name", "timer", "updates")
+    __slots__ = ("authors", "colors", "elsewhere", "last", "name", "timer", "updates")
 
     def __init__(self, name: RoomName) -> None:
         self.name = name
         self.updates: list[tuple[str, bytes]] = []
         self.authors: dict[str, list[Any]] = {}  # username -> [display_name, updates]
+        self.colors: dict[str, str] = {}  # username -> the colour they are shown in
         self.timer: asyncio.TimerHandle | None = None
         self.last = 0.0  # loop time of the last update
         # Loop time until which another instance holds the room's history lease (0: none).
@@ -97,7 +105,8 @@ class HistoryRecorder:
         compact: Callable[[str], Awaitable[None]] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
-        """``bus``: where ``room.restored`` events go (None: none are emitted).
+        """``bus``: where ``room.versioned`` and ``room.restored`` events go (None: none are
+        emitted).
 
         Several instances sharing one history (Redis): ``lease(room)`` is the room's history
         lease, which the instance taking automatic versions holds (None: this one takes them
@@ -137,7 +146,13 @@ class HistoryRecorder:
             pending = self._pending[room.key] = _Pending(room.name)
         author = room.last_author
         pending.updates.append((author, update))
-        counted = pending.authors.setdefault(author, [_display_name(origin, author), 0])
+        counted = pending.authors.get(author)
+        if counted is None:
+            # Once per author and version: who they are shown as, and in which colour.
+            counted = pending.authors[author] = [_display_name(origin, author), 0]
+            color = shown_color(room, origin, author)
+            if color is not None:
+                pending.colors[author] = color
         counted[1] += 1
         if self.clients is not None:
             self._note_client(
@@ -254,13 +269,16 @@ class HistoryRecorder:
             pending.timer.cancel()
         room = self.manager.get(key)
         state = room.full_update() if room is not None else None
+        colors = dict(pending.colors) if pending is not None else {}
+        if actor is not None and actor.username not in colors:
+            colors[actor.username] = shown_color(room, actor, actor.username) or actor.color
         # One version of a room at a time, in the order they were taken (the lock is FIFO):
         # each one's authorship is replayed on top of the one before.
         entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
         entry[1] += 1
         try:
             async with entry[0]:
-                version = await self._store(name, kind, label, actor, pending, state)
+                version = await self._store(name, kind, label, actor, pending, state, colors)
         except BaseException:
             if pending is not None:
                 self._requeue(key, pending)  # the next version holds them (Redis was down?)
@@ -278,7 +296,30 @@ class HistoryRecorder:
                     await self.compact(key)
                 except Exception:
                     self.log.exception("could not compact room %s after its version", key)
+        if version is not None:
+            await self._announce(name, version, actor)
         return version
+
+    async def _announce(
+        self, name: RoomName, version: dict[str, Any], actor: Identity | None
+    ) -> None:
+        """Emit ``room.versioned`` on the room's channel (the History panels update from it),
+        but for build and deployment rooms. A version is kept whether or not its event could
+        be: a failure is only logged."""
+        if self.bus is None or (name.namespace is None and name.kind in _UNANNOUNCED_KINDS):
+            return
+        key = str(name)
+        authors = version.get("authors") or []
+        data = {
+            **version,
+            "authors": authors[:_EVENT_AUTHORS],
+            "authors_total": len(authors),
+        }
+        source = actor.as_source() if actor is not None else None
+        try:
+            await self.bus.emit(key, "room.versioned", data, source=source, internal=True)
+        except Exception as e:
+            self.log.warning("could not emit room.versioned for room %s: %s", key, e)
 
     def _requeue(self, key: str, pending: _Pending) -> None:
         """Put ``pending`` back ahead of what came since it was taken."""
@@ -292,6 +333,8 @@ class HistoryRecorder:
         current.updates[:0] = pending.updates
         for author, (display, _) in pending.authors.items():
             current.authors.setdefault(author, [display, 0])
+        for author, color in pending.colors.items():
+            current.colors.setdefault(author, color)
 
     async def _takes_versions(self, key: str) -> bool:
         """Whether this instance takes ``key``'s automatic versions now (it holds, or took,
@@ -322,6 +365,7 @@ class HistoryRecorder:
         actor: Identity | None,
         pending: _Pending | None,
         state: bytes | None,
+        colors: dict[str, str],
     ) -> dict[str, Any] | None:
         """Work out the authorship of ``state`` (read now if None) and store it as a version
         (an automatic one only if it holds an update its previous version lacks)."""
@@ -336,7 +380,7 @@ class HistoryRecorder:
         if kind == "auto" and not new and previous is not None:
             return None  # all in the previous version already (another instance's, say)
         version = await self.history.add_version(
-            key, state, runs, kind=kind, label=label, authors=_authors(new, names, actor)
+            key, state, runs, kind=kind, label=label, authors=_authors(new, names, actor, colors)
         )
         await self.history.prune(
             key, older_than=time.time() - self.retention_seconds, keep=self.max_versions
@@ -474,7 +518,10 @@ def _display_name(origin: Any, author: str) -> str:
 
 
 def _authors(
-    updates: list[tuple[str, bytes]], names: dict[str, str], actor: Identity | None
+    updates: list[tuple[str, bytes]],
+    names: dict[str, str],
+    actor: Identity | None,
+    colors: dict[str, str],
 ) -> list[dict[str, Any]]:
     counted: dict[str, int] = {}
     for author, _ in updates:
@@ -482,10 +529,41 @@ def _authors(
     if actor is not None and actor.username not in counted:
         counted[actor.username] = 0
         names = {**names, actor.username: actor.shown_name}
-    return [
-        {"username": username, "display_name": names.get(username, username), "updates": n}
-        for username, n in counted.items()
-    ]
+    authors = []
+    for username, n in counted.items():
+        author = {"username": username, "display_name": names.get(username, username), "updates": n}
+        color = colors.get(username) if username else None
+        if color is not None:
+            author["color"] = color
+        authors.append(author)
+    return authors
+
+
+def shown_color(room: Room | None, origin: Any, author: str) -> str | None:
+    """The colour ``author`` is shown in, as the room's awareness states show them (the
+    sidebar's avatars, the cursors): the Jupyter identity's own colour, else the one their
+    JupyterLab claims in a connection's awareness, else the identity's fallback colour. None
+    when ``origin`` is not ``author``'s connection or identity (another instance's update)."""
+    identity = origin.identity if isinstance(origin, Peer) else origin
+    if not isinstance(identity, Identity) or identity.username != author:
+        return None
+    if identity.own_color or room is None:
+        return identity.color
+    peers = [origin] if isinstance(origin, Peer) else []
+    peers += [p for p in room.peers if p is not origin and p.identity.username == author]
+    for peer in peers:
+        if not peer.awareness_ids:
+            continue
+        states = room.awareness.encode_owned_by({peer})
+        for entry in decode_awareness_update(states) if states else []:
+            try:
+                user = json.loads(entry.state).get("user")
+                color = user.get("color")
+            except (ValueError, AttributeError):
+                continue
+            if is_safe_color(color):
+                return color
+    return identity.color
 
 
 def _runs_of(
@@ -497,40 +575,7 @@ def _runs_of(
     holds already changes nothing: another instance's version took it, or a stored row read
     back after a restart)."""
     base_state, base_runs = (previous[1], previous[2]) if previous else (b"", {})
-    new = _new_updates(base_state, updates)
-    replayed, runs = authorship.replay(base_state, base_runs, new)
-    _, runs = authorship.replay(replayed, runs, [("", state)])
-    return runs, new
-
-
-def _new_updates(state: bytes, updates: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """The ``updates`` that change the document ``state`` (applied in order)."""
-    doc = Doc()
-    if state:
-        try:
-            gate(state, limits=False)
-        except UpdateRefused as e:
-            raise authorship.InvalidHistory(
-                f"the version's state is not a Yjs update: {e}"
-            ) from None
-        doc.apply_update(state)
-    changed: list[bool] = []
-    subscription = doc.observe(lambda _: changed.append(True))
-    new = []
-    try:
-        for author, update in updates:
-            changed.clear()
-            try:
-                doc.apply_update(update)
-            except BaseException as e:  # malformed input may surface as a pyo3 panic
-                if not is_decode_failure(e):
-                    raise
-                continue  # nothing of it is in the document
-            if changed:
-                new.append((author, update))
-    finally:
-        doc.unobserve(subscription)
-    return new
+    return authorship.replay_changes(base_state, base_runs, updates, then=state)
 
 
 def clients_of(update: bytes) -> set[int]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from jupyter_omniforge.auth import color_for
+
 from .conftest import BROWSER_MISSING, CONTRAST, REPO, THEMES, LabPage, LabServer
 from .identities import name_browser_user
 
@@ -345,3 +347,62 @@ def test_axe_finds_nothing_serious_in_the_history_panel(lab: LabServer, new_user
         assert not alice.errors, alice.errors
     finally:
         set_theme(alice, "JupyterLab Light")
+
+
+PAINTED = """(el) => getComputedStyle(el).backgroundColor"""
+#: The colour ``css`` is painted in on this page (a variable resolved in the current theme).
+RESOLVED = """(css) => { const probe = document.createElement('span');
+  probe.style.backgroundColor = css; document.body.appendChild(probe);
+  const painted = getComputedStyle(probe).backgroundColor; probe.remove(); return painted; }"""
+
+
+def test_avatars_keep_their_authors_colours_and_the_list_follows_the_rooms_events(
+    lab: LabServer, new_user
+) -> None:
+    """Bob types and leaves; the owner, who is never in the room, names the version. In
+    Alice's History panel each is drawn in the colour the room showed them in (Bob's
+    JupyterLab colour, the owner's identity colour), in both themes; versions kept while her
+    panel is open appear at once (from the room's event stream, not a poll)."""
+    room = "idea:hist-colours"
+    bob = named(new_user, lab, "bob")
+    bob.open_room(room)
+    bob_colour = bob.identity()["color"]
+    type_into(bob, room, "bob was here\n")
+    wait_server_text(lab, room, lambda t: t == "bob was here\n")
+    bob.page.close()  # offline from now on: only the version knows his colour
+    kept = name_version(lab, room, "bob's draft")
+    owner = next(a["username"] for a in kept["authors"] if a["username"] != "bob")
+
+    alice = named(new_user, lab, "alice")
+    alice.open_room(room)
+    panel = open_history(alice, room)
+    avatar = option(panel, kept).locator(".jp-OmniForge-avatar")
+    expect(avatar).to_have_count(2)
+    try:
+        for theme in THEMES:
+            set_theme(alice, theme)
+            for username, colour in (("bob", bob_colour), (owner, color_for(owner))):
+                node = option(panel, kept).locator(
+                    f'.jp-OmniForge-avatar[data-username="{username}"]'
+                )
+                want = alice.page.evaluate(RESOLVED, colour)
+                expect(node).to_have_css("background-color", want)
+                contrast = contrast_of(node)
+                assert contrast >= 4.5, f"{username}'s avatar: contrast {contrast:.2f} in {theme}"
+    finally:
+        set_theme(alice, "JupyterLab Light")
+
+    # Versions kept now show up within a second or two: the list follows the room's events
+    # (it would otherwise be asked again only every 20 s).
+    started = time.monotonic()
+    later = name_version(lab, room, "named while alice looks")
+    expect(option(panel, later)).to_contain_text("named while alice looks", timeout=5_000)
+    status, restored = lab.request(
+        "POST", f"omniforge/api/rooms/{room}/versions/{kept['id']}/restore", {}
+    )
+    assert status == 200, restored
+    expect(panel.get_by_role("option").first).to_have_attribute(
+        "data-version", restored["version"]["id"], timeout=5_000
+    )
+    assert time.monotonic() - started < 10
+    assert not alice.errors, alice.errors

@@ -31,6 +31,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from ...auth import is_safe_color
 from ...store.base import HistoryStore
 from ...updates import UpdateRefused, gate
 from . import entries
@@ -343,13 +344,14 @@ def _meta(raw_id: Any, raw: Any) -> dict[str, Any]:
     for author in authors:
         if not isinstance(author, dict):
             raise MalformedEntry("a version's author is not an object")
-        checked.append(
-            {
-                "username": _text(author.get("username"), "an author's username"),
-                "display_name": _text(author.get("display_name"), "an author's display name"),
-                "updates": _count(author.get("updates"), "an author's update count"),
-            }
-        )
+        author_checked = {
+            "username": _text(author.get("username"), "an author's username"),
+            "display_name": _text(author.get("display_name"), "an author's display name"),
+            "updates": _count(author.get("updates"), "an author's update count"),
+        }
+        if is_safe_color(author.get("color")):  # painted into pages: only a safe colour
+            author_checked["color"] = author["color"]
+        checked.append(author_checked)
     return {
         "id": str(version_id),
         "time": created,

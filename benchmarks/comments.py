@@ -10,6 +10,11 @@ reply on every ``--reply-every``), then ``GET threads?limit=50`` is timed end to
 the room's channel over the realtime gateway while the first posts ``--comments`` replies, one
 at a time; timed from just before each POST until its ``comment.created`` event arrives.
 
+With ``--compare-with DIR`` it runs (a) only, on two servers at once: this checkout's and one
+importing ``jupyter_omniforge`` from DIR (another version of it, e.g. ``git archive HEAD
+jupyter_omniforge | tar -x -C DIR``), the same room on each, their GETs interleaved (A, B, B, A,
+...) so that both see the same load on a shared machine.
+
 Example::
 
     python -m benchmarks.comments --threads 1000 --comments 200
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import time
 from pathlib import Path
@@ -102,6 +108,90 @@ async def _first_page(
     return row, ("baseline: GET omniforge/api/access", f"{samples} GETs", _ms(times))
 
 
+class _SpawnedFrom(SpawnedOmniforge):
+    """A spawned server importing ``jupyter_omniforge`` from ``path`` first."""
+
+    def __init__(self, path: Path, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.path = path
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.path), env.get("PYTHONPATH")]))
+        return env
+
+
+async def _populate(http: httpx.AsyncClient, url: str, threads: int, emoji: bool) -> None:
+    offset = 0
+    for i in range(threads):
+        line = f"line {i:05d} = {'🎉' if emoji else 'x'} compute({i})\n"
+        anchor = {"root": "code", "start": offset + 5, "end": offset + 10}
+        made = await http.post(url, json={"body": f"thread {i}", "anchor": anchor})
+        made.raise_for_status()
+        if i % 3 == 0:
+            answer = await http.post(f"{url}/{made.json()['id']}/comments", json={"body": "+1"})
+            answer.raise_for_status()
+        offset += len(line)
+
+
+async def compare(args: argparse.Namespace) -> list[tuple]:
+    """(a) on this checkout's server and on one importing jupyter_omniforge from
+    ``args.compare_with``, GETs interleaved."""
+    extra = ["--OmniForgeApp.room_idle_timeout=1", "--OmniForgeApp.max_messages_per_second=1000000"]
+    servers = {
+        "this checkout": SpawnedOmniforge(extra_args=extra),
+        f"from {args.compare_with}": _SpawnedFrom(args.compare_with, extra_args=extra),
+    }
+    room = "idea:bench-threads"
+    lines = "".join(
+        f"line {i:05d} = {'🎉' if args.emoji else 'x'} compute({i})\n" for i in range(args.threads)
+    )
+    rows: list[tuple] = []
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {}
+        for label, spawner in servers.items():
+            await stack.enter_async_context(spawner)
+            base = f"http://127.0.0.1:{spawner.port}/"
+            http = httpx.AsyncClient(
+                headers={"Authorization": f"token {spawner.token}"}, timeout=60
+            )
+            stack.push_async_callback(http.aclose)
+            clients[label] = (
+                base,
+                spawner.token,
+                http,
+                f"{base}omniforge/api/rooms/{quote(room)}/threads",
+            )
+        async with contextlib.AsyncExitStack() as rooms:
+            for base, token, http, url in clients.values():
+                doc = Doc()
+                conn = await rooms.enter_async_context(connect_room(base, room, doc, token=token))
+                doc.get("code", type=Text).insert(0, lines)
+                await conn.confirm(30)
+                await _populate(http, url, args.threads, args.emoji)
+            rows += await _interleaved(clients, args.samples, args.threads, "open room")
+        await asyncio.sleep(1.5)  # closed: read from the store after the idle timeout
+        rows += await _interleaved(clients, args.samples, args.threads, "closed room")
+    return rows
+
+
+async def _interleaved(clients: dict, samples: int, threads: int, label: str) -> list[tuple]:
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    names = list(clients)
+    for i in range(samples):
+        for name in names if i % 2 == 0 else names[::-1]:
+            http, url = clients[name][2], clients[name][3]
+            start = time.perf_counter()
+            page = await http.get(url, params={"limit": 50})
+            page.raise_for_status()
+            times[name].append(time.perf_counter() - start)
+            assert len(page.json()["threads"]) == min(50, threads)
+    return [
+        (f"first page of {threads} threads ({label}), {name}", f"{samples} GETs", _ms(times[name]))
+        for name in names
+    ]
+
+
 async def comment_latency(base: str, token: str, comments: int) -> list[tuple]:
     room = "idea:bench-latency"
     doc = Doc()
@@ -161,8 +251,11 @@ def main() -> None:
     parser.add_argument("--emoji", action="store_true", help="(a) non-ASCII text")
     parser.add_argument("--comments", type=int, default=200, help="(b) replies timed")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "comments.md")
+    parser.add_argument(
+        "--compare-with", type=Path, help="(a) only, against jupyter_omniforge imported from DIR"
+    )
     args = parser.parse_args()
-    rows = asyncio.run(run(args))
+    rows = asyncio.run(compare(args) if args.compare_with else run(args))
     columns = ("operation", "size", "time")
     facts = [
         *environment("asyncio (spawned jupyter server)"),

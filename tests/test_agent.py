@@ -59,6 +59,7 @@ KANBAN: dict[str, Any] = {
         {
             "kind": "board",
             "document": {"title": "text", "columns": "array", "settings": "map"},
+            "comments": True,
             "events": {
                 "card.moved": {
                     "type": "object",
@@ -164,6 +165,9 @@ def jp_server_config(request: pytest.FixtureRequest, db_path: Path) -> dict[str,
     if "inventory_on_path" in request.fixturenames:
         request.getfixturevalue("inventory_on_path")
         extensions = {"jupyter_omniforge": True, "inventory": True}
+    if "kanban_on_path" in request.fixturenames:
+        request.getfixturevalue("kanban_on_path")
+        extensions = {"jupyter_omniforge": True, "kanban_board": True}
     return {
         "ServerApp": {"jpserver_extensions": extensions},
         "OmniForgeApp": {"db_path": str(db_path), "room_idle_timeout": 0.2},
@@ -778,6 +782,120 @@ def inventory_on_path(inventory_installed, monkeypatch) -> Installed:
     """The installed inventory app importable here, for an in-process server to load it."""
     monkeypatch.syspath_prepend(str(inventory_installed.site_packages))
     return inventory_installed
+
+
+@pytest.fixture(scope="module")
+def kanban_generated(tmp_path_factory) -> Installed:
+    """The kanban app generated (not installed: a second of work, not ten)."""
+    out = tmp_path_factory.mktemp("kanban-generated") / "app"
+    RealtimeAgent(KANBAN).generate(out)
+    return Installed("kanban_board", out, out, Path(sys.executable), out)
+
+
+@pytest.fixture
+def kanban_on_path(kanban_generated, monkeypatch) -> Installed:
+    """The generated kanban app (its board kind has ``comments: true``) importable here."""
+    monkeypatch.syspath_prepend(str(kanban_generated.out))
+    return kanban_generated
+
+
+#: Node.js: the generated kanban client comments on a board's title, replies, resolves, lists.
+TS_COMMENTS = """
+import { pathToFileURL } from 'node:url';
+const [clientPath, wsPath, baseUrl, token] = process.argv.slice(2);
+const { KanbanBoardClient } = await import(pathToFileURL(clientPath).href);
+const { default: WebSocket } = await import(pathToFileURL(wsPath).href);
+const client = new KanbanBoardClient({ baseUrl, token, WebSocketPolyfill: WebSocket });
+const board = client.board('ts');
+const thread = await board.comment({ start: 7, end: 11 }, 'Which **plan**?');
+const reply = await board.reply(thread.id, 'The new one');
+const resolved = await board.resolve(thread.id);
+const open = await board.threads(false);
+const all = await board.threads();
+const reopened = await board.reopen(thread.id);
+const wide = await board.comment(null, 'About the board');
+let refused = null;
+try {
+  await board.comment({ start: 5, end: 500 }, 'outside');
+} catch (error) {
+  refused = { status: error.status, code: error.code };
+}
+await board.close();
+process.stdout.write(JSON.stringify({ thread, reply, resolved, open, all, reopened, wide, refused }));
+process.exit(0);
+"""
+
+
+async def test_comments_true_gives_the_generated_python_client_threads_comment_and_resolve(
+    kanban_on_path, server_url, token
+):
+    """A kind with ``comments: true``: the generated Python client starts threads on a range of
+    its first text root, replies, resolves and lists them, over the server's comments API; a
+    kind without it has none of these."""
+    import kanban_board
+
+    client = kanban_board.KanbanBoardClient(server_url, token)
+    async with client.board("py") as board:
+        board.title.insert(0, "Sprint planning")
+    thread = await board.comment("Why now?", range=(7, 15))
+    assert thread["anchor"]["text"] == "planning" and thread["anchor"]["root"] == "title"
+    await board.reply(thread.id, "@bob says so")
+    assert (await board.resolve(thread.id))["resolved"]
+    assert await board.threads(resolved=False) == []
+    assert [t.id for t in await board.threads()] == [thread.id]
+    assert not hasattr(client.card("x"), "threads")  # card has no comments: true
+
+
+@_ONE_APP  # tsc takes its seconds: CI runs it
+async def test_comments_true_gives_the_generated_typescript_client_the_same(
+    kanban_on_path, server_url, token
+):
+    import kanban_board
+
+    async with kanban_board.KanbanBoardClient(server_url, token).board("ts") as board:
+        board.title.insert(0, "Sprint plan 12")
+    client_js = compile_typescript(kanban_on_path)
+    script = kanban_on_path.out / "comments.mjs"
+    script.write_text(TS_COMMENTS)
+    node = await asyncio.create_subprocess_exec(
+        shutil.which("node") or "node",
+        script,
+        client_js,
+        JS_DIR / "node_modules" / "ws" / "index.js",
+        server_url,
+        token,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(node.communicate(), 60)
+    assert node.returncode == 0, (out + err).decode()[-4000:]
+    got = json.loads(out)
+    assert got["thread"]["anchor"]["text"] == "plan" and got["thread"]["anchor"]["root"] == "title"
+    assert got["reply"]["thread"] == got["thread"]["id"]
+    assert got["resolved"]["resolved"] and got["open"] == []
+    assert [c["body"] for c in got["all"][0]["comments"]] == ["Which **plan**?", "The new one"]
+    assert not got["reopened"]["resolved"] and got["wide"]["anchor"] is None
+    assert got["refused"] == {"status": 400, "code": "invalid_anchor"}
+    status, listed = await fetch_json(
+        server_url + "omniforge/api/rooms/kanban-board/board:ts/threads", token=token
+    )
+    assert status == 200 and len(listed["threads"]) == 2
+
+
+def test_comments_need_a_text_root_and_keep_their_method_names():
+    base = {"app": "notes_app", "namespace": "notes"}
+    with pytest.raises(SpecError) as info:
+        RealtimeAgent({**base, "channels": [{"kind": "page", "document": {"items": "array"},
+                                             "comments": True}]})  # fmt: skip
+    assert ("channels[0].comments", "comments need a text root to anchor threads to") in (
+        info.value.problems
+    )
+    with pytest.raises(SpecError) as info:
+        RealtimeAgent({**base, "channels": [{"kind": "page", "document": {"threads": "text"},
+                                             "comments": True}]})  # fmt: skip
+    assert info.value.problems[0][0] == "channels[0].document.threads"
+    # Without comments, a root may be called so.
+    RealtimeAgent({**base, "channels": [{"kind": "page", "document": {"threads": "text"}}]})
 
 
 #: Node.js: the generated inventory client edits a room and leaves with close() at once, then exits.

@@ -11,6 +11,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
+import random
+import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -649,21 +652,85 @@ async def test_a_key_rotation_reseals_comments(tmp_path):
         await after.close()
 
 
-async def test_three_clients_typing_at_random_agree_with_the_server_on_every_anchor(
+#: How long the five clients of the drift test type (CI's longer run sets 60).
+DRIFT_SECONDS = float(os.environ.get("OMNIFORGE_DRIFT_SECONDS", "5"))
+
+# What the UI does with a thread's relative positions (src/comments/anchors.ts, positionOf):
+# Yjs's own createAbsolutePositionFromRelativePosition in its copy of the document, a range of
+# UTF-16 units [from, max(from, to)).
+_YJS_POSITIONS = """
+import * as Y from 'yjs'
+let input = ''
+for await (const chunk of process.stdin) input += chunk
+const { update, anchors } = JSON.parse(input)
+const doc = new Y.Doc()
+Y.applyUpdate(doc, Buffer.from(update, 'base64'))
+const text = doc.getText('code')
+const s = text.toString()
+const out = anchors.map(([a, b]) => {
+  const from = Y.createAbsolutePositionFromRelativePosition(
+    Y.decodeRelativePosition(Buffer.from(a, 'base64')), doc)
+  const to = Y.createAbsolutePositionFromRelativePosition(
+    Y.decodeRelativePosition(Buffer.from(b, 'base64')), doc)
+  if (!from || !to || from.type !== text || to.type !== text) return null
+  const end = Math.max(from.index, to.index)
+  return [s.slice(0, from.index).length, from.index, end, s.slice(from.index, end)]
+})
+process.stdout.write(JSON.stringify({ text: s, out }))
+"""
+
+
+async def _yjs_positions(update: bytes, anchors: list[list[str]]) -> dict:
+    node = shutil.which("node")
+    assert node, "node is needed (the README's test command installs tests/js)"
+    proc = await asyncio.create_subprocess_exec(
+        node, "--input-type=module", "-e", _YJS_POSITIONS,
+        cwd=Path(__file__).parent / "js",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    payload = {"update": base64.b64encode(update).decode(), "anchors": anchors}
+    out, err = await asyncio.wait_for(proc.communicate(json.dumps(payload).encode()), 60)
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+def _code_points(s: str, units: int) -> int:
+    """The character index of UTF-16 offset ``units`` of ``s``."""
+    return len(s.encode("utf-16-le")[: 2 * units].decode("utf-16-le"))
+
+
+async def _all_threads(server_url: str, token: str, room: str) -> list[dict]:
+    threads, after = [], ""
+    while True:
+        status, page = await call(server_url, token, room, f"/threads?limit=200{after}")
+        assert status == 200, page
+        threads += page["threads"]
+        if not page["next"]:
+            return threads
+        after = f"&after={page['next']}"
+
+
+async def test_five_clients_typing_for_a_while_agree_with_the_server_on_every_anchor(
     server_url, token
 ):
-    """Real clients of a real server: three pycrdt clients edit at random (non-ASCII included)
-    while threads are made over REST on ranges of the server's text; once all have synced,
-    each thread's anchor reads the same text from the server and from every client.
+    """Anchors never drift: five pycrdt clients of a real server type at random positions at
+    once (inserts and deletes, non-ASCII included) for ``OMNIFORGE_DRIFT_SECONDS``, while
+    threads are made over REST on ranges of the server's text and from relative positions a
+    client made on its own copy. Once all have synced, every thread's range and text as each
+    client computes it from the relative positions (anchors.py, as the server does; and Yjs's
+    own resolution, as the UI does) is the server's REST answer.
 
-    Typed characters stay in the BMP: pycrdt 0.14 clients typing concurrently next to a
-    character beyond it (an emoji: two UTF-16 units) can send updates another pycrdt client
-    panics on (``update.rs``, a split inside the pair); the emoji of the seed text stays."""
-    import random
-
-    rng = random.Random(20)
-    room = "idea:fuzz"
-    docs = [Doc() for _ in range(3)]
+    Typed characters stay in the BMP (é and 中: two and three UTF-8 bytes, one UTF-16 unit),
+    and the seed's emoji is typed once, before anyone else: pycrdt 0.14 clients typing
+    concurrently next to a character beyond the BMP (two UTF-16 units) can send updates
+    another pycrdt client panics on (``update.rs``, a split inside the pair)."""
+    seed = random.randrange(1 << 30)
+    print(f"drift seed {seed}, {DRIFT_SECONDS} s")
+    room = "idea:drift"
+    docs = [Doc() for _ in range(5)]
+    loop = asyncio.get_running_loop()
+    refused = made = 0
     async with contextlib.AsyncExitStack() as stack:
         conns = [
             await stack.enter_async_context(connect_room(server_url, room, d, token=token))
@@ -671,38 +738,98 @@ async def test_three_clients_typing_at_random_agree_with_the_server_on_every_anc
         ]
         docs[0].get("code", type=Text).insert(0, "start 🎉 of the text\n")
         await conns[0].confirm(10)
-        made = []
-        for step in range(40):
-            who = rng.randrange(3)
-            _apply(
-                docs[who].get("code", type=Text),
-                rng.random() < 0.7,
-                rng.random(),
-                "".join(rng.choice("ab é中\n") for _ in range(rng.randint(1, 3))),
-                rng.randint(1, 3),
-            )
-            if step % 5 == 4:
-                await conns[who].confirm(10)
-                _, info = await fetch_json(api(server_url, room), token=token)
-                length = len(info["content"]["code"])
-                if length >= 2:
-                    start = rng.randrange(length - 1)
-                    end = min(length, start + rng.randint(1, 4))
-                    made.append(await thread_on(server_url, token, room, start, end))
+        await wait_for(lambda: all(str(d.get("code", type=Text)) for d in docs), timeout=10)
+        deadline = loop.time() + DRIFT_SECONDS
+
+        async def typist(who: int) -> None:
+            rng = random.Random(seed * 8 + who)
+            text = docs[who].get("code", type=Text)
+            while loop.time() < deadline:
+                long = len(str(text)) > 300
+                _apply(
+                    text,
+                    rng.random() < (0.3 if long else 0.65),
+                    rng.random(),
+                    "".join(rng.choice("ab é中\n") for _ in range(rng.randint(1, 4))),
+                    rng.randint(1, 4),
+                )
+                await asyncio.sleep(rng.uniform(0.01, 0.05))
+
+        async def commenter() -> None:
+            nonlocal refused, made
+            rng = random.Random(seed * 8 + 7)
+            while loop.time() < deadline:
+                await asyncio.sleep(rng.uniform(0, 0.02))
+                if rng.random() < 0.5:  # indices in the server's text as it is now
+                    _, info = await fetch_json(api(server_url, room), token=token)
+                    length = len(info["content"]["code"])
+                    start = rng.randrange(max(1, length - 1))
+                    anchor = {"root": "code", "start": start,
+                              "end": min(length, start + rng.randint(1, 6))}  # fmt: skip
+                else:  # relative positions a client made on its copy
+                    who = rng.randrange(5)
+                    await conns[who].confirm(10)
+                    s = str(docs[who].get("code", type=Text))
+                    if len(s) < 2:
+                        continue
+                    start = rng.randrange(len(s) - 1)
+                    rel = TextView(docs[who], "code").anchor(
+                        start, min(len(s), start + rng.randint(1, 6))
+                    )
+                    anchor = {"root": "code", "relative": {
+                        "start": base64.b64encode(rel[0]).decode(),
+                        "end": base64.b64encode(rel[1]).decode(),
+                    }}  # fmt: skip
+                status, thread = await call(server_url, token, room, "/threads", "POST",
+                                            {"body": "here", "anchor": anchor})  # fmt: skip
+                if status == 201:
+                    made += 1
+                else:  # the range moved or went meanwhile
+                    assert (status, thread.get("error")) == (400, "invalid_anchor"), thread
+                    refused += 1
+
+        await asyncio.gather(*(typist(i) for i in range(5)), commenter())
+        t0 = loop.time()
         for conn in conns:
-            await conn.confirm(10)
-        await wait_for(lambda: len({str(d.get("code", type=Text)) for d in docs}) == 1, timeout=10)
-        _, page = await call(server_url, token, room, "/threads?limit=200")
-        assert len(page["threads"]) == len(made) >= 5
-        for thread in page["threads"]:
-            rel = thread["anchor"]["relative"]
-            start, end = (base64.b64decode(rel["start"]), base64.b64decode(rel["end"]))
-            on_server = (thread["anchor"]["start"], thread["anchor"]["end"],
-                         thread["anchor"]["text"], thread["orphaned"])  # fmt: skip
-            for doc in docs:
-                mine = TextView(doc, "code").resolve(start, end)
-                assert (mine.start, mine.end, mine.text if not mine.orphaned else
-                        thread["anchor"]["text"], mine.orphaned) == on_server  # fmt: skip
+            await conn.confirm(30)
+        await wait_for(lambda: len({str(d.get("code", type=Text)) for d in docs}) == 1, timeout=30)
+        threads = await _all_threads(server_url, token, room)
+        print(f"synced and listed in {loop.time() - t0:.2f} s")
+        print(
+            f"{made} threads, {refused} refused, text of {len(str(docs[0].get('code', type=Text)))}"
+        )
+        assert len(threads) == made >= 5
+        orphaned = sum(t["orphaned"] for t in threads)
+        assert orphaned < made  # the test reads live ranges, not only orphaned ones
+        decoded = [
+            [base64.b64decode(t["anchor"]["relative"][k]) for k in ("start", "end")]
+            for t in threads
+        ]
+        for doc in docs:
+            views = TextView(doc, "code").resolve_all([tuple(d) for d in decoded])
+            for thread, mine in zip(threads, views, strict=True):
+                on_server = thread["anchor"]
+                assert (mine.start, mine.end, mine.orphaned) == (
+                    on_server["start"], on_server["end"], thread["orphaned"],
+                ), thread  # fmt: skip
+                if not mine.orphaned:
+                    assert mine.text == on_server["text"], thread
+        yjs = await _yjs_positions(
+            docs[0].get_update(), [[t["anchor"]["relative"][k] for k in ("start", "end")]
+                                   for t in threads]
+        )  # fmt: skip
+        s = yjs["text"]
+        assert s == str(docs[0].get("code", type=Text))
+        for thread, found in zip(threads, yjs["out"], strict=True):
+            assert found is not None, thread
+            start, from16, to16, covered = found
+            on_server = thread["anchor"]
+            assert start == on_server["start"], (thread, found)
+            if thread["orphaned"]:
+                assert from16 == to16, (thread, found)
+            else:
+                assert _code_points(s, to16) == on_server["end"], (thread, found)
+                assert covered == on_server["text"], (thread, found)
 
 
 async def test_an_orphaned_thread_keeps_the_text_it_covered_just_before(server_url, token):

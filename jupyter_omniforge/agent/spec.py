@@ -114,6 +114,10 @@ class SpecError(ValueError):
 # -- reading ---------------------------------------------------------------------------------------
 
 
+#: What ``comments: true`` adds to a kind's room classes (a root may not be named so there).
+COMMENT_MEMBERS = frozenset({"threads", "comment", "reply", "resolve", "reopen"})
+
+
 class _Mapping(dict):  # type: ignore[type-arg]
     """A mapping read from the spec file, remembering keys that appeared twice."""
 
@@ -318,6 +322,13 @@ class ChannelModel:
     room_class: str
     roots: list[tuple[str, str]]
     events: list[EventModel]
+    #: Whether the rooms have comment threads (``comments: true``).
+    comments: bool = False
+
+    @property
+    def comment_root(self) -> str:
+        """The Text root threads are anchored to: the first declared one."""
+        return next(root for root, yjs_type in self.roots if yjs_type == "text")
 
     @property
     def expected_content(self) -> dict[str, Any]:
@@ -352,6 +363,11 @@ class Spec:
     @property
     def npm_name(self) -> str:
         return self.app.replace("_", "-") + "-client"
+
+    @property
+    def comments(self) -> bool:
+        """Whether any kind has comment threads."""
+        return any(c.comments for c in self.channels)
 
     @property
     def xml_roots(self) -> bool:
@@ -424,6 +440,10 @@ def _semantic_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             path = f"{at}.document.{root}"
             if keyword.iskeyword(root) or root in CLIENT_MEMBERS:
                 found.append((path, f"{root!r} is a reserved name in the generated clients"))
+            elif channel.get("comments") and root in COMMENT_MEMBERS:
+                found.append((path, f"{root!r} is a comment method of the generated clients"))
+        if channel.get("comments") and "text" not in channel.get("document", {}).values():
+            found.append((f"{at}.comments", "comments need a text root to anchor threads to"))
         for event_type in channel.get("events", {}):
             path = f"{at}.events.{event_type}"
             if event_type in builtin:
@@ -490,8 +510,14 @@ def _model(data: dict[str, Any]) -> Spec:
                     hook=hook_name(name),
                 )
             )
-        channels.append(ChannelModel(kind, pascal(kind) + "Room", list(document.items()), events))
-        normalized_channels.append({"kind": kind, "document": document, "events": events_in})
+        comments = bool(channel.get("comments", False))
+        channels.append(
+            ChannelModel(kind, pascal(kind) + "Room", list(document.items()), events, comments)
+        )
+        shipped = {"kind": kind, "document": document, "events": events_in}
+        if comments:  # only when asked: the specs before it ship the same spec.json
+            shipped["comments"] = True
+        normalized_channels.append(shipped)
     fields = dict(sorted(data.get("presence", {}).get("fields", {}).items()))
     normalized = {
         "app": data["app"],

@@ -123,6 +123,8 @@ class TextView:
         its last with assoc -1, both live in this text) and where they are now."""
         items = []
         for name, data, assoc in (("start", start, 0), ("end", end, -1)):
+            if _item_of(data) is None:
+                raise InvalidAnchor(f"anchor.relative.{name} is not a relative position")
             try:
                 found = StickyIndex.decode(data).to_json()
             except BaseException as e:
@@ -152,7 +154,7 @@ class TextView:
         this document (never a panic)."""
         try:
             item = _item_of(data)
-            if item is not None and not item[1] < self._state_of(item[0]):
+            if item is None or not item[1] < self._state_of(item[0]):
                 return None
             offset = StickyIndex.decode(data, self._text).get_index(txn)
         except BaseException as e:
@@ -189,20 +191,35 @@ class TextView:
         return found
 
 
+#: An anchor's relative positions end with their assoc, a lib0 signed varint: 0 or -1.
+_ASSOCS = (b"\x00", b"\x41")
+
+
 def _item_of(data: bytes) -> tuple[int, int] | None:
-    """``(client, clock)`` of the item an encoded relative position names (lib0: tag 0, then
-    both as varints); None for one relative to a whole type."""
-    tag, at = _varint(data, 0)
-    if tag != 0:
+    """``(client, clock)`` of the character an encoded relative position names, when ``data``
+    is exactly what an anchor's position is (lib0: tag 0, client and clock as varints, assoc 0
+    or -1); None for anything else (relative to a whole type, truncated, trailing bytes, ids
+    out of range), which then never reaches pycrdt: its decoder panics on malformed input."""
+    try:
+        tag, at = _varint(data, 0)
+        if tag != 0:
+            return None
+        client, at = _varint(data, at)
+        clock, at = _varint(data, at)
+    except IndexError:
         return None
-    client, at = _varint(data, at)
-    clock, _ = _varint(data, at)
+    if client >= 1 << 53 or clock >= 1 << 53 or data[at:] not in _ASSOCS:
+        return None
     return client, clock
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """An unsigned lib0 varint at ``at`` (at most 10 bytes): ``(value, next offset)``;
+    IndexError when it runs past the end or is longer."""
     value = shift = 0
     while True:
+        if shift > 63:
+            raise IndexError("varint too long")
         byte = data[at]
         at += 1
         value |= (byte & 0x7F) << shift

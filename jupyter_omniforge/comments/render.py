@@ -46,8 +46,10 @@ def _renderer() -> MarkdownIt:
     return md
 
 
+@lru_cache(maxsize=1024)
 def to_html(body: str) -> str:
-    """``body`` (Markdown) as safe HTML."""
+    """``body`` (Markdown) as safe HTML. Cached: a thread list renders the same comments
+    again on every read (a page of 50 threads is a few hundred of them at most)."""
     return _renderer().render(body)
 
 

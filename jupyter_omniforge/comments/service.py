@@ -14,6 +14,10 @@ open, its anchors are re-read once per burst of updates (one refresh per event-l
 the updates the tick applied), so the text they covered just before a deletion is known; the
 store is written only when a thread becomes orphaned, or when a read finds the stored text
 stale. Text typed and deleted within one tick is missed: the thread keeps the text before it.
+A refresh costs time that grows with the document's history (pycrdt walks its blocks), so
+once a refresh of a room takes 2 ms or more, the next waits four times as long: however fast
+people type, refreshes take at most a fifth of the event loop, and under such load "one tick"
+above becomes "the time between two refreshes".
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pycrdt import Doc
 
 from ..errors import Forbidden, OmniForgeError, RoomNotFound, ValidationError
 from ..history import authorship
+from ..store.base import MalformedCommentRow
 from . import render
 from .anchors import InvalidAnchor, Resolved, TextView
 
@@ -54,6 +59,10 @@ _EMOJI_MAX = 32
 #: Rooms whose document reading (and anchors read in it) is kept while it stays current.
 _READINGS_KEPT = 16
 _GONE = Resolved(0, 0, "", True)
+#: An open room's anchors are refreshed at most once per this many times its last refresh took,
+#: when that was at least ``_REFRESH_CHEAP`` seconds (else on the next tick).
+_REFRESH_SPACING = 4.0
+_REFRESH_CHEAP = 0.002
 
 
 class ThreadNotFound(OmniForgeError):
@@ -69,6 +78,14 @@ class CommentNotFound(OmniForgeError):
 class CommentTooLarge(ValidationError):
     http_status = 413
     code = "too_large"
+
+
+class UnreadableComment(OmniForgeError):
+    """A stored thread or comment that is not one the server could have written (another tool,
+    a damaged database): lists skip it; asked for alone, it is this, with the reason."""
+
+    http_status = 500
+    code = "malformed_row"
 
 
 def user_of(identity: Identity) -> dict[str, Any]:
@@ -127,6 +144,7 @@ class Comments:
         # Open rooms' anchored threads (None: being loaded), and rooms with a refresh queued.
         self._tracked: dict[str, dict[str, _Tracked] | None] = {}
         self._queued: set[str] = set()
+        self._next_refresh: dict[str, float] = {}  # loop time before which a room waits
         self._tracked_room: dict[str, int] = {}  # id() of the Room object tracked per key
         self._tasks: set[asyncio.Task[Any]] = set()
         self._readings: dict[str, _Reading] = {}
@@ -208,13 +226,20 @@ class Comments:
     def _place(
         self, key: str, thread: dict[str, Any], resolved: Resolved | None, *, persist: bool
     ) -> tuple[tuple[int, int, int, int], dict[str, Any]]:
-        """The thread as the API shows it (anchor current) and its sort key. A thread found
-        orphaned is recorded so (with the last text it covered); with ``persist``, so is a
-        text that changed since it was stored."""
+        """The thread as the API shows it (anchor current) and its sort key."""
+        sort, last = self._order(key, thread, resolved, persist=persist)
+        return sort, self._shown(thread, resolved, last)
+
+    def _order(
+        self, key: str, thread: dict[str, Any], resolved: Resolved | None, *, persist: bool
+    ) -> tuple[tuple[int, int, int, int], str]:
+        """The thread's sort key, and the text its anchor shows. A thread found orphaned is
+        recorded so (with the last text it covered); with ``persist``, so is a text that
+        changed since it was stored."""
         anchor = thread["anchor"]
         tid = int(thread["id"])
         if anchor is None or resolved is None:
-            return (1, 0, 0, tid), {**thread, "anchor": None, "orphaned": False}
+            return (1, 0, 0, tid), ""
         last = anchor["text"]
         if resolved.orphaned:
             tracked = (self._tracked.get(key) or {}).get(thread["id"])
@@ -224,6 +249,16 @@ class Comments:
                 self._spawn(self.store.set_anchor_text(key, thread["id"], last, True))
         elif thread["orphaned"] or (persist and resolved.text != anchor["text"]):
             self._spawn(self.store.set_anchor_text(key, thread["id"], resolved.text, False))
+        sort = (1, 0, 0, tid) if resolved.orphaned else (0, resolved.start, resolved.end, tid)
+        return sort, last
+
+    def _shown(
+        self, thread: dict[str, Any], resolved: Resolved | None, last: str
+    ) -> dict[str, Any]:
+        """The THREAD as the API shows it, its anchor where :meth:`_order` found it."""
+        anchor = thread["anchor"]
+        if anchor is None or resolved is None:
+            return {**thread, "anchor": None, "orphaned": False}
         shown = {
             "root": anchor["root"],
             "start": resolved.start,
@@ -231,12 +266,30 @@ class Comments:
             "text": last if resolved.orphaned else resolved.text,
             "relative": {"start": _b64(anchor["start"]), "end": _b64(anchor["end"])},
         }
-        sort = (1, 0, 0, tid) if resolved.orphaned else (0, resolved.start, resolved.end, tid)
-        return sort, {**thread, "anchor": shown, "orphaned": resolved.orphaned}
+        return {**thread, "anchor": shown, "orphaned": resolved.orphaned}
 
     def _comment(self, comment: dict[str, Any]) -> dict[str, Any]:
+        """The COMMENT as the API shows it (with its HTML). :class:`UnreadableComment` for a
+        stored body over ``max_bytes`` (no writer through us makes one, and rendering it could
+        take the server's time)."""
+        size = len(comment["body"].encode())
+        if size > self.max_bytes:
+            raise UnreadableComment(
+                f"comment {comment['id']}'s stored body of {size} bytes is over the limit of "
+                f"{self.max_bytes} (comment_max_bytes)"
+            )
         shown = {k: v for k, v in comment.items() if k != "room"}
         shown["html"] = render.to_html(comment["body"])
+        return shown
+
+    def _comments(self, comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`_comment` of each, skipping (logged) those it refuses."""
+        shown = []
+        for comment in comments:
+            try:
+                shown.append(self._comment(comment))
+            except UnreadableComment as e:
+                self.log.error("comments: skipped: %s", e)
         return shown
 
     async def list(
@@ -266,17 +319,22 @@ class Comments:
                 strict=True,
             )
         )
-        placed = sorted(
-            (self._place(key, t, where.get(t["id"]), persist=False) for t in threads),
+        # Every thread is ordered (document order needs every anchor, read once per state of
+        # the document); only the page is shaped for the API, with its comments.
+        ordered = sorted(
+            ((*self._order(key, t, where.get(t["id"]), persist=False), t) for t in threads),
             key=lambda p: p[0],
         )
         if bound is not None:
-            placed = [p for p in placed if p[0] > bound]
-        page, more = placed[:limit], len(placed) > limit
-        comments = await self.store.comments(key, [t["id"] for _, t in page])
+            ordered = [p for p in ordered if p[0] > bound]
+        page, more = ordered[:limit], len(ordered) > limit
+        comments = await self.store.comments(key, [t["id"] for _, _, t in page])
         shown = [
-            {**t, "comments": [self._comment(c) for c in comments.get(t["id"], [])]}
-            for _, t in page
+            {
+                **self._shown(t, where.get(t["id"]), last),
+                "comments": self._comments(comments.get(t["id"], [])),
+            }
+            for _, last, t in page
         ]
         cursor = "-".join(map(str, page[-1][0])) if more else None
         return {"threads": shown, "next": cursor}
@@ -284,7 +342,7 @@ class Comments:
     async def get(self, name: RoomName, thread_id: str) -> dict[str, Any]:
         """One THREAD with its comments; :class:`ThreadNotFound`."""
         key = str(name)
-        thread = await self.store.thread(key, thread_id)
+        thread = await self._stored_thread(key, thread_id)
         if thread is None:
             raise ThreadNotFound(f"room {name} has no thread {thread_id[:100]!r}")
         reading = await self._reading(name)
@@ -293,8 +351,14 @@ class Comments:
             (resolved,) = self._resolve(name, reading, [thread["anchor"]])
         _, shown = self._place(key, thread, resolved, persist=True)
         comments = await self.store.comments(key, [thread["id"]])
-        shown["comments"] = [self._comment(c) for c in comments.get(thread["id"], [])]
+        shown["comments"] = self._comments(comments.get(thread["id"], []))
         return shown
+
+    async def _stored_thread(self, key: str, thread_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.store.thread(key, thread_id)
+        except MalformedCommentRow as e:
+            raise UnreadableComment(f"thread {thread_id[:100]!r} is unreadable: {e}") from None
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -390,7 +454,10 @@ class Comments:
         return shown
 
     async def _own(self, name: RoomName, comment_id: str) -> dict[str, Any]:
-        comment = await self.store.comment(str(name), comment_id)
+        try:
+            comment = await self.store.comment(str(name), comment_id)
+        except MalformedCommentRow as e:
+            raise UnreadableComment(f"comment {comment_id[:100]!r} is unreadable: {e}") from None
         if comment is None:
             raise CommentNotFound(f"room {name} has no comment {comment_id[:100]!r}")
         return comment
@@ -414,15 +481,23 @@ class Comments:
     async def delete_comment(
         self, name: RoomName, comment_id: str, identity: Identity, *, admin: bool
     ) -> None:
-        """The author deletes their comment; an admin any."""
-        found = await self._own(name, comment_id)
+        """The author deletes their comment; an admin any (an unreadable one too)."""
+        try:
+            found = await self._own(name, comment_id)
+        except UnreadableComment:
+            if not admin:
+                raise
+            found = {"author": {"username": identity.username}}
         if found["author"]["username"] != identity.username and not admin:
             raise Forbidden(f"{identity.username} may not delete another user's comment")
         key = str(name)
         thread_id = await self.store.delete_comment(key, comment_id)
         if thread_id is None:
             raise CommentNotFound(f"room {name} has no comment {comment_id[:100]!r}")
-        gone = await self.store.thread(key, thread_id) is None
+        try:
+            gone = await self.store.thread(key, thread_id) is None
+        except MalformedCommentRow:
+            gone = False
         if gone:
             self._untrack(key, thread_id)
         data = {"thread": thread_id, "comment": comment_id, "thread_deleted": gone}
@@ -431,9 +506,15 @@ class Comments:
     async def delete_thread(
         self, name: RoomName, thread_id: str, identity: Identity, *, admin: bool
     ) -> None:
-        """The thread's author deletes it (with every reply); an admin any."""
+        """The thread's author deletes it (with every reply); an admin any (an unreadable one
+        too)."""
         key = str(name)
-        thread = await self.store.thread(key, thread_id)
+        try:
+            thread = await self._stored_thread(key, thread_id)
+        except UnreadableComment:
+            if not admin:
+                raise
+            thread = {"author": {"username": identity.username}}
         if thread is None:
             raise ThreadNotFound(f"room {name} has no thread {thread_id[:100]!r}")
         if thread["author"]["username"] != identity.username and not admin:
@@ -450,7 +531,11 @@ class Comments:
             raise ValidationError('the body must be {"resolved": true | false}')
         key = str(name)
         by = user_of(identity) if resolved else None
-        if await self.store.set_resolved(key, thread_id, resolved, by) is None:
+        try:
+            changed = await self.store.set_resolved(key, thread_id, resolved, by)
+        except MalformedCommentRow as e:
+            raise UnreadableComment(f"thread {thread_id[:100]!r} is unreadable: {e}") from None
+        if changed is None:
             raise ThreadNotFound(f"room {name} has no thread {thread_id[:100]!r}")
         event = "thread.resolved" if resolved else "thread.reopened"
         await self._send(key, event, identity, {"thread": thread_id})
@@ -468,7 +553,10 @@ class Comments:
             raise ValidationError(f"emoji must be a short string (at most {_EMOJI_MAX} chars)")
         if not isinstance(on, bool):
             raise ValidationError("on must be true or false")
-        comment = await self.store.react(str(name), comment_id, emoji, identity.username, on)
+        try:
+            comment = await self.store.react(str(name), comment_id, emoji, identity.username, on)
+        except MalformedCommentRow as e:
+            raise UnreadableComment(f"comment {comment_id[:100]!r} is unreadable: {e}") from None
         if comment is None:
             raise CommentNotFound(f"room {name} has no comment {comment_id[:100]!r}")
         shown = self._comment(comment)
@@ -577,6 +665,18 @@ class Comments:
         self._refresh(key)
 
     def _refresh(self, key: str) -> None:
+        began = time.perf_counter()
+        try:
+            self._refresh_now(key)
+        finally:
+            took = time.perf_counter() - began
+            if key in self._tracked and took >= _REFRESH_CHEAP:
+                wait = _REFRESH_SPACING * took
+                self._next_refresh[key] = asyncio.get_running_loop().time() + wait
+            else:
+                self._next_refresh.pop(key, None)
+
+    def _refresh_now(self, key: str) -> None:
         self._queued.discard(key)
         tracked = self._tracked.get(key)
         room = self.manager.get(key)
@@ -610,6 +710,7 @@ class Comments:
     def _forget_room(self, key: str) -> None:
         self._tracked.pop(key, None)
         self._tracked_room.pop(key, None)
+        self._next_refresh.pop(key, None)
 
     def user_joined(self, room: Room, identity: Identity) -> None:
         if room.key not in self._tracked or self._tracked_room.get(room.key) != id(room):
@@ -625,7 +726,12 @@ class Comments:
         key = room.key
         if self._tracked.get(key) and key not in self._queued:
             self._queued.add(key)
-            asyncio.get_running_loop().call_soon(self._refresh, key)
+            loop = asyncio.get_running_loop()
+            wait = self._next_refresh.get(key, 0.0) - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self._refresh, key)
+            else:
+                loop.call_soon(self._refresh, key)
 
     def awareness_changed(self, room: Room, awareness_update: bytes, origin: Any) -> None:
         pass

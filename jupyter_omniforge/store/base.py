@@ -192,6 +192,11 @@ class HistoryStore(ABC):
         return await self.get_version(room, newest[0]["id"]) if newest else None
 
 
+class MalformedCommentRow(StoreError):
+    """A stored comment row that is not one a store could have written; ``str(error)`` says
+    what is wrong with it."""
+
+
 class CommentStore(ABC):
     """Comment threads of each room, their comments and reactions, and the notifications of
     each user (mentions). The server is the only writer: authors come from identities.
@@ -211,7 +216,14 @@ class CommentStore(ABC):
     A NOTIFICATION is ``{"id", "user", "room", "thread", "comment", "by": USER,
     "created": float, "read": bool, "excerpt": str}`` (``excerpt`` sealed).
 
-    With a cipher, sealed parts are sealed with associated data naming their row."""
+    With a cipher, sealed parts are sealed with associated data naming their row.
+
+    Stored rows are untrusted (anything with the database can write them): lists skip a row
+    that is not a valid THREAD, COMMENT or NOTIFICATION (logged with the reason, counted in
+    :attr:`malformed`); a single read of one raises :class:`MalformedCommentRow`."""
+
+    #: Stored rows found malformed since start.
+    malformed: int = 0
 
     @abstractmethod
     async def add_thread(

@@ -40,6 +40,11 @@ class PostgresCommentStore(CommentStore):
     _thread = SQLiteCommentStore._thread
     _comment = SQLiteCommentStore._comment
     _note = SQLiteCommentStore._note
+    # ...and checked the same way: a malformed row is skipped in lists, refused alone.
+    malformed = 0
+    _checked = SQLiteCommentStore._checked
+    _bad = SQLiteCommentStore._bad
+    _one = SQLiteCommentStore._one
 
     def _sealed(self, clear: str, part: str, room: str, row_id: int) -> tuple[bytes, str | None]:
         data = clear.encode()
@@ -91,7 +96,7 @@ class PostgresCommentStore(CommentStore):
         rows = await self._rows(
             f"SELECT {_THREAD_COLUMNS} FROM comment_threads WHERE {where} ORDER BY id", (room,)
         )
-        return [self._thread(row) for row in rows]
+        return self._checked("thread", rows, self._thread)
 
     async def thread(self, room: str, thread_id: str) -> dict[str, Any] | None:
         tid = _row_id(thread_id)
@@ -101,7 +106,7 @@ class PostgresCommentStore(CommentStore):
             f"SELECT {_THREAD_COLUMNS} FROM comment_threads WHERE id = %s AND room = %s",
             (tid, room),
         )
-        return self._thread(rows[0]) if rows else None
+        return self._one("thread", rows[0], self._thread) if rows else None
 
     async def delete_thread(self, room: str, thread_id: str) -> bool:
         tid = _row_id(thread_id)
@@ -176,9 +181,11 @@ class PostgresCommentStore(CommentStore):
 
         rows, reactions = await self._db.run(read)
         found: dict[str, list[dict[str, Any]]] = {str(tid): [] for tid in tids}
-        for row in rows:
-            comment = self._comment(row, reactions.get(row[0], {}))
-            found[comment["thread"]].append(comment)
+        shaped = self._checked(
+            "comment", rows, lambda row: self._comment(row, reactions.get(row[0], {}))
+        )
+        for comment in shaped:
+            found.setdefault(comment["thread"], []).append(comment)
         return found
 
     async def comment(self, room: str, comment_id: str) -> dict[str, Any] | None:
@@ -197,7 +204,10 @@ class PostgresCommentStore(CommentStore):
             return row, (await _reactions(conn, [cid])).get(cid, {})
 
         found = await self._db.run(read)
-        return None if found is None else self._comment(*found)
+        if found is None:
+            return None
+        row, reactions = found
+        return self._one("comment", row, lambda row: self._comment(row, reactions))
 
     async def add_comment(
         self, room: str, thread_id: str, author: User, body: str
@@ -281,7 +291,7 @@ class PostgresCommentStore(CommentStore):
             )
             return await cursor.fetchall()
 
-        return [self._note(row) for row in await self._db.run(insert)]
+        return self._checked("notification", await self._db.run(insert), self._note)
 
     async def notifications(
         self, user: str, *, unread: bool = False, limit: int = 50
@@ -297,7 +307,7 @@ class PostgresCommentStore(CommentStore):
             return await cursor.fetchall(), await _unread(conn, user)
 
         rows, count = await self._db.run(read)
-        return [self._note(row) for row in rows], count
+        return self._checked("notification", rows, self._note), count
 
     async def mark_read(self, user: str, ids: list[str] | None) -> int:
         row_ids = None if ids is None else [i for i in map(_row_id, ids) if i is not None]

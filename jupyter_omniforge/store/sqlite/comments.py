@@ -6,20 +6,33 @@ sticky indexes and the text it covered last), ``comments``, ``comment_reactions`
 text, a notification's excerpt) with associated data naming its part, room and row; who wrote,
 when, and the anchor's relative positions (ids and clocks, no content) are metadata in the
 clear, like an update's author.
+
+**Rows are read as untrusted.** Anything with the database file (another tool, an older
+release, a damaged page) can write a row of any type into any column: every row is checked as
+it is shaped (:class:`MalformedCommentRow` says what is wrong), and a list skips the bad ones, logs
+each with its reason and counts them in :attr:`SQLiteCommentStore.malformed`, so one bad row
+never fails a listing. A single read of a bad row raises :class:`MalformedCommentRow`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import re
 import sqlite3
 import time
-from functools import partial
+from collections.abc import Callable, Iterable
+from functools import lru_cache, partial
 from typing import Any
 
-from ..base import CommentStore
+from ... import strictjson
+from ..base import CommentStore, MalformedCommentRow
 from ..crypto import Cipher, CipherError
 from .database import Database
 from .sealing import comment_ad
+
+_log = logging.getLogger(__name__)
 
 User = dict[str, Any]
 
@@ -30,6 +43,12 @@ _COMMENT_COLUMNS = "id, thread, room, author, created, edited, body, kid"
 _NOTE_COLUMNS = 'id, "user", room, thread, comment, by, created, read, excerpt, kid'
 
 
+#: Longest stored USER JSON, encoded relative position and root name read back.
+_USER_MAX = 4096
+_POSITION_MAX = 150
+_ROOT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
+
 def _row_id(value: str) -> int | None:
     """The row id an opaque id names; None for anything we never handed out."""
     if not (isinstance(value, str) and value.isdecimal() and len(value) <= 18):
@@ -37,8 +56,76 @@ def _row_id(value: str) -> int | None:
     return int(value)
 
 
-def _user(text: str | None) -> User | None:
-    return None if text is None else json.loads(text)
+def _user(text: Any, column: str, optional: bool = False) -> User | None:
+    """A stored USER, checked: ``{"username": str, "name": str, "color": str | null}``."""
+    if text is None and optional:
+        return None
+    if not isinstance(text, str):
+        raise MalformedCommentRow(f"{column} is a {type(text).__name__}, not USER JSON")
+    try:
+        username, name, color = _parse_user(text)
+    except MalformedCommentRow as e:
+        raise MalformedCommentRow(f"{column}{e}") from None
+    return {"username": username, "name": name, "color": color}
+
+
+@lru_cache(maxsize=1024)
+def _parse_user(text: str) -> tuple[str, str, str | None]:
+    """The fields of USER JSON (cached: a room's threads have few authors, and a list reads
+    every one); :class:`MalformedCommentRow` with what is wrong, after the column's name."""
+    try:
+        user = strictjson.loads(text, max_depth=2, max_bytes=_USER_MAX)
+    except strictjson.InvalidJSON as e:
+        raise MalformedCommentRow(f": {e}") from None
+    if not isinstance(user, dict):
+        raise MalformedCommentRow(" is not a JSON object")
+    username, name, color = user.get("username"), user.get("name", ""), user.get("color")
+    if not isinstance(username, str) or not username:
+        raise MalformedCommentRow(".username is not a non-empty string")
+    if not isinstance(name, str) or not (color is None or isinstance(color, str)):
+        raise MalformedCommentRow(".name or .color is not a string")
+    return username, name, color
+
+
+def _int(value: Any, column: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedCommentRow(f"{column} is a {type(value).__name__}, not an integer")
+    return value
+
+
+def _time(value: Any, column: str, optional: bool = False) -> float | None:
+    """A stored time: a finite number of seconds (or None where ``optional``)."""
+    if value is None and optional:
+        return None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 0 <= value < 1e11
+    ):
+        raise MalformedCommentRow(f"{column} is not a time ({str(value)[:40]!r})")
+    return value
+
+
+def _blob(value: Any, column: str, most: int | None = None) -> bytes:
+    if isinstance(value, str):
+        value = value.encode()
+    elif isinstance(value, bytes | bytearray | memoryview):
+        value = bytes(value)
+    else:
+        raise MalformedCommentRow(f"{column} is a {type(value).__name__}, not bytes")
+    if most is not None and len(value) > most:
+        raise MalformedCommentRow(f"{column} of {len(value)} bytes is longer than {most}")
+    return value
+
+
+def _reactions_of(reactions: Any) -> dict[str, list[str]]:
+    """Stored reactions, keeping only emoji and usernames that are strings."""
+    return {
+        emoji: [user for user in users if isinstance(user, str)]
+        for emoji, users in reactions.items()
+        if isinstance(emoji, str)
+    }
 
 
 def _dump(user: User | None) -> str | None:
@@ -54,32 +141,68 @@ class SQLiteCommentStore(CommentStore):
 
     # -- sealing ---------------------------------------------------------------------------------
 
-    def _open(self, kid: str | None, data: bytes | None, part: str, room: str, row: int) -> str:
+    #: Stored rows skipped (or refused) because they are not ones we could have written.
+    malformed = 0
+
+    def _open(self, kid: Any, data: Any, part: str, room: str, row: int) -> str:
+        """The clear text of a (possibly sealed) column; :class:`MalformedCommentRow` if it cannot be
+        opened or is not UTF-8."""
         if data is None:
             return ""
-        if kid is None:
-            return bytes(data).decode()
-        if self._cipher is None:
-            raise CipherError(f"a comment row is sealed with key {kid} and no key is set")
-        return self._cipher.open(kid, bytes(data), comment_ad(part, room, row)).decode()
+        data = _blob(data, part)
+        try:
+            if kid is None:
+                return data.decode()
+            if not isinstance(kid, str):
+                raise MalformedCommentRow(f"{part}: kid is a {type(kid).__name__}")
+            if self._cipher is None:
+                raise CipherError(f"a comment row is sealed with key {kid} and no key is set")
+            return self._cipher.open(kid, data, comment_ad(part, room, row)).decode()
+        except UnicodeDecodeError:
+            raise MalformedCommentRow(f"{part} is not UTF-8") from None
+        except CipherError as e:
+            raise MalformedCommentRow(f"{part}: {e}") from None
+
+    def _checked(self, what: str, rows: Iterable[Any], shape: Callable[[Any], Any]) -> list[Any]:
+        """``shape`` of each row, skipping (logged, counted) those it finds malformed."""
+        found = []
+        for row in rows:
+            try:
+                found.append(shape(row))
+            except MalformedCommentRow as e:
+                self._bad(what, row, e)
+        return found
+
+    def _bad(self, what: str, row: Any, error: Exception) -> None:
+        self.malformed += 1
+        row_id = row[0] if isinstance(row, tuple) and row else "?"
+        _log.error("skipped stored %s %s: %s", what, str(row_id)[:40], error)
 
     def _thread(self, row: tuple) -> dict[str, Any]:
         (tid, room, author, created, by, at, orphaned, root, start, end, text, kid) = row
+        tid = _int(tid, "id")
+        if not isinstance(room, str):
+            raise MalformedCommentRow("room is not a string")
         anchor = None
         if root is not None:
+            if not isinstance(root, str) or not _ROOT.fullmatch(root):
+                raise MalformedCommentRow("root is not the name of a root")
             anchor = {
                 "root": root,
-                "start": bytes(start),
-                "end": bytes(end),
+                "start": _blob(start, "start", _POSITION_MAX),
+                "end": _blob(end, "end", _POSITION_MAX),
                 "text": self._open(kid, text, "text", room, tid),
             }
+        if orphaned not in (0, 1):  # False and True too
+            raise MalformedCommentRow("orphaned is not 0 or 1")
+        at = _time(at, "resolved_at", optional=True)
         return {
             "id": str(tid),
             "room": room,
-            "author": _user(author),
-            "created": created,
+            "author": _user(author, "author"),
+            "created": _time(created, "created"),
             "resolved": at is not None,
-            "resolved_by": _user(by),
+            "resolved_by": _user(by, "resolved_by", optional=True),
             "resolved_at": at,
             "orphaned": bool(orphaned),
             "anchor": anchor,
@@ -87,30 +210,46 @@ class SQLiteCommentStore(CommentStore):
 
     def _comment(self, row: tuple, reactions: dict[str, list[str]]) -> dict[str, Any]:
         cid, tid, room, author, created, edited, body, kid = row
+        cid = _int(cid, "id")
+        if not isinstance(room, str):
+            raise MalformedCommentRow("room is not a string")
         return {
             "id": str(cid),
-            "thread": str(tid),
+            "thread": str(_int(tid, "thread")),
             "room": room,
-            "author": _user(author),
-            "created": created,
-            "edited": edited,
+            "author": _user(author, "author"),
+            "created": _time(created, "created"),
+            "edited": _time(edited, "edited", optional=True),
             "body": self._open(kid, body, "body", room, cid),
-            "reactions": reactions,
+            "reactions": _reactions_of(reactions),
         }
 
     def _note(self, row: tuple) -> dict[str, Any]:
         nid, user, room, tid, cid, by, created, read, excerpt, kid = row
+        nid = _int(nid, "id")
+        if not isinstance(room, str) or not isinstance(user, str):
+            raise MalformedCommentRow("room or user is not a string")
+        if read not in (0, 1):
+            raise MalformedCommentRow("read is not 0 or 1")
         return {
             "id": str(nid),
             "user": user,
             "room": room,
-            "thread": str(tid),
-            "comment": str(cid),
-            "by": _user(by),
-            "created": created,
+            "thread": str(_int(tid, "thread")),
+            "comment": str(_int(cid, "comment")),
+            "by": _user(by, "by"),
+            "created": _time(created, "created"),
             "read": bool(read),
             "excerpt": self._open(kid, excerpt, "excerpt", room, nid),
         }
+
+    def _one(self, what: str, row: Any, shape: Callable[[Any], Any]) -> Any:
+        """``shape(row)``; a malformed row is logged and counted, and raised."""
+        try:
+            return shape(row)
+        except MalformedCommentRow as e:
+            self._bad(what, row, e)
+            raise
 
     # -- threads ---------------------------------------------------------------------------------
 
@@ -137,14 +276,14 @@ class SQLiteCommentStore(CommentStore):
                 (room,),
             ).fetchall()
         )
-        return [self._thread(row) for row in rows]
+        return self._checked("thread", rows, self._thread)
 
     async def thread(self, room: str, thread_id: str) -> dict[str, Any] | None:
         tid = _row_id(thread_id)
         if tid is None:
             return None
         row = await self._db.run(partial(_select_thread, room, tid))
-        return None if row is None else self._thread(row)
+        return None if row is None else self._one("thread", row, self._thread)
 
     async def delete_thread(self, room: str, thread_id: str) -> bool:
         tid = _row_id(thread_id)
@@ -184,9 +323,11 @@ class SQLiteCommentStore(CommentStore):
             return {}
         rows, reactions = await self._db.run(partial(_select_comments, room, tids))
         found: dict[str, list[dict[str, Any]]] = {str(tid): [] for tid in tids}
-        for row in rows:
-            comment = self._comment(row, reactions.get(row[0], {}))
-            found[comment["thread"]].append(comment)
+        shaped = self._checked(
+            "comment", rows, lambda row: self._comment(row, reactions.get(row[0], {}))
+        )
+        for comment in shaped:
+            found.setdefault(comment["thread"], []).append(comment)
         return found
 
     async def comment(self, room: str, comment_id: str) -> dict[str, Any] | None:
@@ -197,7 +338,7 @@ class SQLiteCommentStore(CommentStore):
         if found is None:
             return None
         row, reactions = found
-        return self._comment(row, reactions)
+        return self._one("comment", row, lambda row: self._comment(row, reactions))
 
     async def add_comment(
         self, room: str, thread_id: str, author: User, body: str
@@ -246,13 +387,13 @@ class SQLiteCommentStore(CommentStore):
                 ids,
             ).fetchall()
         )
-        return [self._note(row) for row in rows]
+        return self._checked("notification", rows, self._note)
 
     async def notifications(
         self, user: str, *, unread: bool = False, limit: int = 50
     ) -> tuple[list[dict[str, Any]], int]:
         rows, count = await self._db.run(partial(_select_notes, user, unread, limit))
-        return [self._note(row) for row in rows], count
+        return self._checked("notification", rows, self._note), count
 
     async def mark_read(self, user: str, ids: list[str] | None) -> int:
         row_ids = None if ids is None else [i for i in map(_row_id, ids) if i is not None]

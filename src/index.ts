@@ -5,10 +5,13 @@ import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { accessPlugin } from './plugins/access';
 import { commentsPlugin } from './plugins/comments';
+import { cursorLabelsPlugin } from './plugins/cursorlabels';
 import { feedPlugin } from './plugins/feed';
 import { historyPlugin } from './plugins/history';
+import { newRoomPlugin } from './plugins/newroom';
 import { presencePlugin } from './plugins/presence';
 import { roomEditorPlugin } from './plugins/roomeditor';
+import { roomLinkPlugin } from './plugins/roomlink';
 import { serverPlugin } from './plugins/server';
 import { sharePlugin } from './plugins/share';
 import { sidebarPlugin } from './plugins/sidebar';
@@ -23,6 +26,9 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   presencePlugin,
   feedPlugin,
   roomEditorPlugin,
+  newRoomPlugin,
+  roomLinkPlugin,
+  cursorLabelsPlugin,
   sidebarPlugin,
   sharePlugin,
   commentsPlugin,

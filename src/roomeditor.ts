@@ -1,22 +1,23 @@
 /**
- * The room editor: a CodeMirror 6 view bound to a room's `code` text with y-codemirror.next —
- * remote carets and selections labelled with names and colours, undo of one's own edits only —
- * kept offline in IndexedDB and merged with the server's copy on reconnect.
+ * The room editor: JupyterLab's own code editor (made by its editor services, so it follows the
+ * user's theme, key map and text editor settings, and highlights the room's language) bound to
+ * a room's `code` text with y-codemirror.next — remote carets and selections labelled with
+ * names and colours, undo of one's own edits only — kept offline in IndexedDB and merged with
+ * the server's copy on reconnect. The room's language is in its `meta` map
+ * ({@link RoomLanguage}); the toolbar's {@link LanguageSelect} changes it for everyone.
  *
  * A user who may not write in the room (`GET omniforge/api/access`, or the server refusing an
  * edit with an auth message) gets a read-only editor and a badge saying why; their caret and
  * selection are still shown to the others.
  */
-import { defaultKeymap, indentWithTab } from '@codemirror/commands';
-import { Compartment, EditorState, type Extension, StateEffect } from '@codemirror/state';
+import { type Extension, Prec } from '@codemirror/state';
+import { EditorView, keymap } from '@codemirror/view';
+import { CodeEditor, type IEditorServices } from '@jupyterlab/codeeditor';
 import {
-  drawSelection,
-  EditorView,
-  highlightActiveLine,
-  keymap,
-  lineNumbers
-} from '@codemirror/view';
-import { jupyterTheme } from '@jupyterlab/codemirror';
+  CodeMirrorEditor,
+  type IEditorLanguage,
+  type IEditorLanguageRegistry
+} from '@jupyterlab/codemirror';
 import { type ITranslator, nullTranslator, type TranslationBundle } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
 import { type Message, MessageLoop } from '@lumino/messaging';
@@ -32,6 +33,9 @@ import { RoomAccessModel } from './access';
 import { createAvatar, stateLabel, themeChanged } from './avatar';
 import { ProviderStatus } from './connection';
 import { cursorLabels, resolveRemoteColors, sourceColorOf } from './cursors';
+import type { IEditorConfigSource } from './editor/config';
+import { RoomLanguage } from './editor/language';
+import { LanguageSelect } from './editor/languageselect';
 import type {
   ConnectionState,
   IAwarenessUser,
@@ -55,6 +59,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
   constructor(options: RoomEditor.IOptions) {
     super();
     const { room, server } = options;
+    this._server = server;
     this.omniforgeRoom = room;
     this._trans = (options.translator ?? nullTranslator).load('jupyter_omniforge');
     this._access = options.access ?? new RoomAccessModel(server);
@@ -133,25 +138,58 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._status = new ProviderStatus(provider);
     this._status.changed.connect(this._onState, this);
 
-    this._editor = new EditorView({
-      parent: host,
-      state: EditorState.create({
-        doc: ytext.toString(),
-        extensions: [
-          keymap.of([...yUndoManagerKeymap, ...defaultKeymap, indentWithTab]),
-          lineNumbers(),
-          drawSelection(),
-          highlightActiveLine(),
-          EditorView.lineWrapping,
-          jupyterTheme,
-          // Read-only until the server says this user may write (an answer comes in a few
-          // milliseconds, before the room has synced; without one, the editor is writable).
-          this._readOnly.of(EditorState.readOnly.of(true)),
-          yCollab(ytext, provider.awareness),
-          cursorLabels(provider.awareness, this._colors.resolve)
-        ]
-      })
+    // JupyterLab's editor binds its model's shared text (the registry's Yjs binding, which also
+    // writes a `state` map into that text's document): given the room's own document, it would
+    // add a root to every room. So the model keeps a private copy the binding may write, and
+    // y-codemirror.next binds the room's text, with the remote carets JupyterLab's lacks.
+    this._model = new CodeEditor.Model();
+    this._model.sharedModel.setSource(ytext.toString());
+    this._languages = options.languages;
+    this._language = new RoomLanguage(doc, server.settings.defaultLanguage);
+    this._language.changed.connect(this._applyLanguage, this);
+    server.settingsChanged.connect(this._onSettings, this);
+    this._editorConfig = options.editorConfig ?? null;
+    const editor = options.editorServices.factoryService.newDocumentEditor({
+      host,
+      model: this._model,
+      config: {
+        ...this._editorConfig?.config,
+        // Read-only until the server says this user may write (an answer comes in a few
+        // milliseconds, before the room has synced; without one, the editor is writable).
+        readOnly: true
+      },
+      extensions: [
+        // Undo and redo of one's own edits, before any other binding of those keys.
+        Prec.high(keymap.of(yUndoManagerKeymap)),
+        // The text box is named (a file editor's is not: screen readers say "edit text").
+        EditorView.contentAttributes.of({ 'aria-label': this._trans.__('Text of %1', room) }),
+        yCollab(ytext, provider.awareness),
+        cursorLabels(provider.awareness, this._colors.resolve)
+      ]
     });
+    if (!(editor instanceof CodeMirrorEditor)) {
+      // Another editor than CodeMirror behind JupyterLab's editor services: nothing to bind.
+      editor.dispose();
+      this._model.dispose();
+      this._language.dispose();
+      server.settingsChanged.disconnect(this._onSettings, this);
+      themeChanged.disconnect(this._renderPeople, this);
+      this._colors.stop();
+      this._status.dispose();
+      provider.destroy();
+      void this._persistence.destroy();
+      doc.destroy();
+      throw new Error("OmniForge: the room editor needs JupyterLab's CodeMirror editor");
+    }
+    this._editor = editor;
+    this._editorConfig?.changed.connect(this._onEditorConfig, this);
+    this._languageSelect = new LanguageSelect({
+      language: this._language,
+      languages: options.languages,
+      trans: this._trans,
+      room
+    });
+    this._applyLanguage();
     this._renderState();
     this._renderPeople();
     void this._checkAccess();
@@ -175,7 +213,22 @@ export class RoomEditor extends Widget implements IRoomEditor {
 
   /** The CodeMirror view (for tests and other extensions). */
   get editor(): EditorView {
+    return this._editor.editor;
+  }
+
+  /** JupyterLab's editor around it (options, as `CodeMirrorEditor.setOption` takes them). */
+  get codeEditor(): CodeMirrorEditor {
     return this._editor;
+  }
+
+  /** The room's language. */
+  get language(): RoomLanguage {
+    return this._language;
+  }
+
+  /** The toolbar item that shows and changes the room's language. */
+  get languageSelect(): LanguageSelect {
+    return this._languageSelect;
   }
 
   /** Show this user as `user` to the others (JupyterLab picked their colour meanwhile). */
@@ -196,7 +249,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
         if (head === null) {
           return false;
         }
-        this._editor.dispatch({ effects: EditorView.scrollIntoView(head, { y: 'center' }) });
+        this.editor.dispatch({ effects: EditorView.scrollIntoView(head, { y: 'center' }) });
         return true;
       };
       const done = (found: boolean): void => {
@@ -237,7 +290,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
         this._doc
       );
       if (position) {
-        return Math.min(position.index, this._editor.state.doc.length);
+        return Math.min(position.index, this.editor.state.doc.length);
       }
     }
     return null;
@@ -253,7 +306,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
    * after the ones it was created with.
    */
   addExtension(extension: Extension): void {
-    this._editor.dispatch({ effects: StateEffect.appendConfig.of(extension) });
+    this._editor.injectExtension(extension);
   }
 
   /**
@@ -263,7 +316,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
   addSidePanel(panel: Widget): void {
     if (!this._sideBody) {
       // Editor and panels in a row, below the header (made on the first panel only).
-      const host = this._editor.dom.parentElement as HTMLElement;
+      const host = this._editor.host;
       this._sideBody = document.createElement('div');
       this._sideBody.className = 'jp-OmniForge-RoomEditor-body';
       host.replaceWith(this._sideBody);
@@ -293,7 +346,12 @@ export class RoomEditor extends Widget implements IRoomEditor {
     this._colors.stop();
     this._sidePanels.slice().forEach(panel => panel.dispose());
     this._status.dispose();
-    this._editor.destroy();
+    this._server.settingsChanged.disconnect(this._onSettings, this);
+    this._editorConfig?.changed.disconnect(this._onEditorConfig, this);
+    this._languageSelect.dispose();
+    this._language.dispose();
+    this._editor.dispose();
+    this._model.dispose();
     this._provider.destroy();
     void this._persistence.destroy();
     this._doc.destroy();
@@ -312,6 +370,28 @@ export class RoomEditor extends Widget implements IRoomEditor {
   protected override onActivateRequest(msg: Message): void {
     super.onActivateRequest(msg);
     this._editor.focus();
+  }
+
+  /** Show the text in the room's language (the editor finds it by its model's MIME type). */
+  private _applyLanguage(): void {
+    const spec = this._languages.findBest(this._language.name, false);
+    this._model.mimeType = spec ? this._mimeOf(spec) : 'text/plain';
+    this.node.dataset.language = spec?.name ?? this._language.name;
+  }
+
+  /** A MIME type the registry maps back to `spec` (else its name, which it looks up first). */
+  private _mimeOf(spec: IEditorLanguage): string {
+    const mime = Array.isArray(spec.mime) ? spec.mime[0] : (spec.mime as string);
+    return mime && this._languages.findBest(mime, false) === spec ? mime : spec.name;
+  }
+
+  private _onSettings(): void {
+    this._language.setDefault(this._server.settings.defaultLanguage);
+  }
+
+  /** The text editor's settings changed: apply them, who may write staying as it is. */
+  private _onEditorConfig(_: unknown, config: Readonly<Record<string, unknown>>): void {
+    this._editor.setOptions({ ...config, readOnly: this._editor.getOption('readOnly') });
   }
 
   private _onState(): void {
@@ -405,11 +485,10 @@ export class RoomEditor extends Widget implements IRoomEditor {
   private _renderReadOnly(): void {
     const reason = this.readOnlyReason;
     const readOnly = reason !== null || !this._accessKnown;
-    if (readOnly !== this._editor.state.readOnly) {
-      this._editor.dispatch({
-        effects: this._readOnly.reconfigure(EditorState.readOnly.of(readOnly))
-      });
+    if (readOnly !== this._editor.getOption('readOnly')) {
+      this._editor.setOption('readOnly', readOnly);
     }
+    this._languageSelect.enabled = !readOnly;
     this._readOnlyNode.hidden = reason === null;
     this._readOnlyNode.title = reason ?? '';
     this._readOnlyNode.setAttribute(
@@ -446,8 +525,13 @@ export class RoomEditor extends Widget implements IRoomEditor {
   private _persistence: IndexeddbPersistence;
   private _provider: WebsocketProvider;
   private _status: ProviderStatus;
-  private _editor: EditorView;
-  private _readOnly = new Compartment();
+  private _server: IOmniForgeServer;
+  private _model: CodeEditor.Model;
+  private _editor: CodeMirrorEditor;
+  private _editorConfig: IEditorConfigSource | null;
+  private _languages: IEditorLanguageRegistry;
+  private _language: RoomLanguage;
+  private _languageSelect: LanguageSelect;
   private _colors: { resolve(): void; stop(): void };
   private _stateChanged = new Signal<this, ConnectionState>(this);
   /** Where the editor and the side panels sit in a row (made with the first panel). */
@@ -459,6 +543,12 @@ export namespace RoomEditor {
   export interface IOptions {
     room: string;
     server: IOmniForgeServer;
+    /** JupyterLab's editor services: the editor is made as a file editor's is. */
+    editorServices: IEditorServices;
+    /** The languages a room may be in (JupyterLab's registry). */
+    languages: IEditorLanguageRegistry;
+    /** The text editor settings to follow (else the CodeMirror defaults alone). */
+    editorConfig?: IEditorConfigSource | null;
     /** This JupyterLab's user, for its own awareness state. */
     user?: IAwarenessUser | null;
     /** What this user may do in each room (else the editor asks the server itself). */

@@ -24,12 +24,37 @@ export function isTextRoom(name: string): boolean {
   return isRoomName(name) && TEXT_ROOM_KINDS.includes(roomKind(name));
 }
 
-/** A fresh idea room name: `idea:` and eight random base-36 characters. */
-export function newIdeaRoom(): string {
+/**
+ * What the id of a room may be (jupyter_omniforge/names.py, `ID_PATTERN`). The `-` is escaped:
+ * browsers compile an input's `pattern` with the `v` flag, where a bare one is a syntax error
+ * (and the pattern silently ignored).
+ */
+export const ROOM_ID_PATTERN = '[A-Za-z0-9._\\-]{1,128}';
+
+const ROOM_ID = new RegExp(`^${ROOM_ID_PATTERN}$`);
+
+/** Whether `id` may follow `kind:` in a room name. */
+export function isRoomId(id: string): boolean {
+  return ROOM_ID.test(id);
+}
+
+/** A fresh room id: eight random base-36 characters. */
+export function newRoomId(): string {
   const bytes = new Uint8Array(8);
   crypto.getRandomValues(bytes);
-  const id = Array.from(bytes, b => (b % 36).toString(36)).join('');
-  return `idea:${id}`;
+  return Array.from(bytes, b => (b % 36).toString(36)).join('');
+}
+
+/**
+ * The room a "New room" prompt's answer names: `kind:` and the answer trimmed (a leading
+ * `kind:` typed by the user is allowed). Null when the answer is no valid id.
+ */
+export function roomFromAnswer(kind: string, answer: string): string | null {
+  let id = answer.trim();
+  if (id.startsWith(`${kind}:`)) {
+    id = id.slice(kind.length + 1);
+  }
+  return isRoomId(id) ? `${kind}:${id}` : null;
 }
 
 /** Kinds whose rooms the feed shows (a build's or deployment's live state), not "Open rooms". */

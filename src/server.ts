@@ -11,7 +11,9 @@ export const DEFAULT_SETTINGS: IOmniForgeSettings = {
   defaultRoom: 'idea:scratch',
   feedSize: 20,
   showPresence: true,
-  staleAfter: 600
+  staleAfter: 600,
+  defaultLanguage: 'python',
+  cursorLabels: 'hover'
 };
 
 /**

@@ -4,7 +4,7 @@
  * y-websocket client or an app connects with.
  */
 import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
-import { Time } from '@jupyterlab/coreutils';
+import { PageConfig, Time, URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { copyIcon, HTMLSelect, ReactWidget } from '@jupyterlab/ui-components';
@@ -53,6 +53,28 @@ export interface IShareLink {
 /** The room's y-websocket URL with a token: what a stock client dials. */
 export function roomLink(roomsUrl: string, room: string, token: string): string {
   return `${roomsUrl}/${room}?token=${encodeURIComponent(token)}`;
+}
+
+/** The query parameter of a JupyterLab URL that names a room to open. */
+export const ROOM_PARAM = 'omniforge-room';
+
+/**
+ * A JupyterLab URL that opens `room` (`{base}lab?omniforge-room=idea:42`): no token in it, so
+ * whoever opens it signs in as themselves. `app` is JupyterLab's `appUrl` (`/lab`).
+ */
+export function labRoomLink(
+  room: string,
+  base: string = PageConfig.getBaseUrl(),
+  app: string = PageConfig.getOption('appUrl') || '/lab'
+): string {
+  // A room name is [A-Za-z0-9._-] and one ':', which a query may hold as it is.
+  const value = encodeURIComponent(room).replace(/%3A/gi, ':');
+  return `${URLExt.join(base, app)}?${ROOM_PARAM}=${value}`;
+}
+
+/** The room a JupyterLab URL's query (`?…`) names, or null. */
+export function roomOfSearch(search: string): string | null {
+  return new URLSearchParams(search).get(ROOM_PARAM);
 }
 
 /** A few lines of JavaScript that open the room with the stock y-websocket client. */

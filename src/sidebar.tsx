@@ -10,6 +10,7 @@ import {
   caretRightIcon,
   closeIcon,
   HTMLSelect,
+  linkIcon,
   ReactWidget,
   shareIcon,
   ToolbarButtonComponent,
@@ -19,7 +20,7 @@ import type { CommandRegistry } from '@lumino/commands';
 import type { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { colorStyle, initialsOf, stateLabel } from './avatar';
+import { colorStyle, initialsOf } from './avatar';
 import { isStale } from './feed';
 import { compareNames, isFeedRoom, isRoomName, isTextRoom } from './rooms';
 import {
@@ -40,6 +41,14 @@ export class OmniForgeSidebar extends ReactWidget {
     super();
     this.id = 'jp-omniforge-sidebar';
     this.addClass('jp-OmniForge-sidebar');
+    // Focusable itself, so that the keyboard shortcut can bring the focus here.
+    this.node.tabIndex = -1;
+  }
+
+  /** Move the focus into the sidebar (its first action, else the sidebar itself). */
+  focus(): void {
+    const first = this.node.querySelector<HTMLElement>('button:not([disabled]), input');
+    (first ?? this.node).focus();
   }
 
   protected render(): JSX.Element {
@@ -94,7 +103,7 @@ function SidebarBody(props: ISidebarProps & { trans: TranslationBundle }): JSX.E
     <div className="jp-OmniForge-sidebar-body">
       <header className="jp-OmniForge-sidebar-header">
         <h2 className="jp-OmniForge-title">{trans.__('OmniForge')}</h2>
-        {availability.status === 'ok' && <StatusPill state={state} />}
+        {availability.status === 'ok' && <StatusPill state={state} trans={trans} />}
       </header>
       {availability.status === 'ok' ? (
         <>
@@ -131,10 +140,18 @@ function SidebarBody(props: ISidebarProps & { trans: TranslationBundle }): JSX.E
   );
 }
 
-function StatusPill(props: { state: ConnectionState }): JSX.Element {
+function StatusPill(props: { state: ConnectionState; trans: TranslationBundle }): JSX.Element {
+  const { trans } = props;
+  const labels: { [state in ConnectionState]: string } = {
+    connecting: trans.__('Connecting…'),
+    connected: trans.__('Connected'),
+    reconnecting: trans.__('Reconnecting…'),
+    offline: trans.__('Offline'),
+    unavailable: trans.__('Unavailable')
+  };
   return (
     <span className="jp-OmniForge-status" data-state={props.state} role="status">
-      {stateLabel(props.state)}
+      {labels[props.state]}
     </span>
   );
 }
@@ -157,12 +174,12 @@ function Unavailable(props: { server: IOmniForgeServer; trans: TranslationBundle
     <div className="jp-OmniForge-message" data-kind={availability.status} role="alert">
       <strong className="jp-OmniForge-message-title">{titles[availability.status]}</strong>
       <p>{availability.message}</p>
-      <button
+      <Button
         className="jp-mod-styled jp-mod-reject"
         onClick={() => void server.checkAvailability()}
       >
         {trans.__('Try again')}
-      </button>
+      </Button>
     </div>
   );
 }
@@ -185,12 +202,13 @@ function RoomActions(props: {
   };
   return (
     <section className="jp-OmniForge-section jp-OmniForge-actions">
-      <button
+      <Button
         className="jp-mod-styled jp-mod-accept jp-OmniForge-newIdea"
+        title={commands.caption(CommandIDs.newIdea)}
         onClick={() => void commands.execute(CommandIDs.newIdea)}
       >
         {trans.__('New idea room')}
-      </button>
+      </Button>
       <form className="jp-OmniForge-openRoom" onSubmit={open}>
         <input
           className="jp-OmniForge-openRoom-input"
@@ -200,9 +218,9 @@ function RoomActions(props: {
           onChange={event => setName(event.target.value)}
           aria-invalid={!valid}
         />
-        <button className="jp-mod-styled" type="submit" disabled={!valid}>
+        <Button className="jp-mod-styled" type="submit" disabled={!valid}>
           {trans.__('Open')}
-        </button>
+        </Button>
       </form>
       {!valid && name.trim() !== '' && (
         <p className="jp-OmniForge-hint">
@@ -344,16 +362,30 @@ function ShareButton(props: { room: string; commands: CommandRegistry }): JSX.El
   if (!shown) {
     return null;
   }
-  const label = commands.label(CommandIDs.shareRoom, args);
   return (
-    <button
-      className="jp-OmniForge-iconButton jp-OmniForge-shareRoom"
-      title={label}
-      aria-label={label}
+    <ToolbarButtonComponent
+      className="jp-OmniForge-shareRoom"
+      icon={shareIcon}
+      tooltip={commands.label(CommandIDs.shareRoom, args)}
       onClick={() => void commands.execute(CommandIDs.shareRoom, args)}
-    >
-      <shareIcon.react tag="span" />
-    </button>
+    />
+  );
+}
+
+/** An icon-only "Copy link" for a room the editor opens (the room-link plugin's command). */
+function CopyLinkButton(props: { room: string; commands: CommandRegistry }): JSX.Element | null {
+  const { room, commands } = props;
+  const args = { room };
+  if (!isTextRoom(room) || !commands.hasCommand(CommandIDs.copyRoomLink)) {
+    return null;
+  }
+  return (
+    <ToolbarButtonComponent
+      className="jp-OmniForge-copyRoomLink"
+      icon={linkIcon}
+      tooltip={commands.label(CommandIDs.copyRoomLink, args)}
+      onClick={() => void commands.execute(CommandIDs.copyRoomLink, args)}
+    />
   );
 }
 
@@ -383,6 +415,7 @@ function RoomList(props: {
                       <Avatar key={user.username} user={user} />
                     ))}
                   </span>
+                  <CopyLinkButton room={room.name} commands={commands} />
                   <ShareButton room={room.name} commands={commands} />
                 </li>
               ))}
@@ -485,7 +518,7 @@ function Feed(props: {
   };
   const tools = (
     <>
-      {feed.state !== 'connected' && <StatusPill state={feed.state} />}
+      {feed.state !== 'connected' && <StatusPill state={feed.state} trans={trans} />}
       <HTMLSelect
         className="jp-OmniForge-feedFilter"
         aria-label={trans.__('Show builds and deployments by state')}
@@ -605,6 +638,9 @@ function RunRow(props: {
     stale: trans.__('stale')
   };
   const logId = `jp-OmniForge-log-${run.channel}`;
+  const toggleLabel = expanded
+    ? trans.__('Hide log for %1', what)
+    : trans.__('Show log for %1', what);
   const error = run.state === 'failed' ? (run.error ?? '') : null;
   const longError =
     error !== null && (error.length > ERROR_PREVIEW_CHARS || error.includes('\n'));
@@ -622,9 +658,8 @@ function RunRow(props: {
           className="jp-OmniForge-run-toggle"
           aria-expanded={expanded}
           aria-controls={logId}
-          aria-label={
-            expanded ? trans.__('Hide log for %1', what) : trans.__('Show log for %1', what)
-          }
+          aria-label={toggleLabel}
+          title={toggleLabel}
         >
           <LogCaret expanded={expanded} />
         </button>
@@ -741,13 +776,13 @@ function LogCaret(props: { expanded: boolean }): JSX.Element {
 function MentionList(props: { mentions: IMentions; trans: TranslationBundle }): JSX.Element {
   const { mentions, trans } = props;
   const tools = (
-    <button
+    <Button
       className="jp-mod-styled jp-OmniForge-mentionsRead"
       disabled={mentions.count === 0}
       onClick={() => void mentions.markRead('all')}
     >
       {trans.__('Mark all read')}
-    </button>
+    </Button>
   );
   return (
     <Section name="mentions" title={trans.__('Mentions')} count={mentions.count} tools={tools}>

@@ -50,7 +50,14 @@ export interface IOmniForgeSettings {
   readonly showPresence: boolean;
   /** Seconds without an event after which a build or deployment that has not finished is stale. */
   readonly staleAfter: number;
+  /** The language of a room that never chose one (a name of JupyterLab's language registry). */
+  readonly defaultLanguage: string;
+  /** When the name of another user shows at their caret in a room editor. */
+  readonly cursorLabels: CursorLabels;
 }
+
+/** `hover`: on hover and for a moment after the caret moves; `always`; `never`. */
+export type CursorLabels = 'hover' | 'always' | 'never';
 
 /**
  * The `user` field the server stamps into every awareness state (from the Jupyter identity).
@@ -305,6 +312,14 @@ export const IMentions = new Token<IMentions>(
 export namespace CommandIDs {
   export const openRoom = 'omniforge:open-room';
   export const newIdea = 'omniforge:new-idea';
+  /** Ask a name and open a new room (`{kind: 'idea' | 'project'}`). */
+  export const newRoom = 'omniforge:new-room';
+  /** Copy a link that opens the room in JupyterLab (`{room}`; else the row or editor's). */
+  export const copyRoomLink = 'omniforge:copy-room-link';
+  /** The router's: open the room a `?omniforge-room=` link names. */
+  export const openRoomLink = 'omniforge:open-room-link';
+  /** When the other users' names show at their carets (`{mode: 'hover' | 'always' | 'never'}`). */
+  export const cursorLabels = 'omniforge:cursor-labels';
   export const showSidebar = 'omniforge:show-sidebar';
   export const shareRoom = 'omniforge:share-room';
   /** Open a room and scroll to a person's cursor there (`{room, username, name}`). */

@@ -24,6 +24,12 @@ import {
 
 /** Threads drawn at first, and added by each "Show more". */
 export const THREAD_PAGE = 50;
+
+/**
+ * Open threads drawn in full at once: more than a screenful. The rest of the page is drawn as
+ * light cards (their quote) first, and in full on the next frame: a long list shows at once.
+ */
+export const FIRST_DRAWN = 12;
 /** How many suggestions the `@` list shows. */
 const SUGGESTIONS_MAX = 8;
 
@@ -99,6 +105,7 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
   useSignal(host.changed);
   React.useLayoutEffect(() => mark(`drawn:${host.room}`));
   const [shown, setShown] = React.useState(THREAD_PAGE);
+  const [drawn, setDrawn] = React.useState(FIRST_DRAWN);
   const [showResolved, setShowResolved] = React.useState(false);
 
   const open: { thread: IThread; at: number }[] = [];
@@ -122,6 +129,20 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
   const can = host.canComment() !== false;
   const draft = host.draft();
   const total = open.length + resolved.length + orphaned.length;
+  // Cards past `drawn` are light until the next frame (once there are any to draw).
+  const full = drawn >= Math.min(shown, open.length);
+  React.useEffect(() => {
+    if (full) {
+      return;
+    }
+    const frame = requestAnimationFrame(() => setDrawn(shown));
+    return () => cancelAnimationFrame(frame);
+  }, [full, shown]);
+  React.useLayoutEffect(() => {
+    if (full) {
+      mark(`full:${host.room}`);
+    }
+  });
 
   return (
     <div className="jp-OmniForge-comments-body">
@@ -157,9 +178,13 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
       ) : null}
       {open.length > 0 && (
         <ol className="jp-OmniForge-threads" aria-label={trans.__('Open threads')}>
-          {open.slice(0, shown).map(({ thread }) => (
-            <ThreadCard key={thread.id} {...cardProps(host, thread, can)} />
-          ))}
+          {open.slice(0, shown).map(({ thread }, i) =>
+            i < drawn ? (
+              <ThreadCard key={thread.id} {...cardProps(host, thread, can)} />
+            ) : (
+              <PendingCard key={thread.id} thread={thread} quote={cardProps(host, thread, can).quote} />
+            )
+          )}
         </ol>
       )}
       {open.length > shown && (
@@ -206,6 +231,15 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
         </section>
       )}
     </div>
+  );
+}
+
+/** A card before it is drawn in full (see FIRST_DRAWN): its quote, no comments or buttons. */
+function PendingCard(props: { thread: IThread; quote: string | null }): JSX.Element {
+  return (
+    <li className="jp-OmniForge-thread jp-mod-pending" data-thread={props.thread.id} aria-busy="true">
+      <div className="jp-OmniForge-quote">{props.quote ?? ''}</div>
+    </li>
   );
 }
 

@@ -3,6 +3,7 @@
  * the requests the History panel makes, their answers checked (they cross the network), and the
  * inline diff the panel shows, built from the diff endpoint's ranges.
  */
+import { isSafeColor } from '../avatar';
 import type { IOmniForgeServer } from '../tokens';
 
 /** The text root the room editor binds, and the one whose history the panel shows. */
@@ -15,6 +16,11 @@ export interface IVersionAuthor {
   readonly username: string;
   readonly displayName: string;
   readonly updates: number;
+  /**
+   * The colour the room showed them in when they wrote (their identity's, or the one their
+   * JupyterLab picked), when the server knows it and it is safe to paint; else null.
+   */
+  readonly color: string | null;
 }
 
 /** One version, as `GET …/versions` lists it. */
@@ -89,7 +95,8 @@ export function parseVersion(value: unknown): IVersion | null {
                 typeof author.display_name === 'string' && author.display_name
                   ? author.display_name
                   : author.username,
-              updates: typeof author.updates === 'number' ? author.updates : 0
+              updates: typeof author.updates === 'number' ? author.updates : 0,
+              color: isSafeColor(author.color) ? author.color : null
             }
           ]
         : []

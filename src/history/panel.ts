@@ -6,6 +6,9 @@
  *
  * The list is one listbox: arrow keys, Home and End move the selection, and Tab goes on to the
  * buttons. The diff follows the live document: it is asked again shortly after the room changes.
+ * The list follows the room's event stream while shown: a `room.versioned` or `room.restored`
+ * event on the room's channel (replayed after a reconnect) asks for it again; it is polled only
+ * while that stream is down.
  */
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { Time } from '@jupyterlab/coreutils';
@@ -15,15 +18,24 @@ import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { createAvatar, themeChanged } from '../avatar';
-import type { IRoomAccess, IRoomEditor } from '../tokens';
+import { EventSubscription } from '../comments/stream';
+import type { IEventEnvelope, IRoomAccess, IRoomEditor } from '../tokens';
 import type { IDiffPiece, IVersion, IVersionAuthor, VersionHistory } from './model';
 import { VersionView } from './view';
 
 /** How long after the last keystroke in the room the diff is asked again. */
 const DIFF_REFRESH_MS = 600;
-/** At most one refresh of the list per this while the room changes, and one per this idle. */
-const LIST_THROTTLE_MS = 5_000;
+/** How often the list is asked again while the room's event stream is down. */
 const LIST_POLL_MS = 20_000;
+/** Events that arrive together (a restore: its versions, then the restore) ask once. */
+const EVENT_SETTLE_MS = 150;
+/** The events that change the list of versions. */
+const VERSION_EVENTS = new Set(['room.versioned', 'room.restored']);
+/**
+ * Rooms whose versions the server does not announce (it writes them from their own events):
+ * their list is polled.
+ */
+const UNANNOUNCED = /^(build|deployment):/;
 /** How long the list waits for the selection to settle (arrow keys held) before loading. */
 const SELECT_SETTLE_MS = 120;
 /** The longest label the server takes. */
@@ -120,7 +132,7 @@ export class HistoryPanel extends Widget {
       parent: host,
       label: trans.__('Selected version, read-only'),
       describe: piece => this._describe(piece),
-      colorOf: author => this._colorOf(author)
+      colorOf: author => this._authorColor(author)
     });
 
     this._access.changed.connect(this._onAccess, this);
@@ -135,6 +147,11 @@ export class HistoryPanel extends Widget {
   /** The id of the selected version, or null. */
   get selected(): string | null {
     return this._selected;
+  }
+
+  /** Whether the list follows the room's event stream now (else it is polled). */
+  get live(): boolean {
+    return !!this._events?.connected && !UNANNOUNCED.test(this._history.room);
   }
 
   /** Ask for the newest versions again (the older pages loaded stay). */
@@ -180,7 +197,9 @@ export class HistoryPanel extends Widget {
     }
     window.clearTimeout(this._selectTimer);
     window.clearTimeout(this._diffTimer);
+    window.clearTimeout(this._eventTimer);
     window.clearInterval(this._poll);
+    this._stopLive();
     this._changes?.off('update', this._onRoomChange);
     this._access.changed.disconnect(this._onAccess, this);
     this._editor.stateChanged.disconnect(this._renderPermissions, this);
@@ -191,18 +210,20 @@ export class HistoryPanel extends Widget {
 
   protected override onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    this._startPolling();
+    if (this.isVisible) {
+      this._startLive();
+    }
   }
 
   protected override onBeforeDetach(msg: Message): void {
-    window.clearInterval(this._poll);
+    this._stopLive();
     super.onBeforeDetach(msg);
   }
 
   protected override onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._startPolling();
-    void this.refresh();
+    // The stream's first subscription asks for the list (what happened while hidden).
+    this._startLive();
     if (this._selected !== null) {
       void this._load(); // the room may have changed while hidden
     }
@@ -211,18 +232,55 @@ export class HistoryPanel extends Widget {
 
   protected override onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    window.clearInterval(this._poll);
+    this._stopLive();
     this._onVisibility();
   }
 
-  /** While shown, the list is asked again now and then (automatic versions come when quiet). */
-  private _startPolling(): void {
+  /**
+   * While shown, follow the room's channel: a version event asks for the list again. A
+   * reconnect resumes from the last event seen (the versions kept meanwhile come then); a
+   * fresh subscription (the first, or after the server reset the stream) asks for the list
+   * itself. While the stream is down, the list is polled.
+   */
+  private _startLive(): void {
+    if (this._events || this.isDisposed) {
+      return;
+    }
+    this._events = new EventSubscription({
+      server: this._history.server,
+      channels: [this._history.room],
+      onEvent: event => this._onEvent(event),
+      onSubscribed: fresh => {
+        if (fresh) {
+          void this.refresh();
+        }
+      }
+    });
     window.clearInterval(this._poll);
     this._poll = window.setInterval(() => {
-      if (this.isVisible && Date.now() - this._lastList >= LIST_POLL_MS) {
+      if (this.isVisible && !this.live && Date.now() - this._lastList >= LIST_POLL_MS) {
         void this.refresh();
       }
     }, LIST_POLL_MS);
+  }
+
+  private _stopLive(): void {
+    window.clearInterval(this._poll);
+    this._events?.dispose();
+    this._events = null;
+  }
+
+  private _onEvent(event: IEventEnvelope): void {
+    if (!VERSION_EVENTS.has(event.type)) {
+      return;
+    }
+    window.clearTimeout(this._eventTimer);
+    this._eventTimer = window.setTimeout(() => {
+      void this.refresh();
+      if (event.type === 'room.restored' && this._selected !== null) {
+        void this._load(); // the current text changed: so did the diff to it
+      }
+    }, EVENT_SETTLE_MS);
   }
 
   protected override onActivateRequest(msg: Message): void {
@@ -332,7 +390,7 @@ export class HistoryPanel extends Widget {
       username: author.username,
       name: author.displayName,
       display_name: author.displayName,
-      color: this._colorOf(author.username)
+      color: this._colorOf(author.username, author.color)
     });
     node.title = this._trans._n(
       '%2: %1 update',
@@ -489,6 +547,14 @@ export class HistoryPanel extends Widget {
     this._legendNode.dataset.removed = String(removed);
   }
 
+  /** The colour of `username`, with the one the versions recorded for them. */
+  private _authorColor(username: string): string {
+    const recorded = this._versions
+      .flatMap(v => v.authors)
+      .find(a => a.username === username && a.color !== null)?.color;
+    return this._colorOf(username, recorded ?? null);
+  }
+
   private _describe(piece: IDiffPiece): string {
     const who = piece.author || this._trans.__('an unknown author');
     const name = this._versions
@@ -506,9 +572,6 @@ export class HistoryPanel extends Widget {
     window.clearTimeout(this._diffTimer);
     if (this._selected !== null) {
       this._diffTimer = window.setTimeout(() => void this._load(), DIFF_REFRESH_MS);
-    }
-    if (Date.now() - this._lastList >= LIST_THROTTLE_MS) {
-      void this.refresh();
     }
   };
 
@@ -598,7 +661,7 @@ export class HistoryPanel extends Widget {
   private _editor: IRoomEditor;
   private _access: IRoomAccess;
   private _changes: IChangeSource | null;
-  private _colorOf: (username: string) => string;
+  private _colorOf: (username: string, recorded: string | null) => string;
   private _onVisibility: () => void;
   private _trans: TranslationBundle;
   private _nameButton: HTMLButtonElement;
@@ -624,7 +687,9 @@ export class HistoryPanel extends Widget {
   private _lastList = 0;
   private _selectTimer = 0;
   private _diffTimer = 0;
+  private _eventTimer = 0;
   private _poll = 0;
+  private _events: EventSubscription | null = null;
 }
 
 export namespace HistoryPanel {
@@ -635,8 +700,11 @@ export namespace HistoryPanel {
     access: IRoomAccess;
     /** The room's live document: the diff follows it. */
     changes?: IChangeSource | null;
-    /** The colour a person is drawn in. */
-    colorOf(username: string): string;
+    /**
+     * The colour a person is drawn in, given the one a version recorded for them (null: none
+     * recorded).
+     */
+    colorOf(username: string, recorded: string | null): string;
     trans: TranslationBundle;
     /** Called when the panel is shown or hidden. */
     onVisibility?: () => void;

@@ -49,11 +49,18 @@ export const historyPlugin: JupyterFrontEndPlugin<void> = {
     const rooms = access ?? new RoomAccessModel(server);
     const panels = new Map<string, HistoryPanel>();
 
-    /** A person's colour: theirs when they are online, else a stable collaborator colour. */
-    const colorOf = (username: string): string => {
+    /**
+     * A person's colour, as the sidebar shows it: theirs now when they are online, else the one
+     * the server recorded with the version (their identity's, or the one their JupyterLab
+     * picked), else a stable collaborator colour.
+     */
+    const colorOf = (username: string, recorded: string | null): string => {
       const online = presence?.collaborators.find(c => c.user.username === username)?.user;
       if (online && isSafeColor(online.color)) {
         return online.color;
+      }
+      if (isSafeColor(recorded)) {
+        return recorded;
       }
       let hash = 0;
       for (const char of username) {

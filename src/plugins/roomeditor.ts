@@ -1,6 +1,6 @@
 /**
- * The room editor: commands to open a room or start a new idea, and the tracker that restores
- * open rooms on reload.
+ * The room editor: the command to open a room (plugins/newroom.ts starts new ones), and the
+ * tracker that restores open rooms on reload.
  */
 import {
   ILayoutRestorer,
@@ -14,13 +14,16 @@ import {
   showErrorMessage,
   WidgetTracker
 } from '@jupyterlab/apputils';
-
+import { IEditorServices } from '@jupyterlab/codeeditor';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { TextEditorSettings } from '../editor/config';
 import { omniforgeIcon } from '../icons';
 import { userFromIdentity } from '../presence';
 import { RoomEditor } from '../roomeditor';
-import { isTextRoom, newIdeaRoom } from '../rooms';
+import { isTextRoom } from '../rooms';
 import {
   CommandIDs,
   IOmniForgeServer,
@@ -36,18 +39,30 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
   description: 'A collaborative editor for OmniForge idea, project and preview rooms.',
   autoStart: true,
   provides: IRoomEditorTracker,
-  requires: [IOmniForgeServer],
-  optional: [ILayoutRestorer, ICommandPalette, IPresence, IRoomAccess, ITranslator],
+  requires: [IOmniForgeServer, IEditorServices, IEditorLanguageRegistry],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    IPresence,
+    IRoomAccess,
+    ITranslator,
+    ISettingRegistry
+  ],
   activate: (
     app: JupyterFrontEnd,
     server: IOmniForgeServer,
+    editorServices: IEditorServices,
+    languages: IEditorLanguageRegistry,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
     presence: IPresence | null,
     access: IRoomAccess | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    settingRegistry: ISettingRegistry | null
   ): IRoomEditorTracker => {
     const trans = (translator ?? nullTranslator).load('jupyter_omniforge');
+    // The room editors follow the text editor's settings, as a file editor does.
+    const editorConfig = new TextEditorSettings(settingRegistry);
     const tracker = new WidgetTracker<MainAreaWidget<RoomEditor>>({
       namespace: 'omniforge-room'
     });
@@ -93,6 +108,9 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
         const content = new RoomEditor({
           room,
           server,
+          editorServices,
+          languages,
+          editorConfig,
           access,
           translator,
           user: self ?? (identity ? userFromIdentity(identity) : null)
@@ -103,18 +121,12 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
         widget.title.caption = `OmniForge room ${room}`;
         widget.title.icon = omniforgeIcon;
         widget.title.closable = true;
+        widget.toolbar.addItem('language', content.languageSelect);
         void tracker.add(widget);
         app.shell.add(widget, 'main');
         app.shell.activateById(widget.id);
         return widget;
       }
-    });
-
-    app.commands.addCommand(CommandIDs.newIdea, {
-      label: 'New Idea Room',
-      caption: 'Start a new OmniForge idea room and open it',
-      icon: args => (args.isPalette ? undefined : omniforgeIcon),
-      execute: () => app.commands.execute(CommandIDs.openRoom, { room: newIdeaRoom() })
     });
 
     app.commands.addCommand(CommandIDs.follow, {
@@ -135,7 +147,6 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
     });
 
     palette?.addItem({ command: CommandIDs.openRoom, category: CATEGORY });
-    palette?.addItem({ command: CommandIDs.newIdea, category: CATEGORY });
 
     if (restorer) {
       void restorer.restore(tracker, {

@@ -8,6 +8,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { CommandRegistry } from '@lumino/commands';
 
 import { omniforgeIcon } from '../icons';
 import { OmniForgeSidebar } from '../sidebar';
@@ -39,7 +40,22 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       mentions
     });
     sidebar.title.icon = omniforgeIcon;
-    sidebar.title.caption = trans.__('OmniForge');
+    /** The tab's tooltip: what the sidebar holds, unread mentions, and its shortcut. */
+    const caption = (): string => {
+      const count = mentions?.count ?? 0;
+      const what = count
+        ? trans.__('OmniForge: %1 unread mentions', count)
+        : trans.__('OmniForge: rooms, collaborators, builds and deployments');
+      // The shortcut is a setting (Settings → Keyboard Shortcuts): show the current one.
+      const binding = app.commands.keyBindings.find(b => b.command === CommandIDs.showSidebar);
+      return binding
+        ? `${what} (${binding.keys.map(CommandRegistry.formatKeystroke).join(', ')})`
+        : what;
+    };
+    sidebar.title.caption = caption();
+    app.commands.keyBindingChanged.connect(() => {
+      sidebar.title.caption = caption();
+    });
     app.shell.add(sidebar, 'left', { rank: 400 });
     // The unread mentions as a badge on the sidebar's tab (seen with the sidebar closed).
     mentions?.changed.connect(() => {
@@ -49,15 +65,18 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       sidebar.title.dataset = count
         ? { ...others, unread: count > 99 ? '99+' : String(count) }
         : others;
-      sidebar.title.caption = count
-        ? trans.__('OmniForge: %1 unread mentions', count)
-        : trans.__('OmniForge');
+      sidebar.title.caption = caption();
     });
     restorer?.add(sidebar, 'omniforge-sidebar');
 
     app.commands.addCommand(CommandIDs.showSidebar, {
       label: trans.__('Show OmniForge Sidebar'),
-      execute: () => app.shell.activateById(sidebar.id)
+      caption: trans.__('Open the OmniForge sidebar and move the focus into it'),
+      icon: args => (args.isPalette ? undefined : omniforgeIcon),
+      execute: () => {
+        app.shell.activateById(sidebar.id);
+        sidebar.focus();
+      }
     });
     palette?.addItem({ command: CommandIDs.showSidebar, category: 'OmniForge' });
   }

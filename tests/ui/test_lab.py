@@ -82,7 +82,7 @@ def test_two_users_edit_one_idea_room(shared_lab: LabServer, new_user, tmp_path:
     alice.page.keyboard.press("Control+y")
     bob.expect_text(room, "Alice was here. Bob too.")
 
-    # A running build beside the two users: the picture for the README.
+    # A running build beside the two users (the README's pictures are test_discoverability's).
     shared_lab.emit("build:webapp-141", "build.started", {})
     shared_lab.emit("build:webapp-141", "build.completed", {"duration": 42.0})
     shared_lab.emit("build:webapp-142", "build.started", {"message": "make all"})
@@ -90,8 +90,7 @@ def test_two_users_edit_one_idea_room(shared_lab: LabServer, new_user, tmp_path:
     expect(alice.run("build:webapp-142").get_by_role("progressbar")).to_have_attribute(
         "aria-valuenow", "35"
     )
-    screenshot = REPO / "docs" / "sidebar.png" if record_results() else tmp_path / "sidebar.png"
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    screenshot = tmp_path / "sidebar.png"
     alice.page.mouse.move(0, 0)
     alice.page.screenshot(path=str(screenshot), animations="disabled")
     latencies = measure_typing_latency(alice, bob, room)
@@ -211,8 +210,9 @@ def test_build_feed_follows_builds_and_keeps_history(shared_lab: LabServer, new_
         "CompileError: missing semicolon"
     )
 
-    # "New idea room" opens an editor on a fresh idea room.
+    # "New idea room" proposes a fresh name, and opens an editor on that room.
     sidebar.get_by_role("button", name="New idea room").click()
+    user.page.locator(".jp-Dialog").get_by_role("button", name="Create").click()
     expect(
         user.page.locator('.jp-OmniForge-RoomEditor[data-room^="idea:"] .cm-content')
     ).to_be_visible()

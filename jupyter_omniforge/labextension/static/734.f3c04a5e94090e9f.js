@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunkjupyter_omniforge=self.rspackChunkjupyter_omniforge||[]).push([[587],{"./node_modules/css-loader/dist/cjs.js!./style/base.css"(o,r,e){var i=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),n=e.n(i),t=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(t))()(n());a.push([o.id,`/*
+"use strict";(self.rspackChunkjupyter_omniforge=self.rspackChunkjupyter_omniforge||[]).push([[734],{"./node_modules/css-loader/dist/cjs.js!./style/base.css"(o,r,e){var t=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),i=e.n(t),n=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(n))()(i());a.push([o.id,`/*
  * OmniForge: every colour is a JupyterLab CSS variable, so the extension follows the theme.
  * (A person's own colour comes from their identity and is set inline.)
  */
@@ -670,6 +670,19 @@ body[data-jp-theme-light='false'] .jp-OmniForge-run-error {
   opacity: 1;
 }
 
+/* The \`cursorLabels\` setting (plugins/cursorlabels.ts marks the editor's widget with it). */
+[data-omniforge-cursor-labels='always'] .jp-OmniForge-RoomEditor .cm-ySelectionInfo {
+  opacity: 1;
+}
+
+[data-omniforge-cursor-labels='never']
+  .jp-OmniForge-RoomEditor
+  .cm-ySelectionCaret:hover
+  > .cm-ySelectionInfo,
+[data-omniforge-cursor-labels='never'] .jp-OmniForge-RoomEditor .cm-ySelectionInfo.jp-mod-recent {
+  opacity: 0;
+}
+
 /* A caret is 2px wide: a wider, invisible target to hover. */
 .jp-OmniForge-RoomEditor .cm-ySelectionCaret::before {
   content: '';
@@ -773,7 +786,20 @@ body[data-jp-theme-light='false'] .jp-OmniForge-run-error {
   border-radius: 50%;
   background-color: var(--jp-warn-color1);
 }
-`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/cjs.js!./style/comments.css"(o,r,e){var i=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),n=e.n(i),t=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(t))()(n());a.push([o.id,`/*
+
+/* -- "New … room" prompt (roomname.ts) --------------------------------------------------------- */
+
+.jp-OmniForge-roomName-problem {
+  min-height: 1.5em;
+  margin: 6px 0 0;
+  max-width: 40ch;
+  color: var(--jp-error-color0);
+}
+
+body[data-jp-theme-light='false'] .jp-OmniForge-roomName-problem {
+  color: var(--jp-error-color2);
+}
+`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/cjs.js!./style/comments.css"(o,r,e){var t=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),i=e.n(t),n=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(n))()(i());a.push([o.id,`/*
  * Comments in the room editor: highlighted ranges, gutter markers, and the Comments panel.
  * Every colour is a JupyterLab variable, so both themes read well.
  */
@@ -899,6 +925,11 @@ body[data-jp-theme-light='false'] .jp-OmniForge-run-error {
 .jp-OmniForge-thread.jp-mod-active {
   border-color: var(--jp-brand-color1);
   box-shadow: 0 0 0 1px var(--jp-brand-color1);
+}
+
+/* Drawn in full a frame later (panel.tsx, FIRST_DRAWN): about a card's height meanwhile. */
+.jp-OmniForge-thread.jp-mod-pending {
+  min-height: 96px;
 }
 
 .jp-OmniForge-thread[data-resolved='true'] .jp-OmniForge-quote {
@@ -1113,7 +1144,28 @@ button.jp-OmniForge-quote {
   line-height: 14px;
   text-align: center;
 }
-`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/cjs.js!./style/history.css"(o,r,e){var i=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),n=e.n(i),t=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(t))()(n());a.push([o.id,`/* -- the History panel of a room editor (src/history/) ----------------------------------------- */
+`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/cjs.js!./style/editor.css"(o,r,e){var t=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),i=e.n(t),n=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(n))()(i());a.push([o.id,`/*
+ * The room editor is JupyterLab's own code editor, in the user's theme. A few of the stock
+ * themes' token colours fall short of WCAG AA (4.5:1) on the editor's background; in the room
+ * editor they are the same hues, darkened (light theme) or lightened (dark theme) just enough.
+ */
+body[data-jp-theme-name='JupyterLab Light'] .jp-OmniForge-RoomEditor {
+  --jp-mirror-editor-atom-color: #6a6ac7; /* #88f: 2.99:1 on white */
+  --jp-mirror-editor-bracket-color: #76765c; /* #997: 2.93:1 */
+  --jp-mirror-editor-quote-color: #008800; /* #090: 3.78:1 */
+}
+
+body[data-jp-theme-name='JupyterLab Dark'] .jp-OmniForge-RoomEditor {
+  --jp-mirror-editor-comment-color: #4b8888; /* #408080: 4.15:1 on #111 */
+  --jp-mirror-editor-link-color: #2980d5; /* #1976d2: 4.10:1 */
+  --jp-mirror-editor-meta-color: #b53fff; /* #a2f: 3.94:1 */
+}
+
+.jp-OmniForge-languageSelect {
+  display: flex;
+  align-items: center;
+}
+`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/cjs.js!./style/history.css"(o,r,e){var t=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),i=e.n(t),n=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(n))()(i());a.push([o.id,`/* -- the History panel of a room editor (src/history/) ----------------------------------------- */
 
 .jp-OmniForge-History {
   display: flex;
@@ -1336,4 +1388,4 @@ del.jp-OmniForge-History-deleted {
 .jp-OmniForge-History-removed {
   background-color: color-mix(in srgb, var(--jp-error-color1) 25%, transparent);
 }
-`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/runtime/api.js"(o){o.exports=function(o){var r=[];return r.toString=function(){return this.map(function(r){var e="",i=void 0!==r[5];return r[4]&&(e+="@supports (".concat(r[4],") {")),r[2]&&(e+="@media ".concat(r[2]," {")),i&&(e+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),e+=o(r),i&&(e+="}"),r[2]&&(e+="}"),r[4]&&(e+="}"),e}).join("")},r.i=function(o,e,i,n,t){"string"==typeof o&&(o=[[null,o,void 0]]);var a={};if(i)for(var p=0;p<this.length;p++){var l=this[p][0];null!=l&&(a[l]=!0)}for(var s=0;s<o.length;s++){var d=[].concat(o[s]);i&&a[d[0]]||(void 0!==t&&(void 0===d[5]||(d[1]="@layer".concat(d[5].length>0?" ".concat(d[5]):""," {").concat(d[1],"}")),d[5]=t),e&&(d[2]&&(d[1]="@media ".concat(d[2]," {").concat(d[1],"}")),d[2]=e),n&&(d[4]?(d[1]="@supports (".concat(d[4],") {").concat(d[1],"}"),d[4]=n):d[4]="".concat(n)),r.push(d))}},r}},"./node_modules/css-loader/dist/runtime/noSourceMaps.js"(o){o.exports=function(o){return o[1]}},"./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"(o){var r=[];function e(o){for(var e=-1,i=0;i<r.length;i++)if(r[i].identifier===o){e=i;break}return e}function i(o,i){for(var n={},t=[],a=0;a<o.length;a++){var p=o[a],l=i.base?p[0]+i.base:p[0],s=n[l]||0,d="".concat(l," ").concat(s);n[l]=s+1;var c=e(d),m={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==c)r[c].references++,r[c].updater(m);else{var g=function(o,r){var e=r.domAPI(r);return e.update(o),function(r){r?(r.css!==o.css||r.media!==o.media||r.sourceMap!==o.sourceMap||r.supports!==o.supports||r.layer!==o.layer)&&e.update(o=r):e.remove()}}(m,i);i.byIndex=a,r.splice(a,0,{identifier:d,updater:g,references:1})}t.push(d)}return t}o.exports=function(o,n){var t=i(o=o||[],n=n||{});return function(o){o=o||[];for(var a=0;a<t.length;a++){var p=e(t[a]);r[p].references--}for(var l=i(o,n),s=0;s<t.length;s++){var d=e(t[s]);0===r[d].references&&(r[d].updater(),r.splice(d,1))}t=l}}},"./node_modules/style-loader/dist/runtime/insertBySelector.js"(o){var r={};o.exports=function(o,e){var i=function(o){if(void 0===r[o]){var e=document.querySelector(o);if(window.HTMLIFrameElement&&e instanceof window.HTMLIFrameElement)try{e=e.contentDocument.head}catch(o){e=null}r[o]=e}return r[o]}(o);if(!i)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");i.appendChild(e)}},"./node_modules/style-loader/dist/runtime/insertStyleElement.js"(o){o.exports=function(o){var r=document.createElement("style");return o.setAttributes(r,o.attributes),o.insert(r,o.options),r}},"./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"(o,r,e){o.exports=function(o){var r=e.nc;r&&o.setAttribute("nonce",r)}},"./node_modules/style-loader/dist/runtime/styleDomAPI.js"(o){o.exports=function(o){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=o.insertStyleElement(o);return{update:function(e){var i,n,t;i="",e.supports&&(i+="@supports (".concat(e.supports,") {")),e.media&&(i+="@media ".concat(e.media," {")),(n=void 0!==e.layer)&&(i+="@layer".concat(e.layer.length>0?" ".concat(e.layer):""," {")),i+=e.css,n&&(i+="}"),e.media&&(i+="}"),e.supports&&(i+="}"),(t=e.sourceMap)&&"u">typeof btoa&&(i+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),o.styleTagTransform(i,r,o.options)},remove:function(){var o;null===(o=r).parentNode||o.parentNode.removeChild(o)}}}},"./node_modules/style-loader/dist/runtime/styleTagTransform.js"(o){o.exports=function(o,r){if(r.styleSheet)r.styleSheet.cssText=o;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(o))}}},"./style/index.js"(o,r,e){var i=e("./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"),n=e.n(i),t=e("./node_modules/style-loader/dist/runtime/styleDomAPI.js"),a=e.n(t),p=e("./node_modules/style-loader/dist/runtime/insertBySelector.js"),l=e.n(p),s=e("./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"),d=e.n(s),c=e("./node_modules/style-loader/dist/runtime/insertStyleElement.js"),m=e.n(c),g=e("./node_modules/style-loader/dist/runtime/styleTagTransform.js"),u=e.n(g),j=e("./node_modules/css-loader/dist/cjs.js!./style/base.css"),f={};f.styleTagTransform=u(),f.setAttributes=d(),f.insert=l().bind(null,"head"),f.domAPI=a(),f.insertStyleElement=m(),n()(j.A,f),j.A&&j.A.locals&&j.A.locals;var h=e("./node_modules/css-loader/dist/cjs.js!./style/history.css"),v={};v.styleTagTransform=u(),v.setAttributes=d(),v.insert=l().bind(null,"head"),v.domAPI=a(),v.insertStyleElement=m(),n()(h.A,v),h.A&&h.A.locals&&h.A.locals;var b=e("./node_modules/css-loader/dist/cjs.js!./style/comments.css"),x={};x.styleTagTransform=u(),x.setAttributes=d(),x.insert=l().bind(null,"head"),x.domAPI=a(),x.insertStyleElement=m(),n()(b.A,x),b.A&&b.A.locals&&b.A.locals}}]);
+`,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/runtime/api.js"(o){o.exports=function(o){var r=[];return r.toString=function(){return this.map(function(r){var e="",t=void 0!==r[5];return r[4]&&(e+="@supports (".concat(r[4],") {")),r[2]&&(e+="@media ".concat(r[2]," {")),t&&(e+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),e+=o(r),t&&(e+="}"),r[2]&&(e+="}"),r[4]&&(e+="}"),e}).join("")},r.i=function(o,e,t,i,n){"string"==typeof o&&(o=[[null,o,void 0]]);var a={};if(t)for(var l=0;l<this.length;l++){var p=this[l][0];null!=p&&(a[p]=!0)}for(var s=0;s<o.length;s++){var d=[].concat(o[s]);t&&a[d[0]]||(void 0!==n&&(void 0===d[5]||(d[1]="@layer".concat(d[5].length>0?" ".concat(d[5]):""," {").concat(d[1],"}")),d[5]=n),e&&(d[2]&&(d[1]="@media ".concat(d[2]," {").concat(d[1],"}")),d[2]=e),i&&(d[4]?(d[1]="@supports (".concat(d[4],") {").concat(d[1],"}"),d[4]=i):d[4]="".concat(i)),r.push(d))}},r}},"./node_modules/css-loader/dist/runtime/noSourceMaps.js"(o){o.exports=function(o){return o[1]}},"./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"(o){var r=[];function e(o){for(var e=-1,t=0;t<r.length;t++)if(r[t].identifier===o){e=t;break}return e}function t(o,t){for(var i={},n=[],a=0;a<o.length;a++){var l=o[a],p=t.base?l[0]+t.base:l[0],s=i[p]||0,d="".concat(p," ").concat(s);i[p]=s+1;var c=e(d),m={css:l[1],media:l[2],sourceMap:l[3],supports:l[4],layer:l[5]};if(-1!==c)r[c].references++,r[c].updater(m);else{var g=function(o,r){var e=r.domAPI(r);return e.update(o),function(r){r?(r.css!==o.css||r.media!==o.media||r.sourceMap!==o.sourceMap||r.supports!==o.supports||r.layer!==o.layer)&&e.update(o=r):e.remove()}}(m,t);t.byIndex=a,r.splice(a,0,{identifier:d,updater:g,references:1})}n.push(d)}return n}o.exports=function(o,i){var n=t(o=o||[],i=i||{});return function(o){o=o||[];for(var a=0;a<n.length;a++){var l=e(n[a]);r[l].references--}for(var p=t(o,i),s=0;s<n.length;s++){var d=e(n[s]);0===r[d].references&&(r[d].updater(),r.splice(d,1))}n=p}}},"./node_modules/style-loader/dist/runtime/insertBySelector.js"(o){var r={};o.exports=function(o,e){var t=function(o){if(void 0===r[o]){var e=document.querySelector(o);if(window.HTMLIFrameElement&&e instanceof window.HTMLIFrameElement)try{e=e.contentDocument.head}catch(o){e=null}r[o]=e}return r[o]}(o);if(!t)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");t.appendChild(e)}},"./node_modules/style-loader/dist/runtime/insertStyleElement.js"(o){o.exports=function(o){var r=document.createElement("style");return o.setAttributes(r,o.attributes),o.insert(r,o.options),r}},"./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"(o,r,e){o.exports=function(o){var r=e.nc;r&&o.setAttribute("nonce",r)}},"./node_modules/style-loader/dist/runtime/styleDomAPI.js"(o){o.exports=function(o){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=o.insertStyleElement(o);return{update:function(e){var t,i,n;t="",e.supports&&(t+="@supports (".concat(e.supports,") {")),e.media&&(t+="@media ".concat(e.media," {")),(i=void 0!==e.layer)&&(t+="@layer".concat(e.layer.length>0?" ".concat(e.layer):""," {")),t+=e.css,i&&(t+="}"),e.media&&(t+="}"),e.supports&&(t+="}"),(n=e.sourceMap)&&"u">typeof btoa&&(t+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(n))))," */")),o.styleTagTransform(t,r,o.options)},remove:function(){var o;null===(o=r).parentNode||o.parentNode.removeChild(o)}}}},"./node_modules/style-loader/dist/runtime/styleTagTransform.js"(o){o.exports=function(o,r){if(r.styleSheet)r.styleSheet.cssText=o;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(o))}}},"./style/index.js"(o,r,e){var t=e("./node_modules/style-loader/dist/runtime/injectStylesIntoStyleTag.js"),i=e.n(t),n=e("./node_modules/style-loader/dist/runtime/styleDomAPI.js"),a=e.n(n),l=e("./node_modules/style-loader/dist/runtime/insertBySelector.js"),p=e.n(l),s=e("./node_modules/style-loader/dist/runtime/setAttributesWithoutAttributes.js"),d=e.n(s),c=e("./node_modules/style-loader/dist/runtime/insertStyleElement.js"),m=e.n(c),g=e("./node_modules/style-loader/dist/runtime/styleTagTransform.js"),u=e.n(g),j=e("./node_modules/css-loader/dist/cjs.js!./style/base.css"),f={};f.styleTagTransform=u(),f.setAttributes=d(),f.insert=p().bind(null,"head"),f.domAPI=a(),f.insertStyleElement=m(),i()(j.A,f),j.A&&j.A.locals&&j.A.locals;var h=e("./node_modules/css-loader/dist/cjs.js!./style/history.css"),b={};b.styleTagTransform=u(),b.setAttributes=d(),b.insert=p().bind(null,"head"),b.domAPI=a(),b.insertStyleElement=m(),i()(h.A,b),h.A&&h.A.locals&&h.A.locals;var v=e("./node_modules/css-loader/dist/cjs.js!./style/comments.css"),x={};x.styleTagTransform=u(),x.setAttributes=d(),x.insert=p().bind(null,"head"),x.domAPI=a(),x.insertStyleElement=m(),i()(v.A,x),v.A&&v.A.locals&&v.A.locals;var y=e("./node_modules/css-loader/dist/cjs.js!./style/editor.css"),O={};O.styleTagTransform=u(),O.setAttributes=d(),O.insert=p().bind(null,"head"),O.domAPI=a(),O.insertStyleElement=m(),i()(y.A,O),y.A&&y.A.locals&&y.A.locals}}]);

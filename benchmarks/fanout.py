@@ -199,7 +199,7 @@ async def run_one(
             result.converged = await _converged(writer, readers, cfg.drain_timeout)
         else:  # nothing to converge: every delivery arrived, or the run fails on those counts
             result.converged = True
-    except (OSError, RuntimeError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError, RuntimeError) as e:
         result.errors.append(f"{type(e).__name__}: {e}")
     finally:
         await pool.disconnect()

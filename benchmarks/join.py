@@ -139,7 +139,7 @@ async def run_one(server: ServerUnderTest, cfg: JoinConfig, size: int, run_id: s
                     result.step2_bytes = max(result.step2_bytes, client.step2_bytes)
                     if len(client.text) == size:
                         result.content_ok += 1
-                except (OSError, RuntimeError, asyncio.TimeoutError) as e:
+                except (TimeoutError, OSError, RuntimeError) as e:
                     result.errors.append(f"join failed: {type(e).__name__}: {e}")
                 finally:
                     await client.close()
@@ -150,7 +150,7 @@ async def run_one(server: ServerUnderTest, cfg: JoinConfig, size: int, run_id: s
             result.server_cpu = meter.stop()
         result.received_ms = Summary.of(received)
         result.joined_ms = Summary.of(joined)
-    except (OSError, RuntimeError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError, RuntimeError) as e:
         result.errors.append(f"{type(e).__name__}: {e}")
     finally:
         await asyncio.gather(writer.close(), checker.close())

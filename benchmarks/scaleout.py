@@ -301,7 +301,7 @@ async def measure(
                     GroupResult(name, Summary.of(part.latencies_ms), part.delivered, part.expected)
                 )
         result.converged = await _converged(writer, readers, cfg.drain_timeout)
-    except (OSError, RuntimeError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError, RuntimeError) as e:
         result.errors.append(f"{type(e).__name__}: {e}")
     finally:
         await pool.disconnect()

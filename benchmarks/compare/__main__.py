@@ -400,7 +400,7 @@ async def main_async(args: argparse.Namespace, cfg: CompareConfig) -> int:
         ("settings", settings(cfg) + ("; --quick" if args.quick else "")),
         ("wall time", f"{wall:.0f} s"),
     ]
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     try:
         png = plot(
             args.results.parent / f"compare-{stamp}.png",

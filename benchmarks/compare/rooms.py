@@ -71,7 +71,7 @@ async def run(running: Running, pool: SubscriberPool, cfg: CompareConfig, run_id
         async with gate:
             try:
                 await client.start(server.url(name), cfg.connect_timeout)
-            except (OSError, RuntimeError, asyncio.TimeoutError) as e:
+            except (TimeoutError, OSError, RuntimeError) as e:
                 errors.append(f"{type(e).__name__}: {e}")
 
     count = max(1, round(cfg.rooms_rate * cfg.rooms_duration))

@@ -97,7 +97,7 @@ class WorkerProcess:
             try:
                 await self.request("exit", timeout)
                 await asyncio.wait_for(self.proc.wait(), timeout)
-            except (asyncio.TimeoutError, RuntimeError, BrokenPipeError, ConnectionResetError):
+            except (TimeoutError, RuntimeError, BrokenPipeError, ConnectionResetError):
                 self.proc.kill()
                 await self.proc.wait()
 

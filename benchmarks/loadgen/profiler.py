@@ -48,7 +48,7 @@ async def stop_py_spy(proc: asyncio.subprocess.Process) -> None:
         proc.send_signal(signal.SIGINT)
     try:
         await asyncio.wait_for(proc.communicate(), 30)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
 

@@ -18,7 +18,7 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def environment(loop: str) -> list[tuple[str, str]]:
     """Facts every run records: date, machine, versions of the load generator's stack."""
     return [
-        ("date (UTC)", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")),
+        ("date (UTC)", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")),
         (
             "machine",
             f"{platform.machine()}, nproc={os.cpu_count()}, {platform.system()} {platform.release()}",

@@ -76,7 +76,7 @@ async def stop_process(proc: asyncio.subprocess.Process | None, timeout: float) 
     proc.send_signal(signal.SIGTERM)
     try:
         await asyncio.wait_for(proc.wait(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         return True
@@ -502,7 +502,7 @@ class SpawnedRedis:
                 if line.startswith(b"+PONG"):
                     return
                 last = repr(line)
-            except (OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, OSError) as e:
                 last = str(e) or type(e).__name__
             await asyncio.sleep(0.05)
         raise RuntimeError(f"redis-server on port {self.port} not ready ({last})")

@@ -184,7 +184,7 @@ class WebSocketClientProtocol(asyncio.Protocol):
             self._transport.write(encode_client_frame(OP_CLOSE, (1000).to_bytes(2, "big")))
         try:
             await asyncio.wait_for(asyncio.shield(self.closed), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         self.abort()
 

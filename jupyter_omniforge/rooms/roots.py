@@ -22,13 +22,20 @@ ROOT_TYPES: dict[str, type] = {
 }
 
 # What each kind of room holds by convention (the seed's document structure); build and
-# deployment rooms carry the live state the event stream writes.
+# deployment rooms carry the live state the event stream writes. ``meta`` holds what the room
+# editor shares about the room itself (its ``language``).
 KIND_ROOTS: dict[str, dict[str, str]] = {
-    "idea": {"ideas": "text", "code": "text", "content": "xml", "tokens": "map"},
-    "project": {"code": "text", "tokens": "map", "components": "array", "content": "xml"},
+    "idea": {"ideas": "text", "code": "text", "content": "xml", "tokens": "map", "meta": "map"},
+    "project": {
+        "code": "text",
+        "tokens": "map",
+        "components": "array",
+        "content": "xml",
+        "meta": "map",
+    },
     "build": {"status": "map", "log": "array"},
     "deployment": {"status": "map", "log": "array"},
-    "preview": {"code": "text", "tokens": "map", "components": "array"},
+    "preview": {"code": "text", "tokens": "map", "components": "array", "meta": "map"},
     "presence": {},
 }
 

@@ -13,6 +13,7 @@ from pycrdt import Array, Doc, Map, Text
 from tornado.websocket import WebSocketClosedError
 
 from jupyter_omniforge.rooms import protocol as p
+from jupyter_omniforge.rooms.roots import KIND_ROOTS
 from jupyter_omniforge.structure import MAX_POOLED, Structure
 from jupyter_omniforge.updates import UpdateRefused
 
@@ -113,6 +114,13 @@ def test_text_content_in_a_root_the_server_reads_as_another_type_is_refused(kind
     assert "only a text holds text" in reason
     assert refusal(Structure({"log": "text"}), text_update("log", text)) is None
     assert refusal(Structure({}), text_update("log", text)) is None  # never read with a type
+
+
+@pytest.mark.parametrize("kind", ["idea", "project", "preview"])
+def test_the_room_editors_meta_root_is_a_map_the_server_checks(kind):
+    # The room editor keeps the room's language in ``meta``: declared, so text in it is refused.
+    reason = refusal(Structure(KIND_ROOTS[kind]), text_update("meta", "python"))
+    assert "only a text holds text" in reason
 
 
 def test_text_content_in_a_nested_array_is_refused_wherever_it_sits():

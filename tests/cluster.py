@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -43,12 +42,26 @@ class RedisProcess:
         self.appendonly = appendonly
         self.cluster = cluster
         self.proc: subprocess.Popen[bytes] | None = None
+        self._started = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisProcess:
+        """Start it and wait until it accepts connections. Should another process take the port
+        between ``free_port()`` and the first bind, it starts again on another port (a restart
+        keeps its port: the servers know its URL)."""
+        for _ in range(1 if self._started else 3):
+            if self._start():
+                self._started = True
+                return self
+            if not self._started:
+                self.port = free_port()
+        raise RuntimeError(f"redis-server exited at once (is port {self.port} taken?)")
+
+    def _start(self) -> bool:
+        """False when redis-server exited at once (its port was taken)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
@@ -80,14 +93,35 @@ class RedisProcess:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return self._assign_slots() if self.cluster else self
+            if self.proc.poll() is not None:
+                self.proc = None
+                return False
+            if self._answers():
+                if self.cluster:
+                    self._assign_slots()
+                return True
             time.sleep(0.02)
         self.stop()
         raise RuntimeError("redis-server did not start")
+
+    def _answers(self) -> bool:
+        """Whether the redis-server on the port is this one (not another process's)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis(
+            port=self.port,
+            socket_timeout=1,
+            socket_connect_timeout=0.2,
+            retry=Retry(NoBackoff(), 0),
+        )
+        try:
+            return client.info("server")["process_id"] == self.proc.pid
+        except (OSError, redis.RedisError):
+            return False
+        finally:
+            client.close()
 
     def _assign_slots(self) -> RedisProcess:
         import redis

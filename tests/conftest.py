@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import functools
 import gc
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -188,10 +190,27 @@ async def fetch_json(
         return response.code, text
 
 
+def _worker() -> tuple[int, int]:
+    """``(index, count)`` of this pytest-xdist worker; ``(0, 1)`` outside xdist."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(name[2:]) if name[2:].isdigit() else 0
+    return index % count, count
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, for a process about to be started. Under pytest-xdist each
+    worker only takes ports of its own share (``(port >> 1) % workers``; the kernel hands out
+    odd ports to ``bind`` first), so two workers never pick the same port between this call and
+    the bind of the process that gets it."""
+    index, count = _worker()
+    for _ in range(100 * count):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if (port >> 1) % count == index:
+            return port
+    raise RuntimeError(f"no free port of worker {index}'s share in {100 * count} tries")
 
 
 def spawn_jupyter(
@@ -390,6 +409,50 @@ _WATCHDOG_OUT: list[int] = [2]
 
 def pytest_configure(config: pytest.Config) -> None:
     _WATCHDOG_OUT[0] = os.dup(2)  # capturing is suspended between conftest loading and tests
+
+
+#: What makes a test module share a fixture between its tests (see ``_xdist_group``).
+_SHARED_FIXTURE = re.compile(r"""scope\s*=\s*["'](module|package|class)["']""")
+
+
+@functools.cache
+def _xdist_group(path: str) -> str | None:
+    """The group of the tests of the module at ``path`` (relative to the rootdir) that one
+    pytest-xdist worker runs, None for tests any worker may run alone. The browser stories are
+    one group: one Chromium and one `jupyter lab` at a time, whose timings some of them measure.
+    A module with a fixture of module scope (a server, an installed app) is a group, which makes
+    that fixture once."""
+    if path.startswith("tests/ui/"):
+        return "ui"
+    try:
+        source = (HERE.parent / path).read_text()
+    except OSError:
+        return None
+    return path if _SHARED_FIXTURE.search(source) else None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which may not be installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """The README's run (pyproject.toml's addopts, ``-n 2``): xdist's ``load`` distribution, but
+    the tests of one group (``_xdist_group``) go to one worker, as one unit of work; groups and
+    then the slow tests are handed out first, so that none is left to run alone at the end.
+    (xdist's own ``loadgroup`` marks node ids in a way pytest 9.2 no longer sees.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _xdist_group(nodeid.split("::", 1)[0]) or nodeid
+
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the slow tests first (each worker collects; the scheduler hands the
+    units out in this order, the larger groups before). Without xdist the order stays as written."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.hookimpl(wrapper=True)

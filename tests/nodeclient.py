@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import itertools
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,7 +70,13 @@ def ensure_node_modules() -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("node is installed but npm is not; cannot install tests/js deps")
-    subprocess.run([npm, "ci", "--prefix", str(JS_DIR)], check=True)
+    # One install at a time: the other pytest-xdist worker may be here too (npm ci first
+    # deletes node_modules), and finds the modules installed once it holds the lock.
+    checkout = hashlib.sha256(str(JS_DIR).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"omniforge-npm-ci-{checkout}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not node_available():
+            subprocess.run([npm, "ci", "--prefix", str(JS_DIR)], check=True)
 
 
 class NodeClientError(RuntimeError):

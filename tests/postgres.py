@@ -140,8 +140,20 @@ class PostgresProcess:
         self._initialized = True
 
     def start(self) -> PostgresProcess:
+        """Start the server; should another process take its port between ``free_port()`` and
+        the first start, start it on another (a restart keeps its port: clients know its URL)."""
         if not self._initialized:
             self._initdb()
+            for _ in range(2):
+                try:
+                    return self._start()
+                except RuntimeError as e:
+                    if "could not bind" not in str(e):
+                        raise
+                self.port = free_port()
+        return self._start()
+
+    def _start(self) -> PostgresProcess:
         options = " ".join(
             [
                 f"-p {self.port}",

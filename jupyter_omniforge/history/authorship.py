@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pycrdt import Array, Doc, Map, Text, XmlFragment, merge_updates
+from pycrdt import Array, Doc, Map, Text, XmlFragment, get_update, merge_updates
 
 from ..errors import ValidationError
 from ..structure import Structure
@@ -400,8 +400,9 @@ def replay_changes(
 
     Consecutive updates of one author are merged and applied as one (who wrote what comes out
     the same, for a tenth of the cost of a typist's keystrokes one by one); they count as
-    having changed the document together (a run mixing updates ``state`` holds with new ones
-    counts whole: only update counts can be high then, never who wrote what). Updates that do not merge, or whose merge does not
+    having changed the document together, less those the document held whole before the run
+    (a run mixing new updates with deletions the document had already made counts whole: only
+    update counts can be high then, never who wrote what). Updates that do not merge, or whose merge does not
     apply, are applied one by one. An update changed the document when it added what the
     document lacked (its state vector moved) or changed a root (a text's delta, a map's,
     array's or XML fragment's deep event)."""
@@ -430,6 +431,11 @@ def replay_changes(
 
     new: list[tuple[str, bytes]] = []
     for author, group in _by_author(updates):
+        if len(group) > 1:
+            # What the document holds already (a client sending back what it was sent) would
+            # count with the rest of the run: left out here.
+            held = doc.get_state()
+            group = [u for u in group if not _adds_nothing(u, held)] or group[:1]
         merged = _merge(group) if len(group) > 1 else group[0]
         changed = step(author, merged) if merged is not None else None
         if changed is None and len(group) > 1:
@@ -439,6 +445,22 @@ def replay_changes(
     if then:
         tracker.apply(UNKNOWN, then)
     return tracker.result(), new
+
+
+#: An update with no item and no deletion (what :func:`pycrdt.get_update` leaves of one that a
+#: state holds whole).
+_NOTHING = b"\x00\x00"
+
+
+def _adds_nothing(update: bytes, state: bytes) -> bool:
+    """Whether a document at ``state`` holds all of ``update`` already (an update that deletes
+    something is never found held: its deletions are always in what is left)."""
+    try:
+        return get_update(update, state) == _NOTHING
+    except BaseException as e:  # malformed input may surface as a pyo3 panic
+        if not is_decode_failure(e):
+            raise
+        return False  # judged, and left out, when it is applied
 
 
 def _by_author(updates: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, list[bytes]]]:

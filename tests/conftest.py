@@ -198,6 +198,10 @@ def _worker() -> tuple[int, int]:
     return index % count, count
 
 
+#: The ports :func:`free_port` gave in this process.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A port nothing listens on now, for a process about to be started. Under pytest-xdist each
     worker only takes ports of its own share (``(port >> 1) % workers``; the kernel hands out
@@ -208,7 +212,10 @@ def free_port() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if (port >> 1) % count == index:
+        # Never the same port twice in one process: three servers made in a row pick their
+        # ports before the first one binds.
+        if (port >> 1) % count == index and port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError(f"no free port of worker {index}'s share in {100 * count} tries")
 
@@ -291,6 +298,7 @@ class ServerProcess:
         self.token = os.urandom(12).hex()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = root / f"server-{self.port}.log"
+        self._started = False  # once ready: a restart keeps the port
 
     @property
     def url(self) -> str:
@@ -319,12 +327,27 @@ class ServerProcess:
             env=self.env,
         )
 
+    def _port_taken(self) -> bool:
+        """Whether the server exited at its first start because something else (a process
+        outside the tests, a client's ephemeral port) took its port since :func:`free_port`:
+        then it moves to another one (a restart keeps its port, and its URL)."""
+        if self._started or self.proc is None or self.proc.poll() is None:
+            return False
+        if "is not available" not in self.log_path.read_text():
+            return False
+        self.port = free_port()
+        self.log_path = self.root / f"server-{self.port}.log"
+        return True
+
     async def start(self, timeout: float = 60) -> ServerProcess:
         """Start the server and wait until ``/omniforge/health/ready`` answers 200."""
         self._spawn()
         client = AsyncHTTPClient()
 
         async def ready() -> bool:
+            if self._port_taken():
+                self._spawn()
+                return False
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
             try:
@@ -340,6 +363,7 @@ class ServerProcess:
                 return False
 
         await wait_for(ready, timeout=timeout, interval=0.2)
+        self._started = True
         return self
 
     def start_blocking(self, timeout: float = 60) -> ServerProcess:
@@ -347,11 +371,14 @@ class ServerProcess:
         self._spawn()
         deadline = time.monotonic() + timeout
         while True:
+            if self._port_taken():
+                self._spawn()
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
             try:
                 with urllib.request.urlopen(self.url + "omniforge/health/ready", timeout=2) as r:
                     if r.status == 200:
+                        self._started = True
                         return self
             except urllib.error.HTTPError as e:
                 if e.code == 404:

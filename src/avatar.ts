@@ -1,6 +1,7 @@
 /**
  * How a person is drawn: their avatar picture, or their initials on their colour.
  */
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { type ISignal, Signal } from '@lumino/signaling';
 
 import type { ConnectionState, IAwarenessUser } from './tokens';
@@ -149,14 +150,18 @@ export function createAvatar(user: IAwarenessUser): HTMLElement {
   return node;
 }
 
-const STATE_LABELS: { [state in ConnectionState]: string } = {
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  reconnecting: 'Reconnecting…',
-  offline: 'Offline',
-  unavailable: 'Unavailable'
-};
-
-export function stateLabel(state: ConnectionState): string {
-  return STATE_LABELS[state];
+/** What a connection state is called, in the user's language. */
+export function stateLabel(state: ConnectionState, trans: TranslationBundle): string {
+  switch (state) {
+    case 'connecting':
+      return trans.__('Connecting…');
+    case 'connected':
+      return trans.__('Connected');
+    case 'reconnecting':
+      return trans.__('Reconnecting…');
+    case 'offline':
+      return trans.__('Offline');
+    case 'unavailable':
+      return trans.__('Unavailable');
+  }
 }

@@ -442,7 +442,7 @@ export class RoomEditor extends Widget implements IRoomEditor {
   private _renderState(): void {
     const state = this.state;
     this._statusNode.dataset.state = state;
-    this._statusNode.textContent = stateLabel(state);
+    this._statusNode.textContent = stateLabel(state, this._trans);
     this._hintNode.textContent =
       (state === 'offline' || state === 'reconnecting') && this.readOnlyReason === null
         ? this._trans.__(

@@ -68,7 +68,7 @@ export class OmniForgeStatus extends Widget {
           : presence.state;
     const trans = this._trans;
     this.node.dataset.state = state;
-    const status = trans.__('OmniForge: %1', stateLabel(state));
+    const status = trans.__('OmniForge: %1', stateLabel(state, trans));
     this._label.textContent = status;
     const room = presence.currentRoom;
     // Only a live connection knows who is here: offline, the last count would be stale.

@@ -7,7 +7,7 @@
  * before it reaches the page.
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { ReactWidget } from '@jupyterlab/ui-components';
+import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { type ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
 
@@ -83,26 +83,16 @@ export class CommentsPanel extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    return <PanelView host={this._host} />;
+    // Drawn again whenever the model changes.
+    return (
+      <UseSignal signal={this._host.changed}>{() => <PanelView host={this._host} />}</UseSignal>
+    );
   }
-}
-
-/** Re-render when `signal` fires. */
-function useSignal(signal: ISignal<unknown, void>): void {
-  const [, setTick] = React.useState(0);
-  React.useEffect(() => {
-    const bump = (): void => setTick(t => t + 1);
-    signal.connect(bump);
-    return () => {
-      signal.disconnect(bump);
-    };
-  }, [signal]);
 }
 
 function PanelView(props: { host: ICommentsHost }): JSX.Element {
   const { host } = props;
   const { trans } = host;
-  useSignal(host.changed);
   React.useLayoutEffect(() => mark(`drawn:${host.room}`));
   const [shown, setShown] = React.useState(THREAD_PAGE);
   const [drawn, setDrawn] = React.useState(FIRST_DRAWN);

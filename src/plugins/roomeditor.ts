@@ -68,20 +68,23 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
     });
 
     app.commands.addCommand(CommandIDs.openRoom, {
-      label: args => (args.room ? `Open ${String(args.room)}` : 'Open Room…'),
-      caption: 'Open an OmniForge idea, project or preview room in a collaborative editor',
+      label: args =>
+        args.room ? trans.__('Open %1', String(args.room)) : trans.__('Open Room…'),
+      caption: trans.__(
+        'Open an OmniForge idea, project or preview room in a collaborative editor'
+      ),
       icon: args => (args.isPalette ? undefined : omniforgeIcon),
       execute: async args => {
         const availability = server.availability;
         if (availability.status === 'missing' || availability.status === 'forbidden') {
-          await showErrorMessage('OmniForge is not available', availability.message);
+          await showErrorMessage(trans.__('OmniForge is not available'), availability.message);
           return null;
         }
         let room = typeof args.room === 'string' ? args.room : '';
         if (!room) {
           const answer = await InputDialog.getText({
-            title: 'Open an OmniForge room',
-            label: 'Room (kind:id, e.g. idea:42)',
+            title: trans.__('Open an OmniForge room'),
+            label: trans.__('Room (kind:id, e.g. idea:42)'),
             text: server.settings.defaultRoom
           });
           if (!answer.button.accept || !answer.value) {
@@ -91,9 +94,12 @@ export const roomEditorPlugin: JupyterFrontEndPlugin<IRoomEditorTracker> = {
         }
         if (!isTextRoom(room)) {
           await showErrorMessage(
-            'Cannot open this room',
-            `"${room}" is not an idea, project or preview room. A room is kind:id, ` +
-              'e.g. idea:42, with an id of letters, digits, ".", "_" and "-".'
+            trans.__('Cannot open this room'),
+            trans.__(
+              '"%1" is not an idea, project or preview room. A room is kind:id, e.g. idea:42, ' +
+                'with an id of letters, digits, ".", "_" and "-".',
+              room
+            )
           );
           return null;
         }

@@ -192,8 +192,8 @@ class EventBus:
         if event_type in RESERVED_TYPES and not internal:
             self.types.check_channel(channel)  # a channel nobody serves says so first
             raise ReservedEventType(
-                f"{event_type} is reserved: only the server emits it, when a user joins or "
-                "leaves a room"
+                f"{event_type} is reserved: only the server emits it (presence, version history"
+                " and comments are facts it vouches for)"
             )
         self.types.validate({"id": "0", **envelope}, namespace=namespace)
         return envelope

@@ -32,7 +32,7 @@ from jupyter_omniforge.client.command import (
     split_lines,
 )
 
-from .conftest import ServerProcess, free_port
+from .conftest import ServerProcess, free_port, wait_for
 
 CLI = [sys.executable, "-m", "jupyter_omniforge.cli"]
 PY = sys.executable
@@ -267,8 +267,12 @@ async def test_sigint_stops_the_command_as_ctrl_c_would(server, channel, tmp_pat
     proc.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 130, err  # Python died of SIGINT: 128 + 2
-    failed = (await events_of(server, channel))[-1]
-    assert failed["type"] == "build.failed"
+
+    async def failure() -> dict[str, Any] | None:
+        events = await events_of(server, channel)
+        return events[-1] if events and events[-1]["type"] == "build.failed" else None
+
+    failed = await wait_for(failure, timeout=10)  # the run's last event, once the history has it
     assert failed["data"]["error"] == "interrupted"
     assert failed["data"]["message"] == "interrupted (SIGINT)"
 

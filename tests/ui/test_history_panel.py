@@ -330,14 +330,20 @@ def test_axe_finds_nothing_serious_in_the_history_panel(lab: LabServer, new_user
             ):
                 contrast = contrast_of(probe)
                 assert contrast >= 4.5, f"{probe} contrast {contrast:.2f} in {theme}"
-            result = alice.page.evaluate(
-                "async () => { const r = await axe.run("
-                "document.querySelector('.jp-OmniForge-History'));"
-                " return {passes: r.passes.map(p => p.id), violations: r.violations"
-                ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-                ".map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' '))"
-                ".join(', ')}`)}; }"
-            )
+            for _ in range(3):
+                result = alice.page.evaluate(
+                    "async () => { const r = await axe.run("
+                    "document.querySelector('.jp-OmniForge-History'));"
+                    " return {passes: r.passes.map(p => p.id), violations: r.violations"
+                    ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+                    ".map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' '))"
+                    ".join(', ')}`)}; }"
+                )
+                if "color-contrast" in result["passes"]:
+                    break
+                # Colours still moving to the new theme's leave axe unsure ("incomplete"):
+                # scan again once the page has settled.
+                alice.page.wait_for_timeout(500)
             # The scan looked at what matters here (it is not vacuous), and found nothing serious.
             assert {"color-contrast", "button-name", "aria-required-children"} <= set(
                 result["passes"]

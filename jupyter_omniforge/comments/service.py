@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +88,16 @@ class UnreadableComment(OmniForgeError):
 
     http_status = 500
     code = "malformed_row"
+
+
+@contextlib.contextmanager
+def _readable(what: str, row_id: str) -> Iterator[None]:
+    """A stored row the block reads that is malformed (:class:`MalformedCommentRow`) becomes
+    :class:`UnreadableComment`, naming the ``what`` (thread or comment) asked for."""
+    try:
+        yield
+    except MalformedCommentRow as e:
+        raise UnreadableComment(f"{what} {row_id[:100]!r} is unreadable: {e}") from None
 
 
 def user_of(identity: Identity) -> dict[str, Any]:
@@ -355,10 +367,8 @@ class Comments:
         return shown
 
     async def _stored_thread(self, key: str, thread_id: str) -> dict[str, Any] | None:
-        try:
+        with _readable("thread", thread_id):
             return await self.store.thread(key, thread_id)
-        except MalformedCommentRow as e:
-            raise UnreadableComment(f"thread {thread_id[:100]!r} is unreadable: {e}") from None
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -454,10 +464,8 @@ class Comments:
         return shown
 
     async def _own(self, name: RoomName, comment_id: str) -> dict[str, Any]:
-        try:
+        with _readable("comment", comment_id):
             comment = await self.store.comment(str(name), comment_id)
-        except MalformedCommentRow as e:
-            raise UnreadableComment(f"comment {comment_id[:100]!r} is unreadable: {e}") from None
         if comment is None:
             raise CommentNotFound(f"room {name} has no comment {comment_id[:100]!r}")
         return comment
@@ -531,10 +539,8 @@ class Comments:
             raise ValidationError('the body must be {"resolved": true | false}')
         key = str(name)
         by = user_of(identity) if resolved else None
-        try:
+        with _readable("thread", thread_id):
             changed = await self.store.set_resolved(key, thread_id, resolved, by)
-        except MalformedCommentRow as e:
-            raise UnreadableComment(f"thread {thread_id[:100]!r} is unreadable: {e}") from None
         if changed is None:
             raise ThreadNotFound(f"room {name} has no thread {thread_id[:100]!r}")
         event = "thread.resolved" if resolved else "thread.reopened"
@@ -553,10 +559,8 @@ class Comments:
             raise ValidationError(f"emoji must be a short string (at most {_EMOJI_MAX} chars)")
         if not isinstance(on, bool):
             raise ValidationError("on must be true or false")
-        try:
+        with _readable("comment", comment_id):
             comment = await self.store.react(str(name), comment_id, emoji, identity.username, on)
-        except MalformedCommentRow as e:
-            raise UnreadableComment(f"comment {comment_id[:100]!r} is unreadable: {e}") from None
         if comment is None:
             raise CommentNotFound(f"room {name} has no comment {comment_id[:100]!r}")
         shown = self._comment(comment)

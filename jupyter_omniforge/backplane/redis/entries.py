@@ -19,10 +19,11 @@ from typing import Any
 
 from ... import strictjson
 
-#: What a malformed entry can be: an event, a room stream entry or its author (or a room stream
-#: key that is not a stream), an awareness message, an instance heartbeat, a room snapshot, a member of a
-#: room's writers set, the epoch key, a lease (a room's fold, the webhook sender) or its value,
-#: a room's version (history.py) or the author of one of its Yjs clients.
+#: What a malformed entry can be: an event, a room stream entry or its author (or a room
+#: stream key that is not a stream), an awareness message, an instance heartbeat, a room
+#: snapshot, a member of a room's writers set, the epoch key, a lease (a room's fold, the
+#: webhook sender) or its value, a room's version (history.py) or the author of one of its Yjs
+#: clients.
 KINDS = (
     "events",
     "room_updates",

@@ -279,6 +279,9 @@ def set_theme(user: LabPage, theme: str) -> None:
     user.execute("apputils:change-theme", {"theme": theme})
     light = "true" if theme == "JupyterLab Light" else "false"
     user.page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'")
+    # JupyterLab's splash covers a theme change; a second change before it is gone makes
+    # JupyterLab remove it twice ("removeChild … not a child", an error on the page).
+    user.page.wait_for_function("() => !document.getElementById('jupyterlab-splash')")
 
 
 def contrast_of(probe: Any, timeout: float = 10) -> float:

@@ -875,7 +875,7 @@ class OmniForgeApp(ExtensionApp):
                 timeout=self.webhook_timeout,
                 log=self.log,
             )
-            self.webhook_sender.start()
+            await self.webhook_sender.start()
         self.room_state.start()
         await self.comments.start(retention=self.event_retention_seconds)
         self.log.info("OmniForge rooms stored in %s", self.store.description)

@@ -132,8 +132,15 @@ class WebhookSender:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start taking the lease. Returns once the newest event id is read: every event
+        appended after this returns is sent (the first holder of a new deployment starts
+        there), so the server answers ready only after it."""
         self.bus.on_appended.append(self._offer)
+        try:
+            self._origin = await self.bus.last_id()
+        except Exception as e:
+            self.log.warning("webhooks: could not read the newest event id: %s", e)
         self._lead_task = asyncio.ensure_future(self._lead())
 
     async def close(self, drain: float = 2.0) -> None:
@@ -161,12 +168,6 @@ class WebhookSender:
     async def _lead(self) -> None:
         """Take and renew the lease; serve while it is held."""
         try:
-            # Where a first sender starts: the newest event when this one started, read before
-            # any await of the lease (events emitted meanwhile are sent).
-            try:
-                self._origin = await self.bus.last_id()
-            except Exception as e:
-                self.log.warning("webhooks: could not read the newest event id: %s", e)
             while True:
                 began = time.monotonic()
                 try:

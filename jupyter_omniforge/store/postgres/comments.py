@@ -1,8 +1,7 @@
-"""Comment threads, comments, reactions and mention notifications in the PostgreSQL store, as
-the SQLite store keeps them (``store/sqlite/comments.py``, whose row shapes and sealing this
-module shares): what people wrote (a comment's body, an anchor's text, a notification's
-excerpt) is sealed with associated data naming its part, room and row; who wrote, when, and
-the anchor's relative positions are metadata in the clear."""
+"""Comment threads, comments, reactions and mention notifications in the PostgreSQL store: the
+SQL and transactions of :class:`..comments.CommentRows`, which has the row shapes, the sealing
+(what people wrote is sealed with associated data naming its part, room and row) and the checks
+on reading, as the SQLite store shares them."""
 
 from __future__ import annotations
 
@@ -12,46 +11,27 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ..base import CommentStore
+from ..comments import (
+    COMMENT_COLUMNS,
+    NOTE_COLUMNS,
+    THREAD_COLUMNS,
+    CommentRows,
+    User,
+    dump_user,
+    row_id,
+    seal,
+)
 from ..crypto import Cipher
-from ..sqlite.comments import SQLiteCommentStore, _dump, _row_id
-from ..sqlite.sealing import comment_ad
 from .database import Database
 from .events import _next_ids
 
-User = dict[str, Any]
 
-_THREAD_COLUMNS = (
-    "id, room, author, created, resolved_by, resolved_at, orphaned, root, start, end_, text, kid"
-)
-_COMMENT_COLUMNS = "id, thread, room, author, created, edited, body, kid"
-_NOTE_COLUMNS = 'id, "user", room, thread, comment, "by", created, read, excerpt, kid'
-
-
-class PostgresCommentStore(CommentStore):
+class PostgresCommentStore(CommentRows):
     """:class:`CommentStore` in four tables of a shared PostgreSQL :class:`Database`."""
 
     def __init__(self, database: Database, *, cipher: Cipher | None = None) -> None:
         self._db = database
         self._cipher = cipher
-
-    # The same rows, opened and shaped the same way as the SQLite store's.
-    _open = SQLiteCommentStore._open
-    _thread = SQLiteCommentStore._thread
-    _comment = SQLiteCommentStore._comment
-    _note = SQLiteCommentStore._note
-    # ...and checked the same way: a malformed row is skipped in lists, refused alone.
-    malformed = 0
-    _checked = SQLiteCommentStore._checked
-    _bad = SQLiteCommentStore._bad
-    _one = SQLiteCommentStore._one
-
-    def _sealed(self, clear: str, part: str, room: str, row_id: int) -> tuple[bytes, str | None]:
-        data = clear.encode()
-        if self._cipher is None:
-            return data, None
-        kid, data = self._cipher.seal(data, comment_ad(part, room, row_id))
-        return data, kid
 
     async def _rows(self, sql: str, params: tuple | list) -> list[tuple]:
         async def read(conn: AsyncConnection) -> list[tuple]:
@@ -71,13 +51,13 @@ class PostgresCommentStore(CommentStore):
             root = start = end = text = kid = None
             if anchor is not None:
                 root, start, end = anchor["root"], bytes(anchor["start"]), bytes(anchor["end"])
-                text, kid = self._sealed(anchor.get("text", ""), "text", room, tid)
+                text, kid = seal(self._cipher, anchor.get("text", ""), "text", room, tid)
             await conn.execute(
                 "INSERT INTO comment_threads (id, room, author, created, root, start, end_, "
                 "text, kid) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (tid, room, _dump(author), now, root, start, end, text, kid),
+                (tid, room, dump_user(author), now, root, start, end, text, kid),
             )
-            cid = await self._insert_comment(conn, room, tid, _dump(author), body, now)
+            cid = await self._insert_comment(conn, room, tid, dump_user(author), body, now)
             assert cid is not None
             return tid, cid
 
@@ -94,22 +74,22 @@ class PostgresCommentStore(CommentStore):
         elif resolved is False:
             where += " AND resolved_at IS NULL"
         rows = await self._rows(
-            f"SELECT {_THREAD_COLUMNS} FROM comment_threads WHERE {where} ORDER BY id", (room,)
+            f"SELECT {THREAD_COLUMNS} FROM comment_threads WHERE {where} ORDER BY id", (room,)
         )
         return self._checked("thread", rows, self._thread)
 
     async def thread(self, room: str, thread_id: str) -> dict[str, Any] | None:
-        tid = _row_id(thread_id)
+        tid = row_id(thread_id)
         if tid is None:
             return None
         rows = await self._rows(
-            f"SELECT {_THREAD_COLUMNS} FROM comment_threads WHERE id = %s AND room = %s",
+            f"SELECT {THREAD_COLUMNS} FROM comment_threads WHERE id = %s AND room = %s",
             (tid, room),
         )
         return self._one("thread", rows[0], self._thread) if rows else None
 
     async def delete_thread(self, room: str, thread_id: str) -> bool:
-        tid = _row_id(thread_id)
+        tid = row_id(thread_id)
         if tid is None:
             return False
         return await self._db.run(partial(_delete_thread, room, tid))
@@ -117,10 +97,10 @@ class PostgresCommentStore(CommentStore):
     async def set_resolved(
         self, room: str, thread_id: str, resolved: bool, by: User | None
     ) -> dict[str, Any] | None:
-        tid = _row_id(thread_id)
+        tid = row_id(thread_id)
         if tid is None:
             return None
-        values = (_dump(by), time.time()) if resolved else (None, None)
+        values = (dump_user(by), time.time()) if resolved else (None, None)
 
         async def update(conn: AsyncConnection) -> int:
             cursor = await conn.execute(
@@ -134,10 +114,10 @@ class PostgresCommentStore(CommentStore):
         return await self.thread(room, thread_id) if changed else None
 
     async def set_anchor_text(self, room: str, thread_id: str, text: str, orphaned: bool) -> None:
-        tid = _row_id(thread_id)
+        tid = row_id(thread_id)
         if tid is None:
             return
-        data, kid = self._sealed(text, "text", room, tid)
+        data, kid = seal(self._cipher, text, "text", room, tid)
         await self._db.run(
             lambda conn: conn.execute(
                 "UPDATE comment_threads SET orphaned = %s, text = %s, kid = %s "
@@ -157,7 +137,7 @@ class PostgresCommentStore(CommentStore):
         if await cursor.fetchone() is None:
             return None
         (cid,) = await _next_ids(conn, "comments", "id", 1)
-        data, kid = self._sealed(body, "body", room, cid)
+        data, kid = seal(self._cipher, body, "body", room, cid)
         await conn.execute(
             "INSERT INTO comments (id, thread, room, author, created, body, kid) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -166,13 +146,13 @@ class PostgresCommentStore(CommentStore):
         return cid
 
     async def comments(self, room: str, thread_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        tids = [tid for tid in map(_row_id, thread_ids) if tid is not None]
+        tids = [tid for tid in map(row_id, thread_ids) if tid is not None]
         if not tids:
             return {}
 
         async def read(conn: AsyncConnection) -> tuple[list[tuple], dict]:
             cursor = await conn.execute(
-                f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE room = %s AND thread = ANY(%s) "
+                f"SELECT {COMMENT_COLUMNS} FROM comments WHERE room = %s AND thread = ANY(%s) "
                 "ORDER BY id",
                 (room, tids),
             )
@@ -180,22 +160,16 @@ class PostgresCommentStore(CommentStore):
             return rows, await _reactions(conn, [row[0] for row in rows])
 
         rows, reactions = await self._db.run(read)
-        found: dict[str, list[dict[str, Any]]] = {str(tid): [] for tid in tids}
-        shaped = self._checked(
-            "comment", rows, lambda row: self._comment(row, reactions.get(row[0], {}))
-        )
-        for comment in shaped:
-            found.setdefault(comment["thread"], []).append(comment)
-        return found
+        return self._by_thread(tids, rows, reactions)
 
     async def comment(self, room: str, comment_id: str) -> dict[str, Any] | None:
-        cid = _row_id(comment_id)
+        cid = row_id(comment_id)
         if cid is None:
             return None
 
         async def read(conn: AsyncConnection) -> tuple[tuple, dict] | None:
             cursor = await conn.execute(
-                f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE id = %s AND room = %s",
+                f"SELECT {COMMENT_COLUMNS} FROM comments WHERE id = %s AND room = %s",
                 (cid, room),
             )
             row = await cursor.fetchone()
@@ -212,20 +186,20 @@ class PostgresCommentStore(CommentStore):
     async def add_comment(
         self, room: str, thread_id: str, author: User, body: str
     ) -> dict[str, Any] | None:
-        tid = _row_id(thread_id)
+        tid = row_id(thread_id)
         if tid is None:
             return None
         now = time.time()
         cid = await self._db.run(
-            lambda conn: self._insert_comment(conn, room, tid, _dump(author), body, now)
+            lambda conn: self._insert_comment(conn, room, tid, dump_user(author), body, now)
         )
         return None if cid is None else await self.comment(room, str(cid))
 
     async def edit_comment(self, room: str, comment_id: str, body: str) -> dict[str, Any] | None:
-        cid = _row_id(comment_id)
+        cid = row_id(comment_id)
         if cid is None:
             return None
-        data, kid = self._sealed(body, "body", room, cid)
+        data, kid = seal(self._cipher, body, "body", room, cid)
 
         async def update(conn: AsyncConnection) -> int:
             cursor = await conn.execute(
@@ -238,7 +212,7 @@ class PostgresCommentStore(CommentStore):
         return await self.comment(room, comment_id) if changed else None
 
     async def delete_comment(self, room: str, comment_id: str) -> str | None:
-        cid = _row_id(comment_id)
+        cid = row_id(comment_id)
         if cid is None:
             return None
         tid = await self._db.run(partial(_delete_comment, room, cid))
@@ -247,7 +221,7 @@ class PostgresCommentStore(CommentStore):
     async def react(
         self, room: str, comment_id: str, emoji: str, username: str, on: bool
     ) -> dict[str, Any] | None:
-        cid = _row_id(comment_id)
+        cid = row_id(comment_id)
         if cid is None:
             return None
         known = await self._db.run(partial(_react, room, cid, emoji, username, on))
@@ -264,7 +238,7 @@ class PostgresCommentStore(CommentStore):
             ids = await _next_ids(conn, "notifications", "id", len(notifications))
             rows = []
             for nid, note in zip(ids, notifications, strict=True):
-                data, kid = self._sealed(note["excerpt"], "excerpt", note["room"], nid)
+                data, kid = seal(self._cipher, note["excerpt"], "excerpt", note["room"], nid)
                 rows.append(
                     (
                         nid,
@@ -272,7 +246,7 @@ class PostgresCommentStore(CommentStore):
                         note["room"],
                         int(note["thread"]),
                         int(note["comment"]),
-                        _dump(note["by"]),
+                        dump_user(note["by"]),
                         now,
                         data,
                         kid,
@@ -286,7 +260,7 @@ class PostgresCommentStore(CommentStore):
                     rows,
                 )
             cursor = await conn.execute(
-                f"SELECT {_NOTE_COLUMNS} FROM notifications WHERE id = ANY(%s) ORDER BY id",
+                f"SELECT {NOTE_COLUMNS} FROM notifications WHERE id = ANY(%s) ORDER BY id",
                 (ids,),
             )
             return await cursor.fetchall()
@@ -300,8 +274,7 @@ class PostgresCommentStore(CommentStore):
 
         async def read(conn: AsyncConnection) -> tuple[list[tuple], int]:
             cursor = await conn.execute(
-                f"SELECT {_NOTE_COLUMNS} FROM notifications WHERE {where} "
-                "ORDER BY id DESC LIMIT %s",
+                f"SELECT {NOTE_COLUMNS} FROM notifications WHERE {where} ORDER BY id DESC LIMIT %s",
                 (user, limit),
             )
             return await cursor.fetchall(), await _unread(conn, user)
@@ -310,7 +283,7 @@ class PostgresCommentStore(CommentStore):
         return self._checked("notification", rows, self._note), count
 
     async def mark_read(self, user: str, ids: list[str] | None) -> int:
-        row_ids = None if ids is None else [i for i in map(_row_id, ids) if i is not None]
+        row_ids = None if ids is None else [i for i in map(row_id, ids) if i is not None]
 
         async def mark(conn: AsyncConnection) -> int:
             if row_ids is None:

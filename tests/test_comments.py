@@ -284,6 +284,14 @@ rules:
         assert status == 204
         _, left = await call(server_url, token, "idea:rev", f"/threads/{thread['id']}")
         assert [c["author"]["username"] for c in left["comments"]] == ["alice"]
+        # The room's stream says who deleted bob's comment, and that it was bob's.
+        _, history = await fetch_json(
+            f"{server_url}omniforge/api/events?channel={quote('idea:rev')}", token=token
+        )
+        (deleted,) = [e for e in history["events"] if e["type"] == "comment.deleted"]
+        assert deleted["data"]["comment"] == bobs
+        assert deleted["data"]["by"] == deleted["source"]["username"] == "alice"
+        assert deleted["data"]["author"] == "bob"
 
 
 async def test_an_author_cannot_be_forged(server_url, token):
@@ -385,6 +393,7 @@ async def test_events_on_the_room_channel(server_url, token):
         events[0]["data"]["item"]["body"] == "first" and events[0]["source"]["username"] == "alice"
     )
     assert events[-1]["data"]["thread_deleted"] is True
+    assert events[-1]["data"]["by"] == events[-1]["data"]["author"] == "alice"
     # Nobody else may post these types.
     status, refused = await fetch_json(
         server_url + "omniforge/api/events", method="POST", token=token,

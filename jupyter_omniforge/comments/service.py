@@ -489,14 +489,15 @@ class Comments:
     async def delete_comment(
         self, name: RoomName, comment_id: str, identity: Identity, *, admin: bool
     ) -> None:
-        """The author deletes their comment; an admin any (an unreadable one too)."""
+        """The author deletes their comment; an admin any (an unreadable one too). The event
+        says who deleted it (``by``) and whose it was (``author``; None for an unreadable one)."""
         try:
-            found = await self._own(name, comment_id)
+            author: str | None = (await self._own(name, comment_id))["author"]["username"]
         except UnreadableComment:
             if not admin:
                 raise
-            found = {"author": {"username": identity.username}}
-        if found["author"]["username"] != identity.username and not admin:
+            author = None  # nobody can say whose it was: only an admin's right deletes it
+        if author != identity.username and not admin:
             raise Forbidden(f"{identity.username} may not delete another user's comment")
         key = str(name)
         thread_id = await self.store.delete_comment(key, comment_id)
@@ -508,28 +509,36 @@ class Comments:
             gone = False
         if gone:
             self._untrack(key, thread_id)
-        data = {"thread": thread_id, "comment": comment_id, "thread_deleted": gone}
+        data = {
+            "thread": thread_id,
+            "comment": comment_id,
+            "author": author,
+            "thread_deleted": gone,
+        }
         await self._send(key, "comment.deleted", identity, data)
 
     async def delete_thread(
         self, name: RoomName, thread_id: str, identity: Identity, *, admin: bool
     ) -> None:
         """The thread's author deletes it (with every reply); an admin any (an unreadable one
-        too)."""
+        too). The event says who deleted it (``by``) and whose it was (``author``; None for an
+        unreadable one)."""
         key = str(name)
+        author: str | None = None  # nobody can say whose an unreadable thread was
         try:
             thread = await self._stored_thread(key, thread_id)
         except UnreadableComment:
             if not admin:
                 raise
-            thread = {"author": {"username": identity.username}}
-        if thread is None:
-            raise ThreadNotFound(f"room {name} has no thread {thread_id[:100]!r}")
-        if thread["author"]["username"] != identity.username and not admin:
+        else:
+            if thread is None:
+                raise ThreadNotFound(f"room {name} has no thread {thread_id[:100]!r}")
+            author = thread["author"]["username"]
+        if author != identity.username and not admin:
             raise Forbidden(f"{identity.username} may not delete another user's thread")
         await self.store.delete_thread(key, thread_id)
         self._untrack(key, thread_id)
-        data = {"thread": thread_id, "thread_deleted": True}
+        data = {"thread": thread_id, "author": author, "thread_deleted": True}
         await self._send(key, "comment.deleted", identity, data)
 
     async def resolve(

@@ -141,6 +141,7 @@ async def test_malformed_thread_rows_are_skipped_and_everything_else_lists(
     for tid in bad:
         status, _ = await call(server_url, token, f"/threads/{tid}", "DELETE")
         assert status == 204
+    await deleted_by_an_admin(server_url, token, "thread", {str(tid): None for tid in bad})
     status, page = await call(server_url, token, "/threads?limit=200")
     assert [t["id"] for t in page["threads"]] == [anchored["id"], wide["id"]]
     await witness.check()
@@ -252,6 +253,9 @@ async def test_malformed_comment_reaction_and_notification_rows_are_skipped(
     for cid in bad:
         status, _ = await call(server_url, token, f"/comments/{cid}", "DELETE")
         assert status == 204
+    # Whose each was is unknown, but for the body too long to show: the store reads its author.
+    authors = {str(cid): None for cid in bad} | {str(bad[1]): "mallory"}
+    await deleted_by_an_admin(server_url, token, "comment", authors)
     # The victim's notifications: the good one lists, the rest are skipped.
     victim = await mint(server_url, token, "victim")
     status, notes = await fetch_json(
@@ -260,6 +264,23 @@ async def test_malformed_comment_reaction_and_notification_rows_are_skipped(
     assert status == 200, notes
     assert [n["by"]["username"] for n in notes["notifications"]] == ["mallory"]
     await witness.check()
+
+
+async def deleted_by_an_admin(
+    server_url: str, token: str, what: str, authors: dict[str, str | None]
+) -> None:
+    """The room's stream has a ``comment.deleted`` for each ``what`` (thread or comment) of
+    ``authors``, saying who deleted it (the admin, never its author) and whose it was (None:
+    unknown)."""
+    status, history = await fetch_json(
+        f"{server_url}omniforge/api/events?channel={quote(ROOM)}&limit=500", token=token
+    )
+    assert status == 200, history
+    deleted = {e["data"].get(what): e for e in history["events"] if e["type"] == "comment.deleted"}
+    for row_id, author in authors.items():
+        event = deleted[row_id]["data"]
+        assert event["by"] == deleted[row_id]["source"]["username"] not in ("", "mallory")
+        assert event["author"] == author, event
 
 
 async def mint(server_url: str, token: str, user: str) -> str:

@@ -414,27 +414,34 @@ def replay_changes(
         if kind in typed:
             doc.get(name, type=typed[kind]).observe_deep(lambda _: values.append(True))
 
+    # The document's state vector, read once per step: the one after a step is the one before
+    # the next (a state vector costs a walk over the document's clients).
+    held = doc.get_state()
+
     def step(author: str, update: bytes) -> bool | None:
         """Whether ``update`` changed the document; None when it could not be applied."""
-        before = doc.get_state()
+        nonlocal held
+        before = held
         tracker.changed = False
         values.clear()
         try:
             tracker.apply(author, update)
         except InvalidHistory:
+            held = doc.get_state()  # what a failed update left (it may have applied in part)
             return None
         except BaseException as e:  # malformed input may surface as a pyo3 panic
             if not is_decode_failure(e):
                 raise
+            held = doc.get_state()
             return None
-        return tracker.changed or bool(values) or doc.get_state() != before
+        held = doc.get_state()
+        return tracker.changed or bool(values) or held != before
 
     new: list[tuple[str, bytes]] = []
     for author, group in _by_author(updates):
         if len(group) > 1:
             # What the document holds already (a client sending back what it was sent) would
             # count with the rest of the run: left out here.
-            held = doc.get_state()
             group = [u for u in group if not _adds_nothing(u, held)] or group[:1]
         merged = _merge(group) if len(group) > 1 else group[0]
         changed = step(author, merged) if merged is not None else None

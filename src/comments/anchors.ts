@@ -188,11 +188,16 @@ export class ThreadAnchors {
         this._decoded.delete(id);
       }
     }
-    this._resolve();
+    // The panel orders its cards by these ranges now; the editor shows them at its next frame,
+    // so that a page of threads is drawn in the panel without waiting for the editor's update.
+    this._resolve(true);
   }
 
   /** Where the thread `id` is now in this editor, as last resolved or mapped. */
   rangeOf(id: string): IThreadRange | null {
+    if (this._pending) {
+      return this._pending.index.get(id) ?? null;
+    }
     const set = this._view?.state.field(anchorField).ranges;
     if (!set) {
       return null;
@@ -265,6 +270,8 @@ export class ThreadAnchors {
   dispose(): void {
     this._doc.off('update', this._schedule);
     cancelAnimationFrame(this._frame);
+    cancelAnimationFrame(this._pending?.frame ?? 0);
+    this._pending = null;
     this._view = null;
   }
 
@@ -278,7 +285,11 @@ export class ThreadAnchors {
     }
   };
 
-  private _resolve(): void {
+  /**
+   * Resolve every thread's range in the document, and show them in the editor: now, or
+   * (`later`) at the start of the next frame, before it is drawn.
+   */
+  private _resolve(later = false): void {
     const view = this._view;
     if (!view) {
       return;
@@ -304,7 +315,19 @@ export class ThreadAnchors {
     const key = (r: IThreadRange): string => `${r.id}:${r.from}:${r.to}`;
     const now = new Set(this.ranges().map(key));
     const same = now.size === ranges.length && ranges.every(r => now.has(key(r)));
-    if (!same) {
+    cancelAnimationFrame(this._pending?.frame ?? 0);
+    this._pending = null;
+    if (!same && later) {
+      const frame = requestAnimationFrame(() => {
+        this._pending = null;
+        if (this._view === view && view.state.doc.length === length) {
+          view.dispatch({ effects: setRanges.of(ranges) });
+        } else {
+          this._resolve(); // the text changed meanwhile: resolved again, for this text
+        }
+      });
+      this._pending = { frame, index: new Map(ranges.map(r => [r.id, r])) };
+    } else if (!same) {
       view.dispatch({ effects: setRanges.of(ranges) });
     }
     this._onResolved?.();
@@ -339,6 +362,8 @@ export class ThreadAnchors {
   private _waits = 0;
   private _collapsed = new Set<string>();
   private _indexed: DecorationSet | null = null;
+  /** Ranges resolved and not in the editor yet (until its next frame), by thread. */
+  private _pending: { frame: number; index: Map<string, IThreadRange> } | null = null;
   private _index = new Map<string, IThreadRange>();
   private _onSelect: (id: string) => void;
   private _onResolved?: () => void;

@@ -7,9 +7,10 @@
  * before it reaches the page.
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
+import { Button, ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { type ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
+import { flushSync } from 'react-dom';
 
 import { colorStyle, initialsOf } from '../avatar';
 import type { IAwarenessUser } from '../tokens';
@@ -80,14 +81,41 @@ export class CommentsPanel extends ReactWidget {
     this.node.setAttribute('role', 'complementary');
     this.node.setAttribute('aria-label', _host.trans.__('Comments on %1', _host.room));
     this.node.dataset.room = _host.room;
+    _host.changed.connect(this._onChanged, this);
+  }
+
+  override dispose(): void {
+    this._host.changed.disconnect(this._onChanged, this);
+    super.dispose();
   }
 
   protected render(): JSX.Element {
     // Drawn again whenever the model changes.
-    return (
-      <UseSignal signal={this._host.changed}>{() => <PanelView host={this._host} />}</UseSignal>
-    );
+    return <UseSignal signal={this._draw}>{() => <PanelView host={this._host} />}</UseSignal>;
   }
+
+  /**
+   * Draw once per task that changed anything, at its end, and before it returns to the browser.
+   * A React update made outside a React event waits for a scheduler task, and in a profile of
+   * a room opening that task ran behind the browser's next frame (the editor's layout, with the
+   * highlights just added): 10 to 50 ms between the first page of threads and its cards. One
+   * change also emits more than once (the threads, then their ranges): drawn once for all.
+   */
+  private _onChanged(): void {
+    if (this._queued) {
+      return;
+    }
+    this._queued = true;
+    queueMicrotask(() => {
+      this._queued = false;
+      if (!this.isDisposed) {
+        flushSync(() => this._draw.emit());
+      }
+    });
+  }
+
+  private _queued = false;
+  private _draw = new Signal<this, void>(this);
 }
 
 function PanelView(props: { host: ICommentsHost }): JSX.Element {
@@ -140,7 +168,7 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
         <h2 className="jp-OmniForge-comments-title">
           {trans.__('Comments')} <span className="jp-OmniForge-count">{open.length}</span>
         </h2>
-        <button
+        <Button
           className="jp-mod-styled jp-mod-accept jp-OmniForge-comments-new"
           disabled={!can}
           title={
@@ -151,7 +179,7 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
           onClick={() => host.startThread()}
         >
           {trans.__('Comment')}
-        </button>
+        </Button>
       </div>
       {host.error() && (
         <p className="jp-OmniForge-comments-error" role="alert">
@@ -178,12 +206,14 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
         </ol>
       )}
       {open.length > shown && (
-        <button
-          className="jp-mod-styled jp-OmniForge-comments-more"
+        <Button
+          minimal
+          small
+          className="jp-OmniForge-secondary jp-OmniForge-comments-more"
           onClick={() => setShown(shown + THREAD_PAGE)}
         >
           {trans.__('Show %1 more of %2', Math.min(THREAD_PAGE, open.length - shown), open.length - shown)}
-        </button>
+        </Button>
       )}
       {orphaned.length > 0 && (
         <section className="jp-OmniForge-comments-section jp-OmniForge-comments-orphaned">
@@ -203,13 +233,14 @@ function PanelView(props: { host: ICommentsHost }): JSX.Element {
       {resolved.length > 0 && (
         <section className="jp-OmniForge-comments-section jp-OmniForge-comments-resolved">
           <h3 className="jp-OmniForge-comments-sectionTitle">
-            <button
+            <Button
+              minimal
               className="jp-OmniForge-sectionToggle"
               aria-expanded={showResolved}
               onClick={() => setShowResolved(!showResolved)}
             >
               {trans.__('Resolved')} <span className="jp-OmniForge-count">{resolved.length}</span>
-            </button>
+            </Button>
           </h3>
           {showResolved && (
             <ol className="jp-OmniForge-threads" aria-label={trans.__('Resolved threads')}>
@@ -293,14 +324,14 @@ const ThreadCard = React.memo(function ThreadCard(props: IThreadCardProps): JSX.
       aria-label={label}
     >
       {quote !== null ? (
-        <button
+        <Button
           className="jp-OmniForge-quote"
           title={trans.__('Show in the editor')}
           aria-label={trans.__('Show in the editor: %1', quote)}
           onClick={() => host.reveal(thread)}
         >
           {quote}
-        </button>
+        </Button>
       ) : (
         <div className="jp-OmniForge-quote jp-OmniForge-roomWide">{trans.__('The whole room')}</div>
       )}
@@ -317,12 +348,14 @@ const ThreadCard = React.memo(function ThreadCard(props: IThreadCardProps): JSX.
       <div className="jp-OmniForge-threadActions">
         {can && !thread.resolved && <ReplyBox host={host} thread={thread} />}
         {can && (
-          <button
-            className="jp-mod-styled jp-OmniForge-resolve"
+          <Button
+            minimal
+            small
+            className="jp-OmniForge-secondary jp-OmniForge-resolve"
             onClick={() => void host.setResolved(thread, !thread.resolved)}
           >
             {thread.resolved ? trans.__('Reopen') : trans.__('Resolve')}
-          </button>
+          </Button>
         )}
       </div>
     </li>
@@ -337,23 +370,27 @@ function ReplyBox(props: { host: ICommentsHost; thread: IThread }): JSX.Element 
   const { host, thread } = props;
   const { trans } = host;
   const [open, setOpen] = React.useState(false);
-  const button = React.useRef<HTMLButtonElement>(null);
+  // ui-components' Button takes no ref: the focus goes back through this box.
+  const box = React.useRef<HTMLDivElement>(null);
   const name = nameOf(thread.author);
   if (!open) {
     return (
-      <button
-        ref={button}
-        className="jp-mod-styled jp-OmniForge-reply"
-        aria-label={trans.__('Reply to %1', name)}
-        onClick={() => setOpen(true)}
-      >
-        {trans.__('Reply')}
-      </button>
+      <div ref={box} className="jp-OmniForge-replyBox">
+        <Button
+          minimal
+          small
+          className="jp-OmniForge-secondary jp-OmniForge-reply"
+          aria-label={trans.__('Reply to %1', name)}
+          onClick={() => setOpen(true)}
+        >
+          {trans.__('Reply')}
+        </Button>
+      </div>
     );
   }
   const close = (): void => {
     setOpen(false);
-    requestAnimationFrame(() => button.current?.focus());
+    requestAnimationFrame(() => box.current?.querySelector('button')?.focus());
   };
   return (
     <Composer
@@ -423,7 +460,7 @@ function CommentItem(props: {
         {reactions.map(([emoji, users]) => {
           const on = users.includes(me);
           return (
-            <button
+            <Button
               key={emoji}
               className="jp-OmniForge-reaction"
               aria-pressed={on}
@@ -433,11 +470,13 @@ function CommentItem(props: {
               onClick={() => void host.react(comment, emoji, !on)}
             >
               {emoji} {users.length}
-            </button>
+            </Button>
           );
         })}
         {can && (
-          <button
+          <Button
+            minimal
+            small
             className="jp-OmniForge-iconButton jp-OmniForge-addReaction"
             aria-expanded={picking}
             aria-label={trans.__('Add a reaction')}
@@ -445,26 +484,27 @@ function CommentItem(props: {
             onClick={() => setPicking(!picking)}
           >
             ☺+
-          </button>
+          </Button>
         )}
         {can && mine && !editing && (
           <>
-            <button className="jp-OmniForge-link" onClick={() => setEditing(true)}>
+            <Button minimal className="jp-OmniForge-link" onClick={() => setEditing(true)}>
               {trans.__('Edit')}
-            </button>
-            <button
+            </Button>
+            <Button
+              minimal
               className="jp-OmniForge-link"
               onClick={() => void host.deleteComment(comment)}
             >
               {trans.__('Delete')}
-            </button>
+            </Button>
           </>
         )}
       </div>
       {picking && (
         <div className="jp-OmniForge-reactionPicker" role="group" aria-label={trans.__('Reactions')}>
           {REACTIONS.map(emoji => (
-            <button
+            <Button
               key={emoji}
               className="jp-OmniForge-reaction"
               aria-label={trans.__('React with %1', emoji)}
@@ -474,7 +514,7 @@ function CommentItem(props: {
               }}
             >
               {emoji}
-            </button>
+            </Button>
           ))}
         </div>
       )}
@@ -736,17 +776,22 @@ function Composer(props: {
       {(!props.compact || text) && (
         <div className="jp-OmniForge-composerButtons">
           {props.onCancel && (
-            <button type="button" className="jp-mod-styled" onClick={() => props.onCancel?.()}>
+            <Button
+              type="button"
+              minimal
+              className="jp-OmniForge-secondary"
+              onClick={() => props.onCancel?.()}
+            >
               {trans.__('Cancel')}
-            </button>
+            </Button>
           )}
-          <button
+          <Button
             type="submit"
             className="jp-mod-styled jp-mod-accept"
             disabled={busy || !text.trim()}
           >
             {props.submitLabel}
-          </button>
+          </Button>
         </div>
       )}
     </form>

@@ -7,7 +7,7 @@ import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
 import { PageConfig, Time, URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { copyIcon, HTMLSelect, ReactWidget } from '@jupyterlab/ui-components';
+import { Button, copyIcon, HTMLSelect, ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { parsePermissions } from './access';
@@ -366,14 +366,14 @@ export class ShareLinkBody extends ReactWidget {
               value={link.link}
               onFocus={event => event.target.select()}
             />
-            <button
+            <Button
               className="jp-mod-styled jp-OmniForge-share-copy"
               title={trans.__('Copy the link')}
               onClick={() => void copy()}
             >
               <copyIcon.react tag="span" className="jp-OmniForge-share-copyIcon" />
               {trans.__('Copy')}
-            </button>
+            </Button>
           </span>
         </label>
         <p className="jp-OmniForge-share-copied" aria-live="polite">

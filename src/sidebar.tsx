@@ -255,7 +255,8 @@ function Section(props: {
     >
       <div className="jp-OmniForge-sectionHeader">
         <h3 className="jp-OmniForge-sectionTitle">
-          <button
+          <Button
+            minimal
             className="jp-OmniForge-sectionToggle"
             aria-expanded={open}
             aria-controls={bodyId}
@@ -264,7 +265,7 @@ function Section(props: {
             <Caret.react tag="span" className="jp-OmniForge-caret" />
             <span className="jp-OmniForge-sectionName">{title}</span>
             <span className="jp-OmniForge-count">{count}</span>
-          </button>
+          </Button>
         </h3>
       </div>
       {open && props.tools && <div className="jp-OmniForge-sectionTools">{props.tools}</div>}
@@ -298,26 +299,28 @@ function RoomLink(props: {
   if (!isRoomName(room)) {
     // A notebook or file someone has open (its path): open it here too.
     return (
-      <button
+      <Button
+        minimal
         className="jp-OmniForge-link jp-OmniForge-where jp-OmniForge-path"
         title={trans.__('Open %1', room)}
         onClick={() => void commands.execute('docmanager:open', { path: room })}
       >
         {room}
-      </button>
+      </Button>
     );
   }
   if (!isTextRoom(room)) {
     return <span className="jp-OmniForge-where">{room}</span>;
   }
   return (
-    <button
+    <Button
+      minimal
       className="jp-OmniForge-link jp-OmniForge-where"
       title={trans.__('Open %1', room)}
       onClick={() => void commands.execute(CommandIDs.openRoom, { room })}
     >
       {room}
-    </button>
+    </Button>
   );
 }
 
@@ -654,7 +657,8 @@ function RunRow(props: {
       data-stale={stale ? 'true' : 'false'}
     >
       <div className="jp-OmniForge-run-head" onClick={() => setExpanded(!expanded)}>
-        <button
+        <Button
+          minimal
           className="jp-OmniForge-run-toggle"
           aria-expanded={expanded}
           aria-controls={logId}
@@ -662,7 +666,7 @@ function RunRow(props: {
           title={toggleLabel}
         >
           <LogCaret expanded={expanded} />
-        </button>
+        </Button>
         <span className="jp-OmniForge-run-name" title={run.channel}>
           <span className="jp-OmniForge-run-kind">{kind}</span> {run.id}
         </span>
@@ -792,7 +796,8 @@ function MentionList(props: { mentions: IMentions; trans: TranslationBundle }): 
         <ul className="jp-OmniForge-list">
           {mentions.unread.map(n => (
             <li key={n.id} className="jp-OmniForge-mention" data-notification={n.id}>
-              <button
+              <Button
+                minimal
                 className="jp-OmniForge-link jp-OmniForge-mentionOpen"
                 title={trans.__('Open the thread in %1', n.room)}
                 onClick={() => void mentions.open(n)}
@@ -801,7 +806,7 @@ function MentionList(props: { mentions: IMentions; trans: TranslationBundle }): 
                   {trans.__('%1 in %2', n.by.name || n.by.username, n.room)}
                 </span>
                 <span className="jp-OmniForge-mentionExcerpt">{n.excerpt}</span>
-              </button>
+              </Button>
             </li>
           ))}
         </ul>

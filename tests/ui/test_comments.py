@@ -273,6 +273,10 @@ def test_reply_react_resolve_and_reopen_from_the_keyboard(lab: LabServer, new_us
     assert not alice.errors and not bob.errors, alice.errors + bob.errors
 
 
+#: Texts of the panel below whose contrast axe must have checked (and found good): it finds 20.
+CONTRAST_NODES_MIN = 15
+
+
 @pytest.mark.parametrize("theme", THEMES)
 def test_the_comments_panel_reads_well_and_axe_finds_nothing_serious(
     lab: LabServer, new_user, theme: str
@@ -327,11 +331,16 @@ def test_the_comments_panel_reads_well_and_axe_finds_nothing_serious(
             '`.jp-OmniForge-comments[data-room="${room}"]`));'
             " return {passes: r.passes.map(p => p.id), violations: r.violations"
             ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)};"
+            ".map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' ')).join(', ')}`),"
+            " contrastPassed: r.passes.filter(p => p.id === 'color-contrast')"
+            ".reduce((n, p) => n + p.nodes.length, 0)};"
             " } finally { if (w) { w.style.height = before; } } }",
             room,
         )
         assert {"color-contrast", "button-name"} <= set(result["passes"]), result["passes"]
+        # The contrast rule looked at the panel's texts (a rule with no node to check "passes"
+        # too): its title, the quotes, authors, times, bodies, reactions and buttons.
+        assert result["contrastPassed"] >= CONTRAST_NODES_MIN, result
         assert result["violations"] == [], result["violations"]
         user.page.screenshot(path=f"/tmp/comments-{tag}.png")
     finally:

@@ -799,6 +799,42 @@ body[data-jp-theme-light='false'] .jp-OmniForge-run-error {
 body[data-jp-theme-light='false'] .jp-OmniForge-roomName-problem {
   color: var(--jp-error-color2);
 }
+
+/*
+ * Text that acts (links, quotes, section and log toggles) drawn by ui-components' Button: its
+ * focus ring and hover, at the size of the text around it, not of a 30 px toolbar button.
+ */
+.jp-Button.jp-OmniForge-link,
+.jp-Button.jp-OmniForge-quote,
+.jp-Button.jp-OmniForge-sectionToggle,
+.jp-Button.jp-OmniForge-run-toggle,
+.jp-Button.jp-OmniForge-iconButton,
+.jp-Button.jp-OmniForge-reaction {
+  min-width: 0;
+  min-height: 0;
+}
+
+.jp-Button.jp-OmniForge-link,
+.jp-Button.jp-OmniForge-quote,
+.jp-Button.jp-OmniForge-sectionToggle {
+  justify-content: flex-start;
+}
+
+.jp-Button.jp-OmniForge-link {
+  padding: 0 2px;
+  color: var(--jp-content-link-color);
+  font-size: inherit;
+}
+
+.jp-Button.jp-OmniForge-where {
+  font-size: var(--jp-ui-font-size0);
+}
+
+/* Secondary actions (Reply, Resolve, Cancel, Show more): outlined, in the text's colour. */
+.jp-Button.jp-OmniForge-secondary {
+  border: var(--jp-border-width) solid var(--jp-border-color1);
+  color: var(--jp-ui-font-color1);
+}
 `,""]),e.d(r,{},{A:a})},"./node_modules/css-loader/dist/cjs.js!./style/comments.css"(o,r,e){var t=e("./node_modules/css-loader/dist/runtime/noSourceMaps.js"),i=e.n(t),n=e("./node_modules/css-loader/dist/runtime/api.js"),a=(e.n(n))()(i());a.push([o.id,`/*
  * Comments in the room editor: highlighted ranges, gutter markers, and the Comments panel.
  * Every colour is a JupyterLab variable, so both themes read well.

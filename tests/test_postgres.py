@@ -525,3 +525,136 @@ async def test_a_server_on_postgres_serves_rooms_events_versions_and_the_audit(
     assert query(postgres_url, "SELECT count(*) FROM events")[0][0] >= 3
     stored = "SELECT room FROM room_updates UNION SELECT room FROM room_snapshots"
     assert ("idea:pg",) in query(postgres_url, stored)
+
+
+def _typed(text: str) -> bytes:
+    doc = Doc()
+    doc.get("code", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+def _text_of(updates: list[bytes]) -> str:
+    doc = Doc()
+    for update in updates:
+        doc.apply_update(update)
+    return str(doc.get("code", type=Text))
+
+
+async def test_rooms_persisted_together_each_commit_only_over_their_own_marker(any_store):
+    """An instance persists the rooms falling due together in one go. Each room still commits
+    only if its marker is the one it read: the room another instance persisted meanwhile is
+    left out, untouched, while the others commit, as if each had been persisted alone."""
+    from jupyter_omniforge.store.base import Persist
+
+    store = any_store
+    await store.start()
+    close_after_test(store.close)
+    rooms = store.rooms
+    a1, a2, a3, b0, b1 = (_typed(t) for t in ("a1", "a2", "a3", "b0", "b1"))
+    # Another instance persisted room b first.
+    assert await rooms.persist("b", [(b0, "ann")], "b:1", expected=None)
+
+    results = await rooms.persist_many(
+        [
+            Persist("a", [(a1, "ann"), (a2, "bob")], "a:2", None),
+            Persist("b", [(b1, "bob")], "b:2", None),  # read before b was persisted: stale
+            Persist("c", [], "c:0", None),  # nothing new: only the marker moves
+            Persist("a", [(a3, "")], "a:3", "a:2"),  # a again, after its first persist
+        ]
+    )
+
+    assert results == [True, False, True, True]
+    assert await rooms.persisted_markers(["a", "b", "c", "d"]) == {
+        "a": "a:3",
+        "b": "b:1",
+        "c": "c:0",
+        "d": None,
+    }
+    assert await rooms.load_authored("a") == [(a1, "ann"), (a2, "bob"), (a3, "")]
+    assert await rooms.load_authored("b") == [(b0, "ann")]
+    assert await rooms.load("c") == []
+
+
+async def test_a_room_whose_rows_postgresql_refuses_fails_alone_among_those_persisted_together(
+    postgres_url, caplog
+):
+    """PostgreSQL refuses a NUL in text. A room whose row holds one (the Redis entries are
+    checked before, so this is the last line of defence) fails, with the reason; the rooms
+    persisted in the same batch commit all the same."""
+    from jupyter_omniforge.store.base import Persist
+
+    store = PostgresStore(StoreSettings(url=postgres_url))
+    close_after_test(store.close)
+    await store.start()
+    update = _typed("x")
+
+    results = await store.rooms.persist_many(
+        [
+            Persist("good", [(update, "ann")], "g:1", None),
+            Persist("bad", [(update, "a\x00b")], "bad:1", None),
+            Persist("also", [(update, "")], "also:1", None),
+        ]
+    )
+
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], psycopg.DataError), results[1]
+    assert await store.rooms.persisted_markers(["good", "bad", "also"]) == {
+        "good": "g:1",
+        "bad": None,
+        "also": "also:1",
+    }
+    assert await store.rooms.load("bad") == []
+    assert await store.rooms.load_authored("good") == [(update, "ann")]
+    assert "persisting them one by one" in caplog.text
+
+
+async def test_rooms_falling_due_together_reach_postgresql_in_a_few_batches_each_once(
+    postgres_url, tmp_path
+):
+    """Forty rooms edited in the same instant fall due together: the lease holder persists
+    them in a few transactions, not forty. A room whose stream holds a malformed entry beside
+    its good one is persisted too (the entry skipped and counted), and holds up no other room.
+    Every update is in PostgreSQL exactly once."""
+    from jupyter_omniforge.backplane.redis import RedisBackplane
+
+    from .cluster import RedisProcess
+    from .test_shared_store import NoRoomsOpen
+
+    redis = RedisProcess(tmp_path / "redis").start()
+    store = PostgresStore(StoreSettings(url=postgres_url))
+    close_after_test(store.close)
+    await store.start()
+    backplane = RedisBackplane(redis.url, instance_id="solo", compact_idle=30, trim_grace=0)
+    backplane.use_shared_store(store.rooms, ttl=3600, persist_interval=0.5)
+    backplane.attach(NoRoomsOpen())
+    await backplane.start()
+    try:
+        rooms = [f"idea:batch{i}" for i in range(40)]
+        # An entry without an update in one room's stream, before its good one.
+        await backplane.connection.redis.sadd("omniforge:room:{idea:batch7}:writers", "solo")
+        await backplane.connection.redis.xadd(
+            "omniforge:room:{idea:batch7}:log:solo", {"x": "no update"}
+        )
+        for room in rooms:
+            backplane.publish_update(room, _typed(f"in {room}"))
+        await backplane.outbox.drained(10)
+
+        async def all_persisted():
+            markers = await store.rooms.persisted_markers(rooms)
+            return all(marker is not None for marker in markers.values())
+
+        await wait_for(all_persisted, timeout=30, interval=0.1)
+        for room in rooms:
+            assert _text_of(await store.rooms.load(room)) == f"in {room}"
+        with psycopg.connect(postgres_url) as conn:
+            counts = dict(
+                conn.execute("SELECT room, count(*) FROM room_updates GROUP BY room").fetchall()
+            )
+        assert counts == dict.fromkeys(rooms, 1)
+        assert backplane.persister.persisted_updates == 40
+        assert backplane.persister.batches <= 10
+        assert backplane.malformed()["room_updates"] >= 1
+        assert backplane.persister.problem == ""
+    finally:
+        await backplane.close()
+        redis.stop()

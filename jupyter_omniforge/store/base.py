@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +138,37 @@ class RoomStore(ABC):
         """The marker the last :meth:`persist` of ``room`` recorded (None: none, or the room
         was deleted since)."""
         raise NotImplementedError(f"{type(self).__name__} cannot persist a shared stream")
+
+    async def persist_many(self, persists: Sequence[Persist]) -> list[bool | Exception]:
+        """Each of ``persists`` as :meth:`persist` would do it, in order: for each, True
+        (committed), False (its marker had moved: nothing written) or the error that kept that
+        one room from committing. One room's refusal never keeps another's from committing.
+        Raises only when none of them could be tried (the store is away).
+
+        This default persists them one at a time; a store with round trips to pay (PostgreSQL)
+        commits them together, in one transaction."""
+        results: list[bool | Exception] = []
+        for p in persists:
+            try:
+                results.append(await self.persist(p.room, p.updates, p.marker, expected=p.expected))
+            except Exception as e:
+                results.append(e)
+        return results
+
+    async def persisted_markers(self, rooms: Iterable[str]) -> dict[str, str | None]:
+        """:meth:`persisted_marker` of each of ``rooms`` (a store may read them in one query)."""
+        return {room: await self.persisted_marker(room) for room in rooms}
+
+
+@dataclass(frozen=True)
+class Persist:
+    """One room's part of :meth:`RoomStore.persist_many`: its arguments to
+    :meth:`RoomStore.persist`."""
+
+    room: str
+    updates: list[tuple[bytes, str]]
+    marker: str
+    expected: str | None
 
 
 class HistoryStore(ABC):

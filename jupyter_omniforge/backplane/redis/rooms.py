@@ -11,6 +11,8 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
+
 from ... import strictjson
 from ...backoff import Backoff
 from ...metrics import METRICS
@@ -21,7 +23,7 @@ from .connection import BLOCK_MS, TRANSIENT, RedisConnection, is_wrong_type
 from .entries import MalformedCounts, MalformedEntry
 from .leases import RELEASE_LEASE, TAKE_LEASE
 from .outbox import Outbox
-from .persistence import StoreUnavailable
+from .persistence import LeaseHeld, StoreUnavailable
 
 if TYPE_CHECKING:
     from .persistence import StreamPersister
@@ -31,10 +33,26 @@ LEASE_MS = 30_000
 
 # Read a room atomically: its snapshot hash, then each writer's id and whole stream. A key that
 # holds another type than ours is answered with false (nil) instead of failing the whole read.
-# KEYS: snapshot, writers set; ARGV: the streams' key prefix (the writer id completes it).
+# Every key it touches is in KEYS (a Redis Cluster routes by them; the room's keys share its
+# slot), so the caller names the writers beforehand: when the writers set's members are not
+# exactly those, it answers {false, 'writers', member, ...} and the caller asks again with them.
+# KEYS: snapshot, writers set, then each writer's stream; ARGV: those writers, in that order.
 # Returns {snapshot fields or nil, 1 if the writers key is a set or absent, writer, entries or
 # nil, writer, entries or nil, ...}.
 _READ_ROOM = """
+local writers = redis.call('TYPE', KEYS[2])['ok']
+if writers == 'set' then
+  local same = redis.call('SCARD', KEYS[2]) == #ARGV
+  for i = 1, #ARGV do
+    if not same then break end
+    same = redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1
+  end
+  if not same then
+    local reply = {false, 'writers'}
+    for _, writer in ipairs(redis.call('SMEMBERS', KEYS[2])) do reply[#reply + 1] = writer end
+    return reply
+  end
+end
 local reply = {}
 local snap = redis.call('TYPE', KEYS[1])['ok']
 if snap == 'hash' then
@@ -44,13 +62,12 @@ elseif snap == 'none' then
 else
   reply[1] = false
 end
-local writers = redis.call('TYPE', KEYS[2])['ok']
 reply[2] = (writers == 'set' or writers == 'none') and 1 or 0
 if writers == 'set' then
-  for _, writer in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-    local stream = ARGV[1] .. writer
+  for i = 1, #ARGV do
+    local stream = KEYS[2 + i]
     local kind = redis.call('TYPE', stream)['ok']
-    reply[#reply + 1] = writer
+    reply[#reply + 1] = ARGV[i]
     if kind == 'stream' then
       reply[#reply + 1] = redis.call('XRANGE', stream, '-', '+')
     elseif kind == 'none' then
@@ -63,24 +80,28 @@ end
 return reply
 """
 
-# The writers of a room whose streams can be read (streams, or not there yet). One room per
-# call: the keys of one room share a Redis Cluster slot, those of several rooms do not.
-# KEYS: writers set; ARGV: the room's streams' key prefix. Returns the writers.
-_READABLE_WRITERS = """
-local readable = {}
-if redis.call('TYPE', KEYS[1])['ok'] == 'set' then
-  for _, writer in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-    local kind = redis.call('TYPE', ARGV[1] .. writer)['ok']
-    if kind == 'stream' or kind == 'none' then
-      readable[#readable + 1] = writer
-    end
-  end
-end
-return readable
-"""
+#: Times a read asks again because the room's writers changed meanwhile (rare: a writer is
+#: added once per room and instance) before it gives up for now.
+_READ_ATTEMPTS = 3
 
-#: Folds (persists) run at once, at most: each holds a connection of the shared client.
+#: Rooms whose writers a read remembers (to name their streams the next time), at most.
+_WRITERS_REMEMBERED = 10_000
+
+
+class WritersChanging(RedisError):
+    """A room's writers changed on every attempt to read it: read later (as if Redis had not
+    answered)."""
+
+
+#: Folds run at once, at most: each holds a connection of the shared client.
 _FOLDS_AT_ONCE = 8
+
+#: Persist timers are rounded down to this many seconds: rooms falling due within one tick
+#: are persisted together (never later than persist_interval; at most this much sooner).
+_PERSIST_TICK = 0.05
+
+#: Seconds before a persist tries again for a room whose lease another instance holds.
+_LEASE_RETRY = 0.2
 
 #: A stream's entries after the snapshot (id, update, author: "" unknown), and the id of its
 #: last entry (valid or not; None for an empty stream).
@@ -135,6 +156,8 @@ class RoomStreams:
         self._persist_timers: dict[str, asyncio.TimerHandle] = {}
         self._folding: dict[str, asyncio.Task[bool]] = {}
         self._scripts: dict[str, Any] = {}
+        # room -> the members of its writers set when it was last read (see _READ_ROOM).
+        self._writers_read: dict[str, list[bytes]] = {}
         #: With a shared store: persists the streams there instead of folding them into a
         #: snapshot in Redis (set by :meth:`RedisBackplane.use_shared_store`).
         self.persister: StreamPersister | None = None
@@ -168,11 +191,71 @@ class RoomStreams:
         """Read atomically: the snapshot, the stream id of each writer it is folded through,
         and each writer's entries not folded into it yet. Malformed parts are skipped and
         counted; what remains is safe to use."""
+        (result,) = await self.read_many([room])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def read_many(
+        self, rooms: list[str]
+    ) -> list[tuple[bytes | None, dict[str, str], dict[str, Stream]] | Exception]:
+        """:meth:`read` of each of ``rooms``, in one pipeline (one round trip, unless a room's
+        writers changed since it was last read; each room's read is atomic, as its keys share
+        a slot). A room whose read failed gets its error; raises when Redis did not answer."""
+        connection = self._connection
+        script = self._script(_READ_ROOM)
+        replies: dict[str, Any] = {}
+        pending = list(dict.fromkeys(rooms))
+        for _ in range(_READ_ATTEMPTS):
+            async with connection.redis.pipeline(transaction=False) as pipe:
+                for room in pending:
+                    writers = self._writers_read.get(room, [])
+                    prefix = connection.room_log(room, "").encode()
+                    await script(
+                        keys=[
+                            connection.room_key(room, "snap"),
+                            connection.room_writers(room),
+                            *(prefix + writer for writer in writers),
+                        ],
+                        args=writers,
+                        client=pipe,
+                    )
+                answers = await pipe.execute(raise_on_error=False)
+            changed = []
+            for room, reply in zip(pending, answers, strict=True):
+                if type(reply) is list and len(reply) >= 2 and reply[1] == b"writers":
+                    # Members are names as Redis holds them (bytes; _parse_room checks them).
+                    self._remember_writers(room, list(reply[2:]))
+                    changed.append(room)
+                else:
+                    replies[room] = reply
+            pending = changed
+            if not pending:
+                break
+        for room in pending:
+            replies[room] = WritersChanging(f"room {room}: its writers changed while read")
+        results: list[tuple[bytes | None, dict[str, str], dict[str, Stream]] | Exception] = []
+        for room in rooms:
+            reply = replies[room]
+            try:
+                if isinstance(reply, Exception):
+                    raise reply
+                results.append(self._parse_room(room, reply))
+            except Exception as e:  # that room's alone: the others are read
+                results.append(e)
+        return results
+
+    def _remember_writers(self, room: str, writers: list[bytes]) -> None:
+        if room not in self._writers_read and len(self._writers_read) >= _WRITERS_REMEMBERED:
+            self._writers_read.clear()  # rooms come and go: start over rather than grow
+        self._writers_read[room] = writers
+
+    def _parse_room(
+        self, room: str, reply: Any
+    ) -> tuple[bytes | None, dict[str, str], dict[str, Stream]]:
+        """What :meth:`read` returns, from the reply of ``_READ_ROOM``."""
         connection = self._connection
         snap_key, writers_key = connection.room_key(room, "snap"), connection.room_writers(room)
-        reply = await self._script(_READ_ROOM)(
-            keys=[snap_key, writers_key], args=[connection.room_log(room, "")]
-        )
         data, last = self._snapshot(snap_key, reply[0], room)
         if not reply[1]:
             self._malformed.skip("writers", writers_key, "not a set")
@@ -298,27 +381,36 @@ class RoomStreams:
             self._streams_changed()
 
     async def refresh_writers(self) -> None:
-        """Catch writers whose announcement was lost (pub/sub is not reliable)."""
+        """Catch writers whose announcement was lost (pub/sub is not reliable): the members of
+        each open room's writers set whose streams can be read (streams, or not there yet).
+        Plain commands in pipelines, one key each, so a Redis Cluster routes every one."""
         rooms = list(self._cursors)
         if not rooms:
             return
         connection = self._connection
-        script = self._script(_READABLE_WRITERS)
         async with connection.redis.pipeline(transaction=False) as pipe:
             for room in rooms:
-                await script(
-                    keys=[connection.room_writers(room)],
-                    args=[connection.room_log(room, "")],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
-        for room, writers in zip(rooms, replies, strict=True):
-            for name in writers:
+                pipe.smembers(connection.room_writers(room))
+            replies = await pipe.execute(raise_on_error=False)  # not a set: an error, skipped
+        found: list[tuple[str, str]] = []
+        for room, members in zip(rooms, replies, strict=True):
+            if isinstance(members, Exception):
+                continue
+            for name in members:
                 try:
                     writer = entries.instance_name(name, "writer")
                 except MalformedEntry as e:
                     self._malformed.skip("writers", f"{connection.room_writers(room)} {name!r}", e)
                     continue
+                found.append((room, writer))
+        if not found:
+            return
+        async with connection.redis.pipeline(transaction=False) as pipe:
+            for room, writer in found:
+                pipe.type(connection.room_log(room, writer))
+            kinds = await pipe.execute()
+        for (room, writer), kind in zip(found, kinds, strict=True):
+            if entries.stream_id(kind) in ("stream", "none"):
                 self.add_writer(room, writer)
 
     async def resync_all(self) -> None:
@@ -487,9 +579,23 @@ class RoomStreams:
             and room not in self._persist_timers
             and not self._closing
         ):
-            self._persist_timers[room] = asyncio.get_running_loop().call_later(
-                delay, self._persist_due, room
-            )
+            loop = asyncio.get_running_loop()
+            due = loop.time() + delay
+            if delay > _PERSIST_TICK:  # (not a retry right after a persist)
+                due -= due % _PERSIST_TICK  # with the others due in this tick: one batch
+            self._persist_timers[room] = loop.call_at(due, self._persist_due, room)
+
+    def _persist_soon(self, room: str, delay: float) -> None:
+        """Persist ``room`` in ``delay`` seconds, or sooner if it is due sooner already."""
+        if self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        timer = self._persist_timers.get(room)
+        if timer is not None:
+            if timer.when() <= loop.time() + delay:
+                return
+            timer.cancel()
+        self._persist_timers[room] = loop.call_later(delay, self._persist_due, room)
 
     def _persist_due(self, room: str) -> None:
         self._persist_timers.pop(room, None)
@@ -541,8 +647,63 @@ class RoomStreams:
         """Fold every writer's stream of the room into its snapshot (with a shared store:
         persist them into it, :attr:`persister`), if we get the lease. True when a snapshot
         was written (updates persisted). Never raises (but for cancellation)."""
+        if self.persister is not None:
+            # Persists wait for their batch holding no connection (the persister takes the
+            # leases, reads and trims for the whole batch at once): no bound needed here.
+            return await self._persist(room)
         async with self._fold_slots:  # thousands of rooms going idle at once: a few at a time
             return await self._fold(room)
+
+    async def _persist(self, room: str) -> bool:
+        assert self.persister is not None
+        try:
+            return await self.persister.persist(room)
+        except LeaseHeld:
+            if self.persist_interval > 0:
+                # Another instance is persisting the room: it may have read the streams
+                # before what this one appended, which would then wait for this instance's
+                # next persist_interval. Soon again, and until the lease is free (a holder
+                # that died mid-persist: once it expired).
+                self._persist_soon(room, min(self.retry_delay, _LEASE_RETRY))
+            else:
+                # Another holder may have died mid-persist: try again once its lease
+                # expired (until this instance held it once and found nothing left).
+                self.fold_later(room, self.retry_delay)
+        except StoreUnavailable:
+            self.fold_later(room, self.retry_delay)  # the sweep tries again too
+        except TRANSIENT as e:
+            self._log.warning("persist of room %s skipped: %s", room, e)
+        except Exception:
+            self._log.exception("persist of room %s failed", room)
+        return False
+
+    async def take_leases(self, rooms: list[str]) -> dict[str, str]:
+        """Take the fold leases of ``rooms`` (one pipeline); the token of each one taken."""
+        connection = self._connection
+        script = self._script(TAKE_LEASE)
+        tokens = {room: uuid.uuid4().hex for room in rooms}
+        async with connection.redis.pipeline(transaction=False) as pipe:
+            for room, token in tokens.items():
+                lease = connection.room_key(room, "lease")
+                await script(keys=[lease], args=[token, self.lease_ms], client=pipe)
+            taken = await pipe.execute(raise_on_error=False)
+        held: dict[str, str] = {}
+        for (room, token), answer in zip(tokens.items(), taken, strict=True):
+            if answer == -1:
+                lease = connection.room_key(room, "lease")
+                self._malformed.skip("leases", None, f"{lease} never expired; it now does")
+            elif answer == 1:
+                held[room] = token
+        return held
+
+    async def release_leases(self, tokens: dict[str, str]) -> None:
+        """Give back the leases :meth:`take_leases` took (those still ours; one pipeline)."""
+        connection = self._connection
+        script = self._script(RELEASE_LEASE)
+        async with connection.redis.pipeline(transaction=False) as pipe:
+            for room, token in tokens.items():
+                await script(keys=[connection.room_key(room, "lease")], args=[token], client=pipe)
+            await pipe.execute(raise_on_error=False)
 
     async def _fold(self, room: str) -> bool:
         connection = self._connection
@@ -553,19 +714,11 @@ class RoomStreams:
             if taken == -1:
                 self._malformed.skip("leases", None, f"{lease} never expired; it now does")
             if taken != 1:
-                if self.persister is not None:
-                    # Another holder may have died mid-persist: try again once its lease
-                    # expired (until this instance held it once and found nothing left).
-                    self.fold_later(room, self.retry_delay)
                 return False
             try:
-                if self.persister is not None:
-                    return await self.persister.persist_held(room)
                 return await self._fold_held(room)
             finally:
                 await self._script(RELEASE_LEASE)(keys=[lease], args=[token])
-        except StoreUnavailable:
-            self.fold_later(room, self.retry_delay)  # the sweep tries again too
         except TRANSIENT as e:
             self._log.warning("fold of room %s skipped: %s", room, e)
         except Exception:
@@ -610,26 +763,40 @@ class RoomStreams:
         persisted), keeping what is younger than ``trim_grace``: a follower that lags by less
         than that never misses an entry; one that lost Redis resyncs in full. A dead
         instance's stream, once trimmed empty, is dropped. The caller holds the lease."""
+        await self.trim_many([(room, last, streams)])
+
+    async def trim_many(self, rooms: list[tuple[str, dict[str, str], dict[str, Stream]]]) -> None:
+        """:meth:`trim` of each (room, last, streams), in one pipeline; the live instances
+        are listed once for them all. The caller holds their leases."""
         connection = self._connection
         grace_ms = int((time.time() - self.trim_grace) * 1000)
         async with connection.redis.pipeline(transaction=False) as pipe:
-            for writer in streams:
-                ms, seq = entries.parse_stream_id(last.get(writer, "0-0"))
-                min_id = f"{ms}-{seq + 1}" if ms <= grace_ms else f"{grace_ms}-0"
-                pipe.xtrim(connection.room_log(room, writer), minid=min_id)
+            for room, last, streams in rooms:
+                for writer in streams:
+                    ms, seq = entries.parse_stream_id(last.get(writer, "0-0"))
+                    min_id = f"{ms}-{seq + 1}" if ms <= grace_ms else f"{grace_ms}-0"
+                    pipe.xtrim(connection.room_log(room, writer), minid=min_id)
             await pipe.execute()
-        others = [writer for writer in streams if writer != self._instance]
+        others = [
+            (room, writer)
+            for room, _, streams in rooms
+            for writer in streams
+            if writer != self._instance
+        ]
         if not others:
             return  # (listing the live instances scans the keyspace: not for nothing)
         live = await self._live_instances()
-        writers_key = connection.room_writers(room)
-        for writer in others:
-            if writer in live:
-                continue
-            stream = connection.room_log(room, writer)
-            if await connection.redis.xlen(stream) == 0:
-                await connection.redis.srem(writers_key, writer)
-                await connection.redis.delete(stream)
+        dead = [(room, writer) for room, writer in others if writer not in live]
+        if not dead:
+            return
+        async with connection.redis.pipeline(transaction=False) as pipe:
+            for room, writer in dead:
+                pipe.xlen(connection.room_log(room, writer))
+            lengths = await pipe.execute()
+        for (room, writer), length in zip(dead, lengths, strict=True):
+            if length == 0:
+                await connection.redis.srem(connection.room_writers(room), writer)
+                await connection.redis.delete(connection.room_log(room, writer))
 
     async def _fold_decodable(
         self, updates: list[bytes], sources: list[tuple[str, str]]
@@ -656,6 +823,8 @@ class RoomStreams:
         for task in list(self._folding.values()):
             task.cancel()
         await asyncio.gather(*self._folding.values(), return_exceptions=True)
+        if self.persister is not None:
+            await self.persister.close()
 
 
 def _observe_lag(batch: list[Any]) -> None:

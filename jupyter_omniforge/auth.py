@@ -152,6 +152,8 @@ def is_token_only(handler: Any, user: Any = None) -> bool:
         return False
     if user is not None and not _GENERATED.fullmatch(str(getattr(user, "username", ""))):
         return False
+    if "Cookie" not in handler.request.headers:
+        return True  # no cookie at all (a script, the CLI): no need to name the login cookie
     provider = getattr(handler, "identity_provider", None)
     try:
         cookie = provider.get_cookie_name(handler) if provider is not None else None

@@ -100,3 +100,22 @@ async def test_a_token_authenticated_upgrade_gets_no_login_cookie(server_url, to
         f"GET {path}omniforge/api/rooms?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     )
     assert rest.startswith(b"http/1.1 200") and b"set-cookie" in rest
+
+
+async def test_a_token_upgrade_with_an_unrelated_cookie_is_still_the_owner(
+    ws_connect, omniforge, jp_serverapp, server_url
+):
+    """Only Jupyter's login cookie makes a token request someone else than the owner; a
+    request with no cookie at all skips naming it, one with other cookies still checks."""
+    host = urlsplit(server_url).netloc
+    login_cookie = jp_serverapp.identity_provider.get_cookie_name(
+        type("Handler", (), {"request": type("Request", (), {"host": host})()})()
+    )
+    for room, headers in (
+        ("idea:no-cookie", None),
+        ("idea:other-cookie", {"Cookie": f"theme=dark; {login_cookie}x=1"}),
+    ):
+        conn = await ws_connect(room, headers=headers)
+        await conn.read_message()
+        (peer,) = omniforge.room_manager.get(room).peers
+        assert peer.identity.username == omniforge.owner_username

@@ -15,9 +15,17 @@ once it is back. Measured, from the moment the new server answers ``/omniforge/h
 The clients are the load generator's minimal ones (``loadgen.wsclient``, no Yjs decoding except
 each client's one edit), so the figures are the server's and the backoff's.
 
+``--servers`` runs the same storm against the peers too (``y-websocket``, its reference server,
+and ``hocuspocus``: ``npm ci --prefix benchmarks/peers``) and against ``omniforge-baseline``
+(the checkout named by ``$OMNIFORGE_BASELINE``), one round of each in turn. The peers keep
+documents in memory: what they hold after the restart is what the clients sent again, as with
+a stock provider (which sends its whole document). What a peer's room holds afterwards is read
+by a fresh client's sync; ours, through the REST API (what it stored).
+
 Example::
 
     python -m benchmarks.reconnect --clients 1000 --rooms 100 --rounds 3
+    python -m benchmarks.reconnect --servers omniforge,y-websocket,hocuspocus --rounds 3
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 import urllib.request
@@ -33,14 +42,43 @@ from pycrdt import Doc, Text
 
 from jupyter_omniforge.rooms import protocol as p
 
+from .compare.contenders import BASELINE_ENV
 from .loadgen.report import RESULTS_DIR, append_run, command_line, environment
-from .loadgen.servers import SpawnedOmniforge
+from .loadgen.servers import (
+    ServerProcess,
+    SpawnedHocuspocus,
+    SpawnedOmniforge,
+    SpawnedYWebsocket,
+)
 from .loadgen.wsclient import WebSocketClientProtocol, connect
+from .loadgen.yprotocol import Framing
 
 STEP2 = bytes([p.MESSAGE_SYNC, p.SYNC_STEP2])
 STEP1 = bytes([p.MESSAGE_SYNC, p.SYNC_STEP1])
 MAX_BACKOFF = 2.5  # y-websocket's maxBackoffTime
 EMPTY_STEP2 = p.encode_sync_step2(b"\x00\x00")
+
+
+#: ``--servers`` names → a server to spawn (``server_arg``: more ``jupyter server`` arguments).
+SERVERS = {
+    "omniforge": lambda server_arg: SpawnedOmniforge(extra_args=server_arg),
+    # The checkout named by $OMNIFORGE_BASELINE (as benchmarks.compare), for a before/after.
+    "omniforge-baseline": lambda server_arg: SpawnedOmniforge(
+        extra_args=server_arg, pythonpath=os.environ[BASELINE_ENV]
+    ),
+    "y-websocket": lambda server_arg: SpawnedYWebsocket(),
+    "hocuspocus": lambda server_arg: SpawnedHocuspocus(),
+}
+
+
+def room_url(server: ServerProcess, room: str) -> str:
+    assert server.server is not None
+    return server.server.url(room)
+
+
+def framing_of(server: ServerProcess, room: str) -> Framing:
+    assert server.server is not None
+    return server.server.framing(room)
 
 
 def room_text(server: SpawnedOmniforge, room: str) -> str:
@@ -52,11 +90,34 @@ def room_text(server: SpawnedOmniforge, room: str) -> str:
         return json.loads(response.read())["content"].get("code", "")
 
 
+async def synced_text(server: ServerProcess, room: str, timeout: float = 30) -> str:
+    """What ``room`` holds on ``server``, as a fresh client's sync reads it."""
+    framing = framing_of(server, room)
+    received: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def on_message(data: bytes, _arrived: float) -> None:
+        offset = framing.body_offset(data)
+        if offset >= 0 and data[offset : offset + 2] == STEP2 and not received.done():
+            received.set_result(data[offset:])
+
+    conn = await connect(room_url(server, room), on_message)
+    try:
+        for message in framing.opening():
+            conn.send_binary(message)
+        conn.send_binary(framing.wrap(p.encode_sync_step1(b"\x00")))
+        step2 = await asyncio.wait_for(received, timeout)
+    finally:
+        conn.abort()
+    doc = Doc()
+    doc.apply_update(p.parse_message(step2).payload)
+    return str(doc.get("code", type=Text))
+
+
 class Client:
     """A minimal y-websocket client with the stock provider's reconnect backoff."""
 
-    def __init__(self, url: str, room: str, marker: str) -> None:
-        self.url, self.room, self.marker = url, room, marker
+    def __init__(self, url: str, room: str, marker: str, framing: Framing) -> None:
+        self.url, self.room, self.marker, self.framing = url, room, marker, framing
         self.failures = 0
         self.opened = False
         self.attempt_at = 0.0  # when its latest connection attempt began
@@ -93,21 +154,28 @@ class Client:
         conn = await connect(self.url, self._on_message)
         self._conn = conn
         self.opened, self.failures = True, 0
-        conn.send_binary(p.encode_sync_step1(b"\x00"))
+        wrap = self.framing.wrap
+        for message in self.framing.opening():
+            conn.send_binary(message)
+        conn.send_binary(wrap(p.encode_sync_step1(b"\x00")))
         if self.offline_update is not None:  # what y-websocket sends: its state, as an update
-            conn.send_binary(p.encode_sync_step2(self.offline_update))
+            conn.send_binary(wrap(p.encode_sync_step2(self.offline_update)))
         if self._owes_step2:
-            conn.send_binary(EMPTY_STEP2)
+            conn.send_binary(wrap(EMPTY_STEP2))
         await conn.closed
 
     def _on_message(self, data: bytes, _arrived: float) -> None:
-        if data[:2] == STEP2 and self.synced_at is None:
+        offset = self.framing.body_offset(data)
+        if offset < 0:
+            return
+        kind = data[offset : offset + 2]
+        if kind == STEP2 and self.synced_at is None:
             self.synced_at = time.monotonic()
-        elif data[:2] == STEP1:  # nothing new here: answer with an empty step 2
+        elif kind == STEP1:  # nothing new here: answer with an empty step 2
             if self._conn is None:
                 self._owes_step2 = True
             else:
-                self._conn.send_binary(EMPTY_STEP2)
+                self._conn.send_binary(self.framing.wrap(EMPTY_STEP2))
 
     def stop(self) -> None:
         self.stopping = True
@@ -122,12 +190,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def round_(args: argparse.Namespace, number: int) -> list[object]:
-    server = SpawnedOmniforge(extra_args=args.server_arg)
+async def round_(args: argparse.Namespace, name: str, number: int) -> list[object]:
+    server = SERVERS[name](args.server_arg)
     async with server:
-        url = f"ws://127.0.0.1:{server.port}/omniforge/rooms/{{room}}?token={server.token}"
         clients = [
-            Client(url.format(room=room), room, f"<{number}:{i}>")
+            Client(room_url(server, room), room, f"<{number}:{i}>", framing_of(server, room))
             for i in range(args.clients)
             for room in [f"idea:storm-{number}-{i % args.rooms}"]
         ]
@@ -152,15 +219,17 @@ async def round_(args: argparse.Namespace, number: int) -> list[object]:
         # The server's part: from the attempt that succeeded to its sync step 2.
         served = [c.synced_at - c.attempt_at for c in clients if c.synced_at is not None]
         await asyncio.sleep(1.0)  # the last offline edits reach the store
-        texts = {
-            room: await asyncio.to_thread(room_text, server, room)
-            for room in {c.room for c in clients}
-        }
+        rooms = sorted({c.room for c in clients})
+        if isinstance(server, SpawnedOmniforge):  # what it stored, through its REST API
+            texts = {room: await asyncio.to_thread(room_text, server, room) for room in rooms}
+        else:
+            texts = {room: await synced_text(server, room) for room in rooms}
         lost = sum(texts[c.room].count(c.marker) != 1 for c in clients)
         for client in clients:
             client.stop()
         await asyncio.gather(*(c.task for c in clients if c.task), return_exceptions=True)
     return [
+        name,
         number,
         f"{ready - stopped:.1f}",
         f"{len(after)}/{len(clients)}",
@@ -176,8 +245,16 @@ async def round_(args: argparse.Namespace, number: int) -> list[object]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    rows = [await round_(args, n + 1) for n in range(args.rounds)]
+    names = [name.strip() for name in args.servers.split(",") if name.strip()]
+    unknown = set(names) - set(SERVERS)
+    if unknown:
+        raise SystemExit(
+            f"unknown --servers {', '.join(sorted(unknown))}; known: {', '.join(SERVERS)}"
+        )
+    # Interleaved: round 1 of every server, then round 2 of every server, ...
+    rows = [await round_(args, name, n + 1) for n in range(args.rounds) for name in names]
     columns = [
+        "server",
         "round",
         "down (s)",
         "resynced",
@@ -192,14 +269,18 @@ async def main_async(args: argparse.Namespace) -> None:
     for row in rows:
         print(" | ".join(str(c) for c in row))
     if not args.no_record:
-        p99s = [float(r[4]) for r in rows if r[4] != "-"]  # type: ignore[arg-type]
+        notes = []
+        for name in names:
+            p99s = [float(r[5]) for r in rows if r[0] == name and r[5] != "-"]  # type: ignore[arg-type]
+            if p99s:
+                notes.append(f"{name}: median p99 of the rounds: {statistics.median(p99s):.0f} ms")
         append_run(
             RESULTS_DIR / "reconnect.md",
             f"Reconnect storm: {args.clients} clients over {args.rooms} rooms",
             [*environment("asyncio"), ("command", f"`{command_line()}`")],
             columns,
             rows,
-            [f"median p99 of the rounds: {statistics.median(p99s):.0f} ms"] if p99s else [],
+            notes,
         )
 
 
@@ -208,6 +289,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--servers",
+        default="omniforge",
+        help=f"comma-separated, from {', '.join(SERVERS)}; rounds interleaved (default omniforge)",
+    )
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds after ready to wait for everyone"
     )

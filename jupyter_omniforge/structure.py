@@ -260,6 +260,15 @@ class _Resolution:
                 new._pool_item(struct, place)
                 continue
             if known > start:  # yrs integrates the rest where the known part sits
+                if known - struct.clock in struct.inside_pairs:
+                    # yrs would cut the text between the two halves of a character: it drops
+                    # the half and leaves a hole in the client's IDs, and the transaction's
+                    # update (what every pycrdt Provider sends on) panics to encode. Only an
+                    # update re-using IDs for other text does this; a Yjs client never does.
+                    raise UpdateRefused(
+                        f"invalid Yjs update: item {client}:{struct.clock} re-sends IDs the "
+                        "document holds with other text, cut inside a character"
+                    )
                 place = _worse(place, self.place_at(client, known - 1) or place)
                 start = known
             self.judge(struct, place)

@@ -119,6 +119,11 @@ class Struct(NamedTuple):
     parent: bytes | tuple[int, int] | None
     #: For a ``TYPE``: its Yjs type ref (0 Array, 1 Map, 2 Text, 3 XmlElement, …).
     type_ref: int
+    #: For a ``STRING``: the offsets (UTF-16 units from its start) that fall inside a character
+    #: outside the BMP, between its two surrogates. yrs cuts an item there when the document
+    #: already holds the IDs before it, drops the half character, and leaves a hole its own
+    #: transaction encoder panics on (see :mod:`~jupyter_omniforge.structure`).
+    inside_pairs: tuple[int, ...] = ()
 
 
 def read_structs(
@@ -153,6 +158,7 @@ class _Reader:
         "buf",
         "client_bytes",
         "end_pos",
+        "inside_pairs",
         "limits",
         "max_depth",
         "pos",
@@ -169,6 +175,7 @@ class _Reader:
         self.structs: list[Struct] | None = None
         self.limits = True
         self.type_ref = -1  # of the last TYPE content read
+        self.inside_pairs: tuple[int, ...] = ()  # of the last STRING content read (collecting)
         #: How the client of the structs being read is encoded: an origin that names the same
         #: client (typing continues one's own text) is then matched instead of decoded.
         self.client_bytes = b""
@@ -307,7 +314,10 @@ class _Reader:
         length = self.content(ref)
         if structs is not None:
             type_ref = self.type_ref if ref == TYPE else -1
-            structs.append(Struct(client, clock, length, ref, origin, right, parent, type_ref))
+            pairs = self.inside_pairs if ref == STRING else ()
+            structs.append(
+                Struct(client, clock, length, ref, origin, right, parent, type_ref, pairs)
+            )
         return length, origin, self.pos - start, parent_key, ref
 
     def _client(self, client: int) -> int:
@@ -324,9 +334,14 @@ class _Reader:
         at least its length in UTF-16 units, unless collecting: then exactly that)."""
         if ref == STRING:
             text = self.var_bytes()
+            self.inside_pairs = ()
             if self.structs is None or text.isascii():
                 return len(text)
-            return len(text.decode("utf-8", "replace").encode("utf-16-le", "surrogatepass")) // 2
+            decoded = text.decode("utf-8", "replace")
+            units = len(decoded.encode("utf-16-le", "surrogatepass")) // 2
+            if units != len(decoded):  # characters outside the BMP: two units each
+                self.inside_pairs = _inside_pairs(decoded)
+            return units
         if ref == ANY:
             count = self.count(1, "values")
             for _ in range(count):
@@ -437,6 +452,19 @@ class _Reader:
             for _ in range(count):
                 self.var_uint()
                 self.var_uint()
+
+
+def _inside_pairs(text: str) -> tuple[int, ...]:
+    """The UTF-16 offsets of ``text`` that fall between the two surrogates of a character."""
+    inside = []
+    offset = 0
+    for char in text:
+        if ord(char) > 0xFFFF:
+            inside.append(offset + 1)
+            offset += 2
+        else:
+            offset += 1
+    return tuple(inside)
 
 
 def _check_chain(depends: dict[int, set[int]], reader: _Reader) -> None:

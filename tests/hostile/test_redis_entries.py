@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
@@ -33,6 +33,7 @@ from ..cluster import RedisProcess, awareness_frame, read_awareness
 from ..conftest import ServerProcess, fetch_json, wait_for
 from ..realtime import Gateway
 from .test_fuzz import EXAMPLES, awareness_states, json_text, json_values, mutated, updates
+from .test_split_character_panic import FIRST, SECOND
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -122,7 +123,11 @@ def text(doc: Doc) -> str:
 
 
 def insert(doc: Doc, value: str) -> None:
-    doc.get("code", type=Text).insert(len(text(doc)), value)
+    """Append ``value``. pycrdt indexes a Text in UTF-8 bytes (``len(text)``): a count of
+    characters would land inside the text, or inside a character, once the fuzzer wrote
+    non-ASCII text there (a corrupt edit that waits forever for an ID nobody wrote)."""
+    code = doc.get("code", type=Text)
+    code.insert(len(code), value)
 
 
 async def cluster_info(deployment: Deployment, server: ServerProcess) -> dict:
@@ -809,7 +814,9 @@ class RedisFuzz:
         self._stack = contextlib.AsyncExitStack()
         self.docs: dict[tuple[str, str], Doc] = {}
         self.redis: aioredis.Redis | None = None
+        self.providers: dict[tuple[str, str], asyncio.Task] = {}
         self.marks = 0
+        self.written: list = []  # what each example wrote, in order
 
     def run(self, coro):
         return self.loop.run_until_complete(coro)
@@ -819,9 +826,17 @@ class RedisFuzz:
         for room in (HONEST, VICTIM):
             for server in self.deployment.servers:
                 doc = self.docs[room, server.url] = Doc()
+                before = asyncio.all_tasks()
                 await self._stack.enter_async_context(
                     connect_room(server.url, room, doc, token=self.deployment.token)
                 )
+                # The task running the client's pycrdt Provider: when applying what the server
+                # relayed kills it (a panic), the client silently stops syncing.
+                (self.providers[room, server.url],) = [
+                    task
+                    for task in asyncio.all_tasks() - before
+                    if task.get_coro().__qualname__ == "Provider.start"
+                ]
 
     async def stop(self) -> None:
         try:
@@ -831,8 +846,30 @@ class RedisFuzz:
 
     async def attack(self, write) -> None:
         """Write one example's entries, then check that everything still works."""
+        self.written.append(getattr(write, "entry", write))
         await write(self.redis)
         await self.check()
+
+    def synced(self, predicate):
+        """``predicate`` for :func:`wait_for`, failing at once (with the last entries written:
+        the state they built matters too) when an honest client's provider died, instead of
+        waiting out the timeout."""
+
+        def check():
+            for (room, url), task in self.providers.items():
+                if task.done():
+                    error = None if task.cancelled() else task.exception()
+                    cause = error
+                    while isinstance(cause, BaseExceptionGroup):  # the provider's task group
+                        cause = cause.exceptions[0]
+                    raise AssertionError(
+                        f"the honest client of {room} on {url} stopped syncing: "
+                        f"{type(cause).__name__}: {cause}; the last entries written, oldest "
+                        f"first: {self.written[-5:]!r}"
+                    ) from error
+            return predicate()
+
+        return check
 
     async def check(self) -> None:
         a, b = self.deployment.servers
@@ -851,11 +888,13 @@ class RedisFuzz:
         insert(honest_a, f"a{self.marks};")
         insert(honest_b, f"b{self.marks};")
         await wait_for(
-            lambda: text(honest_a) == text(honest_b) and f"b{self.marks};" in text(honest_a)
+            self.synced(
+                lambda: text(honest_a) == text(honest_b) and f"b{self.marks};" in text(honest_a)
+            )
         )
         mark = f"<{self.marks}>"
         insert(self.docs[VICTIM, b.url], mark)
-        await wait_for(lambda: mark in text(self.docs[VICTIM, a.url]))
+        await wait_for(self.synced(lambda: mark in text(self.docs[VICTIM, a.url])))
 
 
 @pytest.fixture(scope="module")
@@ -873,6 +912,7 @@ def _event_entry(fields):
     async def write(client):
         await client.xadd("omniforge:events", fields)
 
+    write.entry = fields
     return write
 
 
@@ -885,6 +925,7 @@ def _room_entry(entry):
             await client.sadd(f"omniforge:room:{{{VICTIM}}}:writers", writer)
             await client.publish("omniforge:awareness", f"mallory\0{VICTIM}\0w\0".encode())
 
+    write.entry = entry
     return write
 
 
@@ -892,6 +933,7 @@ def _awareness_message(message):
     async def write(client):
         await client.publish("omniforge:awareness", message)
 
+    write.entry = message
     return write
 
 
@@ -903,8 +945,19 @@ def _instance_key(entry):
         # heartbeat of alpha or beta is replaced by their next one.
         await client.set(b"omniforge:instance:" + name, value, ex=2)
 
+    write.entry = entry
     return write
 
+
+#: Entries a run found harmful, written first, in this order (each builds on the state the ones
+#: before it left): text re-sent under the same IDs, cut inside a character, which the servers
+#: applied and relayed and every stock pycrdt client panicked on (test_split_character_panic.py).
+FOUND_ENTRIES = {
+    "room_stream_entries": [
+        _room_entry(("mallory", {b"u": FIRST})),
+        _room_entry(("mallory", {b"u": SECOND})),
+    ],
+}
 
 #: What each target writes, and the kind of malformed entry (api/cluster) it must have made.
 FUZZED_ENTRIES = {
@@ -929,6 +982,8 @@ def test_fuzz_redis_entries(deployment, redis_fuzz, target):
     def attack(write) -> None:
         redis_fuzz.run(redis_fuzz.attack(write))
 
+    for write in reversed(FOUND_ENTRIES.get(target, [])):  # Hypothesis runs the last added first
+        attack = example(write)(attack)
     attack()
 
     async def whole_again():

@@ -204,8 +204,7 @@ def test_reply_react_resolve_and_reopen_from_the_keyboard(lab: LabServer, new_us
     expect_highlight(bob, room, thread_id, "answer = 42")
 
     # Bob answers in the reply box, Ctrl+Enter sends; alice sees it live.
-    card.get_by_role("button", name="Reply to Alice").focus()
-    bob.page.keyboard.press("Enter")
+    card.get_by_role("button", name="Reply to Alice").press("Enter")
     expect(card.get_by_role("textbox", name="Reply to Alice")).to_be_focused()
     bob.page.keyboard.type("The answer.")
     bob.page.keyboard.press("Control+Enter")
@@ -215,10 +214,8 @@ def test_reply_react_resolve_and_reopen_from_the_keyboard(lab: LabServer, new_us
 
     # A reaction, from the keyboard: the picker button, then an emoji.
     first = alice_card.locator(".jp-OmniForge-comment").first
-    first.get_by_role("button", name="Add a reaction").focus()
-    alice.page.keyboard.press("Enter")
-    first.get_by_role("button", name="React with 🎉").focus()
-    alice.page.keyboard.press("Enter")
+    first.get_by_role("button", name="Add a reaction").press("Enter")
+    first.get_by_role("button", name="React with 🎉").press("Enter")
     expect(card.locator(".jp-OmniForge-reaction", has_text="🎉 1")).to_be_visible()
 
     # Resolve: Tab from the reply box reaches the button; the highlight goes, for both.
@@ -233,15 +230,13 @@ def test_reply_react_resolve_and_reopen_from_the_keyboard(lab: LabServer, new_us
         expect(room_node(user, room).locator(".jp-OmniForge-commentRange")).to_have_count(0)
     # Reopen it from the resolved section.
     toggle = panel(alice, room).get_by_role("button", name="Resolved 1")
-    toggle.focus()
-    alice.page.keyboard.press("Enter")
+    toggle.press("Enter")
     reopen = (
         panel(alice, room)
         .locator(f'[data-thread="{thread_id}"]')
         .get_by_role("button", name="Reopen")
     )
-    reopen.focus()
-    alice.page.keyboard.press("Enter")
+    reopen.press("Enter")
     for user in (alice, bob):
         expect_highlight(user, room, thread_id, "answer = 42")
     expect(panel(bob, room).locator(".jp-OmniForge-comments-resolved")).to_have_count(0)

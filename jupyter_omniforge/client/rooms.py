@@ -22,7 +22,6 @@ What the document received from the server needs no asking.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +43,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from ..rooms import protocol as p
+from ..updates import is_decode_failure
 from .errors import EditsNotConfirmed
 
 _STEP1 = bytes([p.MESSAGE_SYNC, p.SYNC_STEP1])
@@ -338,8 +338,13 @@ class DocSync:
     async def stop(self) -> None:
         self.channel.close()
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
+        try:
             await self._task
+        except asyncio.CancelledError:
+            pass
+        except BaseException as e:  # the provider's own end (a pycrdt panic is no Exception)
+            if not is_decode_failure(e):
+                raise
 
 
 @asynccontextmanager

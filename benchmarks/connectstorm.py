@@ -12,7 +12,16 @@ send sync step 1 and wait for the server's step 2; then all close. Two figures p
 
 Servers: ``omniforge`` (this checkout), ``omniforge-baseline`` (the checkout named by
 ``$OMNIFORGE_BASELINE``, e.g. ``git worktree add /tmp/base HEAD``), ``y-websocket`` and
-``hocuspocus`` (``npm ci --prefix benchmarks/peers``).
+``hocuspocus`` (``npm ci --prefix benchmarks/peers``), and the floors of ``benchmarks/floors``
+(the least a join can cost, one layer at a time; each but the last also as ``NAME-uvloop``):
+
+- ``asyncio-raw``: no Tornado, an ``asyncio.Protocol`` parsing the upgrade and frames itself;
+- ``tornado-delegate``: Tornado's HTTP server, the upgrade answered by a delegate of our own
+  below ``RequestHandler``;
+- ``tornado-bare``: one Tornado ``WebSocketHandler``, on asyncio as ``jupyter server`` runs;
+- ``jupyter-bare``: one ``JupyterHandler`` WebSocket route in a ``jupyter server`` started as
+  ours, the token in the URL; ``jupyter-bare-lean`` the same without a keep-alive timer per
+  connection and the login cookie on the upgrade, two costs ours leaves out.
 
 Example::
 
@@ -38,8 +47,12 @@ from .loadgen.report import RESULTS_DIR, append_run, command_line, environment
 from .loadgen.servers import (
     ServerProcess,
     SpawnedHocuspocus,
+    SpawnedJupyterBare,
+    SpawnedJupyterBareLean,
     SpawnedOmniforge,
+    SpawnedTornadoFloor,
     SpawnedYWebsocket,
+    free_port,
 )
 from .loadgen.wsclient import WebSocketClientProtocol, connect
 
@@ -60,7 +73,26 @@ SERVERS: dict[str, Callable[[], ServerProcess]] = {
     ),
     "y-websocket": SpawnedYWebsocket,
     "hocuspocus": SpawnedHocuspocus,
+    # The floors (benchmarks/floors): Python alone, Tornado's HTTP, its handlers, Jupyter's.
+    "tornado-bare": SpawnedTornadoFloor,
+    "tornado-bare-uvloop": lambda: SpawnedTornadoFloor(loop="uvloop"),
+    "tornado-delegate": lambda: SpawnedTornadoFloor("tornado_delegate"),
+    "tornado-delegate-uvloop": lambda: SpawnedTornadoFloor("tornado_delegate", "uvloop"),
+    "jupyter-bare": SpawnedJupyterBare,
+    "jupyter-bare-lean": SpawnedJupyterBareLean,
+    "asyncio-raw": lambda: SpawnedTornadoFloor("asyncio_raw"),
+    "asyncio-raw-uvloop": lambda: SpawnedTornadoFloor("asyncio_raw", "uvloop"),
 }
+
+
+def _cpu(server: ServerProcess) -> float:
+    """The server's CPU seconds so far; it must still run: a server that died (its port taken,
+    say) would otherwise read as 0 ms per join while another answered its clients."""
+    assert server.proc is not None
+    cpu = proc_cpu_seconds(server.proc.pid)
+    if cpu is None or server.proc.returncode is not None:
+        raise RuntimeError(f"{server.what} {server.proc.pid} is gone:\n{server._read_log_tail()}")
+    return cpu
 
 
 async def storm(
@@ -88,13 +120,13 @@ async def storm(
         conn.send_binary(framing.wrap(p.encode_sync_step1(b"\x00")))
         return conn
 
-    cpu_before = proc_cpu_seconds(server.proc.pid) or 0.0
+    cpu_before = _cpu(server)
     started = time.perf_counter()
     conns = await asyncio.gather(*(join() for _ in range(clients)), return_exceptions=True)
     try:
         await asyncio.wait_for(everyone, timeout)
         wall = time.perf_counter() - started
-        cpu = (proc_cpu_seconds(server.proc.pid) or 0.0) - cpu_before
+        cpu = _cpu(server) - cpu_before
     finally:
         for conn in conns:
             if isinstance(conn, WebSocketClientProtocol):
@@ -121,6 +153,12 @@ async def main_async(args: argparse.Namespace) -> None:
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     async with AsyncExitStack() as stack:
         servers = {name: SERVERS[name]() for name in names}
+        # Each picked a free port, closed it again: two may have been given the same one.
+        ports: set[int] = set()
+        for server in servers.values():
+            while server.port in ports:
+                server.port = free_port()
+            ports.add(server.port)
         for server in servers.values():
             await stack.enter_async_context(server)
         for number in range(args.warmup + args.rounds):

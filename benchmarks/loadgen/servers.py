@@ -9,7 +9,10 @@ y-websocket reference server. Spawners, each an async context manager entering t
 - :class:`SpawnedJupyterYdoc`: ``jupyter server`` without it, jupyter-server-ydoc's rooms;
 - :class:`SpawnedNodeServer`: a Node.js server from ``benchmarks/peers`` (the y-websocket
   reference server, Hocuspocus);
-- :class:`SpawnedRedis`: a throw-away ``redis-server``.
+- :class:`SpawnedRedis`: a throw-away ``redis-server``;
+- :class:`SpawnedTornadoFloor`, :class:`SpawnedJupyterBare`: the floors of ``benchmarks/floors``
+  (a bare Tornado y-websocket server, with or without ``RequestHandler``, or a bare asyncio one;
+  a bare Jupyter Server extension).
 """
 
 from __future__ import annotations
@@ -323,6 +326,76 @@ class SpawnedJupyterYdoc(SpawnedJupyterServer):
 
     def label(self) -> str:
         return f"jupyter-server-ydoc {dist_version('jupyter-server-ydoc')} (spawned jupyter server)"
+
+
+#: The repository root: the floors run as ``benchmarks.floors.*`` from it.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SpawnedJupyterBare(SpawnedJupyterServer):
+    """``jupyter server`` without omniforge, with the Jupyter floor (``benchmarks/floors/
+    jupyter_bare.py``): one ``JupyterHandler`` WebSocket route, ``bare/{room}``, token auth as
+    ours. The other installed extensions load as they do with ours."""
+
+    room_path = "bare/{room}"
+    ready_path = "api/status"
+    base_args = (
+        "--ServerApp.jpserver_extensions",
+        "jupyter_omniforge=False",
+        "--ServerApp.jpserver_extensions",
+        "benchmarks.floors.jupyter_bare=True",
+    )
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(pythonpath=str(REPO_ROOT), **kwargs)  # type: ignore[arg-type]
+
+    def label(self) -> str:
+        return f"Jupyter floor (jupyter_server {dist_version('jupyter_server')}, tornado {dist_version('tornado')})"
+
+
+class SpawnedJupyterBareLean(SpawnedJupyterBare):
+    """:class:`SpawnedJupyterBare`, its clients on ``bare-lean/{room}``: no keep-alive timer per
+    connection, no login cookie on the upgrade (as ours)."""
+
+    room_path = "bare-lean/{room}"
+
+    def label(self) -> str:
+        return super().label().replace("floor", "floor, lean")
+
+
+class SpawnedTornadoFloor(ServerProcess):
+    """A floor without Jupyter, ``benchmarks/floors/{floor}.py``: ``tornado_bare`` (a
+    ``WebSocketHandler``), ``tornado_delegate`` (the upgrade answered below ``RequestHandler``)
+    or ``asyncio_raw`` (no Tornado).
+    Rooms at ``ws://127.0.0.1:PORT/{room}``, no auth; ``loop`` is asyncio (as ``jupyter server``)
+    or uvloop."""
+
+    what = "floor"
+
+    def __init__(self, floor: str = "tornado_bare", loop: str = "asyncio", **kwargs: float) -> None:
+        super().__init__(**kwargs)
+        self.floor = floor
+        self.loop = loop
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", f"benchmarks.floors.{self.floor}",
+            "--port", str(self.port), "--loop", self.loop,
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+    def ready_url(self) -> urllib.request.Request:
+        return urllib.request.Request(f"http://127.0.0.1:{self.port}/")
+
+    def make_server(self) -> ServerUnderTest:
+        assert self.proc is not None
+        return ServerUnderTest(
+            url_template=f"ws://127.0.0.1:{self.port}/{{room}}",
+            label=f"Tornado floor {self.floor} (tornado {dist_version('tornado')}, {self.loop})",
+            pid=self.proc.pid,
+        )
 
 
 #: The Node.js peers' package (``npm ci --prefix benchmarks/peers`` installs them).

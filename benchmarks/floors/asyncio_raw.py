@@ -12,15 +12,14 @@ Run: ``python -m benchmarks.floors.asyncio_raw --port 8765 [--loop asyncio|uvloo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import struct
 from urllib.parse import unquote
 
 from tornado.util import _websocket_mask  # a C helper only, for unmasking client frames
 
 from .frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, frame, switching_protocols
+from .process import main, until_signalled
 from .rooms import LISTEN_BACKLOG, Rooms
 
 #: Largest request head or frame accepted (the storm's are ~300 and ~10 bytes).
@@ -125,25 +124,9 @@ async def serve(port: int) -> None:
     server = await loop.create_server(
         lambda: RawRoomProtocol(rooms), "127.0.0.1", port, backlog=LISTEN_BACKLOG
     )
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_signalled()
     server.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.floors.asyncio_raw")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
-    args = parser.parse_args()
-    if args.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(serve(args.port))
-    else:
-        asyncio.run(serve(args.port))
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, serve)

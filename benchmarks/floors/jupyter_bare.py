@@ -22,19 +22,16 @@ from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketHandler
 
 from .rooms import LISTEN_BACKLOG, Rooms
+from .tornado_bare import RoomMember
 
 #: The authorizer's resource for this route (the default authorizer allows every one).
 RESOURCE = "bare"
 
 
-class BareRoomSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+class BareRoomSocket(RoomMember, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """A y-websocket connection to the room named by the path, for an authorized Jupyter user."""
 
     auth_resource = RESOURCE
-    room = ""
-
-    def initialize(self, rooms: Rooms) -> None:
-        self.rooms = rooms
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -47,18 +44,7 @@ class BareRoomSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def open(self, room: str) -> None:  # type: ignore[override]
         super().open(room)  # WebSocketMixin: the keep-alive pings
-        self.set_nodelay(True)
-        self.room = room
-        self.write_message(self.rooms.join(room, self), binary=True)
-
-    def on_message(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            reply = self.rooms.receive(self.room, message)
-            if reply is not None:
-                self.write_message(reply, binary=True)
-
-    def on_close(self) -> None:
-        self.rooms.leave(self.room, self)
+        self.join(room)
 
 
 class LeanRoomSocket(BareRoomSocket):

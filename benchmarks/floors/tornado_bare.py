@@ -7,27 +7,25 @@ default loop is asyncio, as ``jupyter server`` runs (it never installs uvloop).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
-
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketHandler
 
+from .process import main, until_signalled
 from .rooms import LISTEN_BACKLOG, Rooms
 
 
-class RoomSocket(WebSocketHandler):
-    """A y-websocket connection to the room named by the path."""
+class RoomMember:
+    """What a floor's Tornado WebSocket handler does with its room (this one's and Jupyter's)."""
 
+    rooms: Rooms
     room = ""
 
     def initialize(self, rooms: Rooms) -> None:
         self.rooms = rooms
 
-    def open(self, room: str) -> None:
+    def join(self, room: str) -> None:
         # As ours does: the sync messages are small and answered at once.
         self.set_nodelay(True)
         self.room = room
@@ -43,6 +41,13 @@ class RoomSocket(WebSocketHandler):
         self.rooms.leave(self.room, self)
 
 
+class RoomSocket(RoomMember, WebSocketHandler):
+    """A y-websocket connection to the room named by the path."""
+
+    def open(self, room: str) -> None:  # type: ignore[override]
+        self.join(room)
+
+
 class Ready(web.RequestHandler):
     def get(self) -> None:
         self.write("ok")
@@ -56,26 +61,9 @@ def make_app() -> web.Application:
 async def serve(port: int) -> None:
     server = HTTPServer(make_app())
     server.add_sockets(bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_signalled()
     server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.floors.tornado_bare")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
-    args = parser.parse_args()
-    if args.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(serve(args.port))
-    else:
-        asyncio.run(serve(args.port))
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, serve)

@@ -13,9 +13,7 @@ Run: ``python -m benchmarks.floors.tornado_delegate --port 8765 [--loop asyncio|
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import struct
 from urllib.parse import unquote
 
@@ -26,6 +24,7 @@ from tornado.netutil import bind_sockets
 from tornado.util import _websocket_mask  # Tornado's C speedup, as its own protocol uses
 
 from .frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, frame, switching_protocols
+from .process import main, until_signalled
 from .rooms import LISTEN_BACKLOG, Rooms
 
 
@@ -118,26 +117,9 @@ class Delegates(httputil.HTTPServerConnectionDelegate):
 async def serve(port: int) -> None:
     server = HTTPServer(Delegates())
     server.add_sockets(bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_signalled()
     server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.floors.tornado_delegate")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
-    args = parser.parse_args()
-    if args.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(serve(args.port))
-    else:
-        asyncio.run(serve(args.port))
-
-
 if __name__ == "__main__":
-    main()
+    main(__spec__.name, serve)

@@ -136,7 +136,9 @@ class PostgresRoomStore(BatchingRoomStore):
     async def _persist_rows(
         self, room: str, rows: list[Row], marker: str, expected: str | None
     ) -> bool:
-        return await self._db.run(partial(_persist, room, rows, marker, expected, self._cipher))
+        batch = [(room, rows, marker, expected)]
+        (done,) = await self._db.run(partial(_persist_many, batch, self._cipher))
+        return done
 
     async def _marker_of(self, room: str) -> str | None:
         return await self._db.run(partial(_persisted_marker, room))
@@ -400,31 +402,6 @@ async def _persisted_marker(room: str, conn: AsyncConnection) -> str | None:
     return row[0] if row else None
 
 
-async def _persist(
-    room: str,
-    rows: list[tuple[str, bytes, float, str]],
-    marker: str,
-    expected: str | None,
-    cipher: Cipher | None,
-    conn: AsyncConnection,
-) -> bool:
-    """Insert ``rows`` and move the room's marker from ``expected`` to ``marker``, or nothing
-    when the marker is not ``expected`` (someone persisted meanwhile). One transaction, under
-    the room's advisory lock: two persists of one room take turns, the second sees the marker
-    the first committed."""
-    await _lock_room(conn, room)
-    if await _persisted_marker(room, conn) != expected:
-        return False
-    if rows:
-        await _insert_updates(rows, cipher, conn)
-    await conn.execute(
-        "INSERT INTO room_persisted (room, marker, updated) VALUES (%s, %s, %s) "
-        "ON CONFLICT (room) DO UPDATE SET marker = excluded.marker, updated = excluded.updated",
-        (room, marker, time.time()),
-    )
-    return True
-
-
 async def _persisted_markers(rooms: list[str], conn: AsyncConnection) -> dict[str, str | None]:
     cursor = await conn.execute(
         "SELECT room, marker FROM room_persisted WHERE room = ANY(%s)", (rooms,)
@@ -438,9 +415,11 @@ async def _persist_many(
     cipher: Cipher | None,
     conn: AsyncConnection,
 ) -> list[bool]:
-    """:func:`_persist` of each (room, rows, marker, expected) of ``batch``, in one
-    transaction; for each, whether it was written. A room listed twice sees the marker its
-    first persist wrote."""
+    """For each (room, rows, marker, expected) of ``batch``, in one transaction: insert
+    ``rows`` and move the room's marker from ``expected`` to ``marker``, or nothing when the
+    marker is not ``expected`` (someone persisted meanwhile); whether it was written. Under the
+    rooms' advisory locks: two persists of a room take turns, the second sees the marker the
+    first committed. A room listed twice sees the marker its first persist wrote."""
     rooms = sorted({room for room, _, _, _ in batch})
     # Every room's advisory lock, in one order (of the lock keys) whoever takes them: two
     # instances persisting overlapping sets of rooms wait for each other, never deadlock. A

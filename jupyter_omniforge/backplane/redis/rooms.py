@@ -687,14 +687,19 @@ class RoomStreams:
                 lease = connection.room_key(room, "lease")
                 await script(keys=[lease], args=[token, self.lease_ms], client=pipe)
             taken = await pipe.execute(raise_on_error=False)
-        held: dict[str, str] = {}
-        for (room, token), answer in zip(tokens.items(), taken, strict=True):
-            if answer == -1:
-                lease = connection.room_key(room, "lease")
-                self._malformed.skip("leases", None, f"{lease} never expired; it now does")
-            elif answer == 1:
-                held[room] = token
-        return held
+        return {
+            room: token
+            for (room, token), answer in zip(tokens.items(), taken, strict=True)
+            if self._lease_taken(room, answer)
+        }
+
+    def _lease_taken(self, room: str, answer: Any) -> bool:
+        """Whether TAKE_LEASE's ``answer`` gave this instance ``room``'s lease; a lease that
+        had no expiry (it now has) is counted as malformed."""
+        if answer == -1:
+            lease = self._connection.room_key(room, "lease")
+            self._malformed.skip("leases", None, f"{lease} never expired; it now does")
+        return answer == 1
 
     async def release_leases(self, tokens: dict[str, str]) -> None:
         """Give back the leases :meth:`take_leases` took (those still ours; one pipeline)."""
@@ -711,9 +716,7 @@ class RoomStreams:
         token = uuid.uuid4().hex
         try:
             taken = await self._script(TAKE_LEASE)(keys=[lease], args=[token, self.lease_ms])
-            if taken == -1:
-                self._malformed.skip("leases", None, f"{lease} never expired; it now does")
-            if taken != 1:
+            if not self._lease_taken(room, taken):
                 return False
             try:
                 return await self._fold_held(room)

@@ -9,7 +9,8 @@ with :class:`~jupyter_omniforge.errors.MalformedMessage` when it:
 - nests ``Any`` values (or the JSON of embeds, formats and JSON content) deeper than
   ``max_depth``;
 - claims more items, structs or bytes than it holds, or ends early, or has trailing bytes;
-- uses a content or value tag that does not exist.
+- uses a content or value tag that does not exist;
+- has a client with no structs (yrs panics applying it to a document that holds the client).
 
 Every update is read in full, without recursion; the reading is linear in the update's size
 (about 10 µs for a typing update, ``benchmarks/checkcost.py``).
@@ -242,6 +243,10 @@ class _Reader:
         keys: dict[tuple[object, bytes], int] = {}
         for _ in range(clients):
             structs = self.count(1, "structs")
+            if not structs:
+                # No encoder writes one; yrs panics applying it to a document that holds the
+                # client (pycrdt 0.14: BlockSet::exclude), so relayed it crashed such a peer.
+                raise self.fail("a client with no structs")
             start = self.pos
             client = self.var_uint()
             self.client_bytes = self.buf[start : self.pos]

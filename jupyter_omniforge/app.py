@@ -225,6 +225,16 @@ class OmniForgeApp(ExtensionApp):
         one apply and each peer one frame per interval instead of one per update. 0: only the
         updates that arrived in one turn of the event loop are merged.""",
     )
+    update_burst = Int(
+        4,
+        min=1,
+        config=True,
+        help="""Batches of a room's updates that may go out one right after another before
+        update_interval applies: two users whose edits happen to arrive a moment apart are
+        each sent at once, and only a room that keeps updating faster than update_interval is
+        paced (then one batch per interval). 1: every batch within update_interval of the
+        previous one waits for it.""",
+    )
     awareness_interval = Float(
         0.0,
         config=True,
@@ -651,6 +661,7 @@ class OmniForgeApp(ExtensionApp):
             idle_timeout=self.room_idle_timeout,
             awareness_interval=self.awareness_interval,
             update_interval=self.update_interval,
+            update_burst=self.update_burst,
             limits=RoomLimits(
                 max_depth=self.max_nesting_depth,
                 max_document_bytes=self.max_document_bytes,

@@ -14,6 +14,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_omniforge.auth import color_for, identity_from_user
 from jupyter_omniforge.client import connect_room
 from jupyter_omniforge.rooms import protocol as p
+from jupyter_omniforge.rooms.room import Pacer
 
 from .conftest import fetch_json, wait_for
 
@@ -360,7 +361,7 @@ async def test_a_malformed_frame_closes_only_that_connection(
         assert reason in (bad.close_reason or "")
 
 
-@pytest.mark.parametrize("omniforge_config", [{"update_interval": 1.0}])
+@pytest.mark.parametrize("omniforge_config", [{"update_interval": 1.0, "update_burst": 1}])
 async def test_a_malformed_update_in_a_batch_closes_only_its_sender(
     ws_connect, server_url, token, omniforge
 ):
@@ -394,7 +395,7 @@ async def test_a_malformed_update_in_a_batch_closes_only_its_sender(
         assert stored.get("tokens", type=Map).to_py() == {"a": 1, "b": 2}
 
 
-@pytest.mark.parametrize("omniforge_config", [{"update_interval": 1.0}])
+@pytest.mark.parametrize("omniforge_config", [{"update_interval": 1.0, "update_burst": 1}])
 async def test_a_burst_waits_for_its_batch_but_a_newcomer_gets_it_at_once(server_url, token):
     """Updates that follow one another within ``update_interval`` reach the peers together,
     one interval after the first; a client joining meanwhile still syncs everything."""
@@ -414,6 +415,91 @@ async def test_a_burst_waits_for_its_batch_but_a_newcomer_gets_it_at_once(server
             await wait_for(lambda: text_of(newcomer) == "first second third", timeout=0.5)
             assert text_of(watcher) == "first", "the burst did not wait for its batch"
             await wait_for(lambda: text_of(watcher) == "first second third")
+
+
+@pytest.mark.parametrize("omniforge_config", [{"update_interval": 1.0, "update_burst": 2}])
+async def test_updates_a_moment_apart_go_at_once_until_the_burst_is_spent(server_url, token):
+    """With ``update_burst`` 2, a second update right after the first is sent at once too (two
+    users whose edits happen to coincide); the third within the interval waits for it."""
+    writer, watcher = Doc(), Doc()
+    async with (
+        connect_room(server_url, "idea:coincide", writer, token=token),
+        connect_room(server_url, "idea:coincide", watcher, token=token),
+    ):
+        await asyncio.sleep(2.1)  # a quiet spell: both tokens back
+        text = writer.get("code", type=Text)
+        text += "first"
+        await wait_for(lambda: text_of(watcher) == "first", timeout=0.5)
+        text += " second"
+        await wait_for(lambda: text_of(watcher) == "first second", timeout=0.5)
+        text += " third"
+        await asyncio.sleep(0.3)
+        assert text_of(watcher) == "first second", "the third update did not wait"
+        await wait_for(lambda: text_of(watcher) == "first second third")
+
+
+async def test_an_update_a_client_sends_back_is_neither_stored_nor_sent_again(
+    server_url, token, omniforge, ws_connect
+):
+    """A stock pycrdt ``Provider`` sends back every update it receives. The copy adds nothing:
+    it is not stored, and the other peers get each edit once."""
+    writer, echoer = Doc(), Doc()
+    async with (
+        connect_room(server_url, "idea:echo", writer, token=token),
+        connect_room(server_url, "idea:echo", echoer, token=token),
+    ):
+        watcher = await ws_connect("idea:echo")
+        await watcher.write_message(p.encode_sync_step1(Doc().get_state()), binary=True)
+        text = writer.get("code", type=Text)
+        expected = ""
+        for word in ("one", " two", " three"):
+            text += word
+            expected += word
+            await wait_for(lambda want=expected: text_of(echoer) == want)
+        await asyncio.sleep(0.5)  # time for the copies to come back
+        updates = []
+        while True:
+            try:
+                frame = await asyncio.wait_for(watcher.read_message(), 0.2)
+            except TimeoutError:
+                break
+            if frame[:2] == bytes([p.MESSAGE_SYNC, p.SYNC_UPDATE]):
+                updates.append(frame)
+        assert len(updates) == 3, f"the watcher got {len(updates)} updates for 3 edits"
+    await omniforge.store.rooms.flush()
+    stored = [u for u in await omniforge.store.rooms.load("idea:echo") if u != b"\x00\x00"]
+    assert len(stored) == 3, f"{len(stored)} rows stored for 3 edits"
+
+
+async def test_the_pacer_flushes_a_burst_at_once_then_once_per_interval():
+    """:class:`Pacer` directly: ``burst`` flushes without waiting, the next one an interval
+    after the tokens ran out, and a quiet spell gives the tokens back."""
+    flushed: list[float] = []
+    loop = asyncio.get_running_loop()
+    pacer = Pacer(lambda: flushed.append(loop.time()), interval=0.2, burst=3)
+
+    async def one() -> None:
+        before = len(flushed)
+        pacer.schedule()
+        pacer.schedule()  # any number of calls before the flush: one flush
+        await wait_for(lambda: len(flushed) > before, timeout=2)
+
+    start = loop.time()
+    for _ in range(3):
+        await one()
+    assert loop.time() - start < 0.15, "a flush within the burst waited"
+    await one()
+    assert flushed[3] - flushed[2] >= 0.15, "the flush after the burst did not wait"
+    assert len(flushed) == 4
+    await asyncio.sleep(0.7)  # three intervals: three tokens again (at most ``burst``)
+    start = loop.time()
+    for _ in range(3):
+        await one()
+    assert loop.time() - start < 0.15
+    pacer.schedule()
+    pacer.cancel()
+    await asyncio.sleep(0.3)
+    assert len(flushed) == 7, "a cancelled flush ran"
 
 
 async def test_a_text_frame_closes_the_connection(ws_connect, server_url, token, omniforge):

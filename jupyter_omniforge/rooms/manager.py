@@ -45,6 +45,7 @@ class RoomManager(RoomListener):
         idle_timeout: float = 60.0,
         awareness_interval: float = 0.0,
         update_interval: float = 0.0,
+        update_burst: int = 1,
         limits: RoomLimits | None = None,
         max_rooms: int = 10_000,
         rooms_per_minute: float = 0,
@@ -60,6 +61,7 @@ class RoomManager(RoomListener):
         self.idle_timeout = idle_timeout
         self.awareness_interval = awareness_interval
         self.update_interval = update_interval
+        self.update_burst = update_burst
         self.limits = limits or RoomLimits()
         self.max_rooms = max_rooms
         self._open_quota = RateQuota(rooms_per_minute) if rooms_per_minute > 0 else None
@@ -117,6 +119,7 @@ class RoomManager(RoomListener):
                 self,
                 awareness_interval=self.awareness_interval,
                 update_interval=self.update_interval,
+                update_burst=self.update_burst,
                 limits=self.limits,
                 roots=self.roots(name),
                 log=self.log,

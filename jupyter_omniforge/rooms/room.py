@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pycrdt import Doc, merge_updates
+from pycrdt import Doc, get_update, merge_updates
 
 from ..auth import Identity
 from ..backplane.base import REMOTE
@@ -53,39 +53,51 @@ class RoomListener(Protocol):
 
 
 class Pacer:
-    """Runs ``flush`` once for any number of :meth:`schedule` calls, at most once per
-    ``interval`` seconds.
+    """Runs ``flush`` once for any number of :meth:`schedule` calls; after ``burst`` flushes in
+    quick succession, at most one per ``interval`` seconds (a token bucket: ``burst`` tokens,
+    one more every ``interval``, one taken per flush that sent something).
 
-    The first call after a quiet spell only waits for the end of this turn of the event loop, so
-    what arrives together leaves together and a quiet room adds no delay; while calls keep
-    coming faster than ``interval``, each flush takes everything that arrived since the last.
-    With ``interval`` 0 that is once per loop turn: batching then grows only with the server's
-    own backlog.
+    A flush with a token left only waits for the end of this turn of the event loop, so what
+    arrives together leaves together and a room that is not busy adds no delay: two users whose
+    edits happen to arrive a moment apart are both sent at once. While calls keep coming faster
+    than ``interval``, once the tokens are spent each flush takes everything that arrived since
+    the last. With ``interval`` 0 that is once per loop turn: batching then grows only with the
+    server's own backlog.
     """
 
-    __slots__ = ("_flush", "_handle", "_last", "interval")
+    __slots__ = ("_flush", "_handle", "_stamp", "_tokens", "burst", "interval")
 
-    def __init__(self, flush: Callable[[], None], interval: float) -> None:
+    def __init__(self, flush: Callable[[], bool | None], interval: float, burst: int = 1) -> None:
         self._flush = flush
         self.interval = interval
+        self.burst = max(1, burst)
         self._handle: asyncio.Handle | None = None
-        self._last = float("-inf")
+        self._tokens = float(self.burst)
+        self._stamp = 0.0  # when _tokens was last brought up to date (loop time)
+
+    def _refill(self, now: float) -> float:
+        tokens = min(self.burst, self._tokens + (now - self._stamp) / self.interval)
+        self._stamp = now
+        return tokens
 
     def schedule(self) -> None:
         if self._handle is not None:
             return
         loop = asyncio.get_running_loop()
-        delay = self._last + self.interval - loop.time() if self.interval > 0 else 0.0
-        if delay > 0:
-            self._handle = loop.call_later(delay, self._run)
-        else:
-            self._handle = loop.call_soon(self._run)
+        if self.interval > 0:
+            self._tokens = self._refill(loop.time())
+            if self._tokens < 1:
+                wait = (1 - self._tokens) * self.interval
+                self._handle = loop.call_later(wait, self._run)
+                return
+        self._handle = loop.call_soon(self._run)
 
     def _run(self) -> None:
         self._handle = None
         if self.interval > 0:
-            self._last = asyncio.get_running_loop().time()
-        self._flush()
+            self._tokens = self._refill(asyncio.get_running_loop().time()) - 1
+        if self._flush() is False and self.interval > 0:
+            self._tokens += 1  # nothing went out (say, only copies of known updates came in)
 
     def cancel(self) -> None:
         if self._handle is not None:
@@ -125,6 +137,7 @@ class Room:
         *,
         awareness_interval: float = 0.0,
         update_interval: float = 0.0,
+        update_burst: int = 1,
         limits: RoomLimits | None = None,
         roots: Mapping[str, str] | None = None,
         log: logging.Logger | None = None,
@@ -154,7 +167,7 @@ class Room:
         # they are not sent back to), and awareness changes: each handled in batches (:class:`Pacer`).
         self._incoming: list[tuple[bytes, bytes | None, Peer]] = []
         self._outbox: list[tuple[bytes, bytes | None, Any]] = []
-        self._update_pacer = Pacer(self._flush_outbox, update_interval)
+        self._update_pacer = Pacer(self._flush_outbox, update_interval, update_burst)
         self._awareness_pacer = Pacer(self._flush_awareness, awareness_interval)
         self.closed = False
 
@@ -402,7 +415,10 @@ class Room:
         self.size_estimate += added
 
     def _apply_incoming(self) -> None:
-        batch, self._incoming = self._incoming, []
+        batch = self._without_echoes(self._incoming)
+        self._incoming = []
+        if not batch:
+            return
         try:
             update, frame, origin = _combined(batch)
             with Timer(METRICS.apply_seconds):
@@ -425,6 +441,26 @@ class Room:
             parts = [part for part in batch if part[2].identity.username == author]
             merged, _, part_origin = _combined(parts)
             self._applied(merged, None, part_origin, count=len(parts), author=author)
+
+    def _without_echoes(
+        self, batch: list[tuple[bytes, bytes | None, Peer]]
+    ) -> list[tuple[bytes, bytes | None, Peer]]:
+        """The batch without the updates that add nothing: every item held already, nothing
+        deleted. A stock pycrdt ``Provider`` sends back every update it applies (it does not
+        tell its own changes from received ones), so in a room of N such clients each edit
+        came back N - 1 times, and each copy was stored and sent to every other peer again.
+        One that fails to decode is kept: applying it closes its sender."""
+        state = self._doc.get_state()
+        kept = []
+        for entry in batch:
+            try:
+                if get_update(entry[0], state) == _EMPTY_UPDATE:
+                    continue
+            except BaseException as e:
+                if not is_decode_failure(e):
+                    raise
+            kept.append(entry)
+        return kept
 
     def _apply_one_by_one(
         self, batch: list[tuple[bytes, bytes | None, Peer]]
@@ -550,7 +586,7 @@ class Room:
         self._outbox.append((update, frame, origin))
         self.listener.room_updated(self, update, origin)
 
-    def _flush_outbox(self) -> None:
+    def _flush_outbox(self) -> bool:
         """Send what was applied since the last batch to every peer, as one update.
 
         Updates that arrive within one batch (a fast writer, many writers, a busy server) leave
@@ -561,10 +597,11 @@ class Room:
             self._apply_incoming()
         batch, self._outbox = self._outbox, []
         if self.closed or not batch:
-            return
+            return False
         update, frame, origin = _combined(batch)
         message = Outgoing(frame or p.encode_update(update), KIND_UPDATE, update, self.key)
         self.broadcast(message, exclude=origin)
+        return True
 
     def broadcast(self, message: Outgoing, exclude: Any = None) -> None:
         for peer in tuple(self.peers):

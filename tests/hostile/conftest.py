@@ -60,3 +60,16 @@ def witness(server_url: str, token: str, omniforge: Any) -> Witness:
     """A test calls ``await witness.write()`` before its attack, ``await witness.check()``
     after it."""
     return Witness(server_url, token, omniforge)
+
+
+async def refused_and_both_still_sync(attacker: Any, reason: str, alice: Doc, bob: Doc) -> None:
+    """The attacker's connection (a ``FrameReader``) is closed with 1002 and ``reason``, and the
+    two honest clients' providers still run: an edit of each reaches the other."""
+    await wait_for(lambda: attacker.closed.is_set())
+    assert attacker.conn.close_code == 1002
+    assert reason in attacker.conn.close_reason
+    alices, bobs = alice.get("code", type=Text), bob.get("code", type=Text)
+    alices.insert(len(alices), " from alice")
+    await wait_for(lambda: str(bobs) == str(alices))
+    bobs.insert(0, "bob: ")
+    await wait_for(lambda: str(alices) == str(bobs) and str(alices).startswith("bob: "))

@@ -455,6 +455,7 @@ class Room:
         for entry in batch:
             try:
                 if get_update(entry[0], state) == _EMPTY_UPDATE:
+                    self.size_estimate -= len(entry[0])  # counted when it came in
                     continue
             except BaseException as e:
                 if not is_decode_failure(e):

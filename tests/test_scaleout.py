@@ -155,6 +155,32 @@ async def test_awareness_crosses_in_the_order_it_was_published(redis_server):
         await receiver.close()
 
 
+async def test_a_data_loss_another_reader_noticed_first_is_still_recovered(redis_server):
+    """Redis lost its data, and another reader of the instance (the event stream's, after an
+    error) read the new epoch first. The heartbeat must still merge the open rooms back and
+    enrol again: it used to act only on a change it saw itself, so an instance that followed
+    no other writer's stream (nothing of its reads failed) never recovered, and the others
+    never read what it published after (CI, test_a_redis_restart_loses_no_update)."""
+    backplane = RedisBackplane(redis_server.url, instance_id="a", heartbeat_interval=0.5)
+    backplane.attach(AwarenessRecorder("idea:1"))
+    await backplane.start()
+    recovered = asyncio.Event()
+    real = backplane._recovered
+
+    async def spy() -> None:
+        await real()
+        recovered.set()
+
+    backplane._recovered = spy  # type: ignore[method-assign]
+    try:
+        await backplane.connection.redis.flushall()
+        assert await backplane.connection.check_epoch()  # noticed, and the epoch read, here
+        await asyncio.wait_for(recovered.wait(), 5)
+        assert not backplane.connection.data_lost
+    finally:
+        await backplane.close()
+
+
 async def test_sigterm_right_after_a_crowd_left_stops_the_server_promptly(cluster):
     """Shutting down while hundreds of departures are still being processed used to lose the
     cancellation of a Redis reader, and the server then ignored SIGTERM."""

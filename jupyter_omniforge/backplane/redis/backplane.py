@@ -218,6 +218,7 @@ class RedisBackplane(Backplane):
         await self.connection.check_epoch()
         self.outbox.enrol_again()  # the writers sets may be gone
         await self.rooms.resync_all()
+        self.connection.data_lost = False
         await self._load_revocations()  # announcements made meanwhile were lost
         self.connection.healthy = True
 
@@ -295,8 +296,12 @@ class RedisBackplane(Backplane):
                 if beats % 30 == 1:
                     await self.event_log.trim()
                 await self.instances.beat()
-                if await self.connection.check_epoch():
-                    await self._recovered()  # Redis lost its data while we stayed connected
+                await self.connection.check_epoch()
+                if self.connection.data_lost:
+                    # Redis lost its data while we stayed connected, noticed here or by another
+                    # reader (the event stream's checks the epoch after an error too): an
+                    # instance that follows no other writer's stream never sees its reads fail.
+                    await self._recovered()
                 live = await self.instances.live()
                 await self.rooms.refresh_writers()
                 for instance in self.sink.remote_instances() - live:

@@ -116,6 +116,9 @@ class RedisConnection:
         self.log = log
         #: The epoch of Redis's data; None until started.
         self.epoch: str | None = None
+        #: Set when :meth:`check_epoch` finds that Redis lost its data, whichever reader asked;
+        #: cleared once the backplane has merged its rooms into Redis again.
+        self.data_lost = False
         #: False while this instance cannot reach Redis or is catching up after that.
         self.healthy = False
         self._redis: aioredis.Redis | None = None
@@ -270,6 +273,7 @@ class RedisConnection:
             self.malformed.skip("epoch", None, f"{key} held no epoch token: replaced it")
         lost = self.epoch is not None and current != self.epoch
         if lost:
+            self.data_lost = True
             self.log.warning(
                 "Redis lost its data (epoch %s -> %s): republishing the open rooms",
                 self.epoch,

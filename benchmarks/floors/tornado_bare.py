@@ -8,12 +8,10 @@ default loop is asyncio, as ``jupyter server`` runs (it never installs uvloop).
 from __future__ import annotations
 
 from tornado import web
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketHandler
 
-from .process import main, until_signalled
-from .rooms import LISTEN_BACKLOG, Rooms
+from .process import main, serve_http
+from .rooms import Rooms
 
 
 class RoomMember:
@@ -59,10 +57,7 @@ def make_app() -> web.Application:
 
 
 async def serve(port: int) -> None:
-    server = HTTPServer(make_app())
-    server.add_sockets(bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG))
-    await until_signalled()
-    server.stop()
+    await serve_http(port, make_app())
 
 
 if __name__ == "__main__":

@@ -18,14 +18,12 @@ import struct
 from urllib.parse import unquote
 
 from tornado import httputil
-from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream, StreamClosedError
-from tornado.netutil import bind_sockets
 from tornado.util import _websocket_mask  # Tornado's C speedup, as its own protocol uses
 
 from .frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, frame, switching_protocols
-from .process import main, until_signalled
-from .rooms import LISTEN_BACKLOG, Rooms
+from .process import main, serve_http
+from .rooms import Rooms
 
 
 class RoomConnection:
@@ -115,10 +113,7 @@ class Delegates(httputil.HTTPServerConnectionDelegate):
 
 
 async def serve(port: int) -> None:
-    server = HTTPServer(Delegates())
-    server.add_sockets(bind_sockets(port, "127.0.0.1", backlog=LISTEN_BACKLOG))
-    await until_signalled()
-    server.stop()
+    await serve_http(port, Delegates())
 
 
 if __name__ == "__main__":

@@ -363,7 +363,24 @@ class SpawnedJupyterBareLean(SpawnedJupyterBare):
         return super().label().replace("floor", "floor, lean")
 
 
-class SpawnedTornadoFloor(ServerProcess):
+class SpawnedAtRoot(ServerProcess):
+    """A server ready once ``GET /`` answers 200, its rooms at ``ws://127.0.0.1:PORT/{room}``
+    with no auth (the floors and the Node.js peers)."""
+
+    def ready_url(self) -> urllib.request.Request:
+        return urllib.request.Request(f"http://127.0.0.1:{self.port}/")
+
+    def server_at_root(self, label: str, protocol: str = Framing.name) -> ServerUnderTest:
+        assert self.proc is not None
+        return ServerUnderTest(
+            url_template=f"ws://127.0.0.1:{self.port}/{{room}}",
+            label=label,
+            pid=self.proc.pid,
+            protocol=protocol,
+        )
+
+
+class SpawnedTornadoFloor(SpawnedAtRoot):
     """A floor without Jupyter, ``benchmarks/floors/{floor}.py``: ``tornado_bare`` (a
     ``WebSocketHandler``), ``tornado_delegate`` (the upgrade answered below ``RequestHandler``)
     or ``asyncio_raw`` (no Tornado).
@@ -386,15 +403,9 @@ class SpawnedTornadoFloor(ServerProcess):
     def environment(self) -> dict[str, str]:
         return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
-    def ready_url(self) -> urllib.request.Request:
-        return urllib.request.Request(f"http://127.0.0.1:{self.port}/")
-
     def make_server(self) -> ServerUnderTest:
-        assert self.proc is not None
-        return ServerUnderTest(
-            url_template=f"ws://127.0.0.1:{self.port}/{{room}}",
-            label=f"Tornado floor {self.floor} (tornado {dist_version('tornado')}, {self.loop})",
-            pid=self.proc.pid,
+        return self.server_at_root(
+            f"Tornado floor {self.floor} (tornado {dist_version('tornado')}, {self.loop})"
         )
 
 
@@ -402,7 +413,7 @@ class SpawnedTornadoFloor(ServerProcess):
 PEERS_DIR = Path(__file__).resolve().parents[1] / "peers"
 
 
-class SpawnedNodeServer(ServerProcess):
+class SpawnedNodeServer(SpawnedAtRoot):
     """A Node.js server from ``benchmarks/peers``: ``node SCRIPT`` with ``HOST=127.0.0.1`` and
     ``PORT`` in its environment, ready once ``GET /`` answers 200. Rooms are
     ``ws://127.0.0.1:PORT/{room}``; ``protocol`` names the framing its clients need."""
@@ -425,17 +436,8 @@ class SpawnedNodeServer(ServerProcess):
     def environment(self) -> dict[str, str]:
         return {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port)}
 
-    def ready_url(self) -> urllib.request.Request:
-        return urllib.request.Request(f"http://127.0.0.1:{self.port}/")
-
     def make_server(self) -> ServerUnderTest:
-        assert self.proc is not None
-        return ServerUnderTest(
-            url_template=f"ws://127.0.0.1:{self.port}/{{room}}",
-            label=self._label,
-            pid=self.proc.pid,
-            protocol=self.protocol,
-        )
+        return self.server_at_root(self._label, self.protocol)
 
 
 def peer_version(package: str) -> str:

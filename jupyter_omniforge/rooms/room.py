@@ -75,17 +75,16 @@ class Pacer:
         self._tokens = float(self.burst)
         self._stamp = 0.0  # when _tokens was last brought up to date (loop time)
 
-    def _refill(self, now: float) -> float:
-        tokens = min(self.burst, self._tokens + (now - self._stamp) / self.interval)
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) / self.interval)
         self._stamp = now
-        return tokens
 
     def schedule(self) -> None:
         if self._handle is not None:
             return
         loop = asyncio.get_running_loop()
         if self.interval > 0:
-            self._tokens = self._refill(loop.time())
+            self._refill(loop.time())
             if self._tokens < 1:
                 wait = (1 - self._tokens) * self.interval
                 self._handle = loop.call_later(wait, self._run)
@@ -95,7 +94,8 @@ class Pacer:
     def _run(self) -> None:
         self._handle = None
         if self.interval > 0:
-            self._tokens = self._refill(asyncio.get_running_loop().time()) - 1
+            self._refill(asyncio.get_running_loop().time())
+            self._tokens -= 1
         if self._flush() is False and self.interval > 0:
             self._tokens += 1  # nothing went out (say, only copies of known updates came in)
 

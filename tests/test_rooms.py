@@ -476,7 +476,8 @@ async def test_the_pacer_flushes_a_burst_at_once_then_once_per_interval():
     after the tokens ran out, and a quiet spell gives the tokens back."""
     flushed: list[float] = []
     loop = asyncio.get_running_loop()
-    pacer = Pacer(lambda: flushed.append(loop.time()), interval=0.2, burst=3)
+    interval = 0.5
+    pacer = Pacer(lambda: flushed.append(loop.time()), interval=interval, burst=3)
 
     async def one() -> None:
         before = len(flushed)
@@ -487,18 +488,20 @@ async def test_the_pacer_flushes_a_burst_at_once_then_once_per_interval():
     start = loop.time()
     for _ in range(3):
         await one()
-    assert loop.time() - start < 0.15, "a flush within the burst waited"
+    assert loop.time() - start < 0.8 * interval, "a flush within the burst waited"
     await one()
-    assert flushed[3] - flushed[2] >= 0.15, "the flush after the burst did not wait"
+    # Three tokens spent from the first flush on, one back per interval: the fourth flush
+    # comes no sooner than an interval after the first, however long the first three took.
+    assert flushed[3] - flushed[0] >= interval - 0.01, "the flush after the burst did not wait"
     assert len(flushed) == 4
-    await asyncio.sleep(0.7)  # three intervals: three tokens again (at most ``burst``)
+    await asyncio.sleep(3.2 * interval)  # three intervals: three tokens again (at most burst)
     start = loop.time()
     for _ in range(3):
         await one()
-    assert loop.time() - start < 0.15
+    assert loop.time() - start < 0.8 * interval
     pacer.schedule()
     pacer.cancel()
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.5 * interval)
     assert len(flushed) == 7, "a cancelled flush ran"
 
 
